@@ -1,0 +1,22 @@
+// The guest's whole import list: everything the sandboxed program can ask of
+// the host. Keep it short; README.md documents each entry.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PG_IMPORT(name) __attribute__((import_module("pg"), import_name(#name)))
+
+// Queue one Ethernet frame toward the host. Returns 1 if taken, 0 if the host
+// asks to retry later (its ring is full, or the TCP flow is paused).
+PG_IMPORT(tx) int pg_tx(const void *frame, size_t len);
+// Copy the next frame from the host into buf. Returns its length, 0 if none.
+PG_IMPORT(rx) size_t pg_rx(void *buf, size_t cap);
+// Block until a frame or a wake-up arrives, or ms pass. Returns 1 if woken.
+PG_IMPORT(wait) int pg_wait(int32_t ms);
+// Monotonic milliseconds.
+PG_IMPORT(millis) double pg_millis(void);
+// Fill buf with cryptographically strong random bytes.
+PG_IMPORT(random) void pg_random(void *buf, size_t len);
+// Write bytes to the server's stdout (fd 1) or stderr (fd 2).
+PG_IMPORT(write) void pg_write(int fd, const void *buf, size_t len);

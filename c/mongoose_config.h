@@ -1,0 +1,18 @@
+// Mongoose configuration for the Pythongoose guest (MG_ARCH_CUSTOM, passed on
+// the command line because emcc predefines __unix__).
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MG_ENABLE_TCPIP 1           // built-in TCP/IP stack over our virtual NIC
+#define MG_ENABLE_CUSTOM_MILLIS 1   // mg_millis() from the host clock
+#define MG_ENABLE_CUSTOM_RANDOM 1   // mg_random() from the host CSPRNG
+#define MG_ENABLE_TCPIP_DRIVER_INIT 0
+#define MG_IO_SIZE 16384            // iobuf growth step: fewer reallocs on big bodies
+#define MG_MAX_HTTP_HEADERS 64

@@ -1,0 +1,69 @@
+// MicroPython configuration for the Pythongoose guest: one wasm instance, no
+// file system, no JS FFI; the only way out is the `mongoose` module.
+#pragma once
+
+#include <stdint.h>
+#include <stdlib.h>  // malloc, for MICROPY_GC_SPLIT_HEAP_AUTO
+
+#define MICROPY_CONFIG_ROM_LEVEL (MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES)
+
+// Memory. Python frames live on the pystack (scanned by the GC); the heap
+// grows in split areas instead of collecting inside an allocation, and the
+// real collection runs only at safe points (port.c): wasm locals cannot be
+// scanned, so collecting anywhere else could free live objects.
+#define MICROPY_ENABLE_GC (1)
+#define MICROPY_ENABLE_PYSTACK (1)
+#define MICROPY_GC_SPLIT_HEAP (1)
+#define MICROPY_GC_SPLIT_HEAP_AUTO (1)
+#define MICROPY_STACK_CHECK (0)
+#define MICROPY_ALLOC_PATH_MAX (256)
+
+#define MICROPY_NLR_SETJMP (1)  // wasm exception-based setjmp/longjmp
+#define MICROPY_LONGINT_IMPL (MICROPY_LONGINT_IMPL_MPZ)
+#define MICROPY_FLOAT_IMPL (MICROPY_FLOAT_IMPL_DOUBLE)
+#define MICROPY_ENABLE_DOC_STRING (0)
+#define MICROPY_WARNINGS (1)
+#define MICROPY_ERROR_PRINTER (&mp_stderr_print)
+#define MICROPY_USE_INTERNAL_ERRNO (1)
+#define MICROPY_USE_INTERNAL_PRINTF (0)
+#define MICROPY_EPOCH_IS_1970 (1)
+#define MICROPY_KBD_EXCEPTION (1)
+#define MICROPY_ENABLE_COMPILER (1)
+#define MICROPY_PY_SYS_PLATFORM "pythongoose"
+#define MICROPY_PY_SYS_STDFILES (0)
+#define MICROPY_PY_RANDOM_SEED_INIT_FUNC (pg_random_u32())
+#define MICROPY_PY_TIME_TIME_TIME_NS (1)
+#define MICROPY_PY_TIME_INCLUDEFILE "c/modtime.c"
+
+// Nothing that reaches outside the sandbox, and nothing that needs an OS.
+#define MICROPY_VFS (0)
+#define MICROPY_READER_VFS (0)
+#define MICROPY_PY_OS (0)
+#define MICROPY_PY_IO_IOBASE (0)
+#define MICROPY_PY_SELECT (0)
+#define MICROPY_PY_SOCKET (0)
+#define MICROPY_PY_NETWORK (0)
+#define MICROPY_PY_SSL (0)
+#define MICROPY_PY_MACHINE (0)
+#define MICROPY_PY_ASYNCIO (0)
+#define MICROPY_PY_BTREE (0)
+#define MICROPY_PY_FRAMEBUF (0)
+#define MICROPY_PY_VFS (0)
+#define MICROPY_PY_THREAD (0)
+#define MICROPY_HELPER_REPL (0)
+#define MICROPY_PY_BUILTINS_INPUT (0)
+#define MICROPY_PERSISTENT_CODE_LOAD (0)
+
+#define MP_SSIZE_MAX (0x7fffffff)
+#define UINT_FMT "%u"
+#define INT_FMT "%d"
+typedef int mp_int_t;        // must be pointer size
+typedef unsigned mp_uint_t;  // must be pointer size
+typedef long mp_off_t;
+
+#define MICROPY_HW_BOARD_NAME "pythongoose"
+#define MICROPY_HW_MCU_NAME "wasm32"
+#define MP_STATE_PORT MP_STATE_VM
+
+extern const struct _mp_print_t mp_stderr_print;
+uint32_t pg_random_u32(void);

@@ -1,0 +1,109 @@
+// Virtual NIC driver: frames cross to the host through the pg_tx/pg_rx
+// imports; the host's rings never drop a frame the guest hands over.
+#include "c/imports.h"
+#include "c/netif.h"
+#include "c/port.h"
+
+struct mg_mgr pg_mgr;
+static struct mg_tcpip_if ifp;
+static uint32_t rx_frames, tx_frames;  // progress counters for the poll loop
+static bool initialised;
+
+static size_t drv_tx(const void *buf, size_t len, struct mg_tcpip_if *ifp) {
+    (void)ifp;
+    if (!pg_tx(buf, len)) {
+        return 0;  // Mongoose keeps TCP data queued and retries next poll
+    }
+    tx_frames++;
+    return len;
+}
+
+static size_t drv_rx(void *buf, size_t len, struct mg_tcpip_if *ifp) {
+    (void)ifp;
+    size_t n = pg_rx(buf, len);
+    if (n > 0) {
+        rx_frames++;
+    }
+    return n;
+}
+
+// Mandatory: without poll the interface never comes up.
+static bool drv_poll(struct mg_tcpip_if *ifp, bool s1) {
+    (void)ifp;
+    (void)s1;
+    return true;
+}
+
+static struct mg_tcpip_driver driver = {NULL, drv_tx, drv_rx, drv_poll};
+
+uint64_t mg_millis(void) {
+    return (uint64_t)pg_millis();
+}
+
+bool mg_random(void *buf, size_t len) {
+    pg_random(buf, len);
+    return true;
+}
+
+static void log_fn(char ch, void *param) {
+    static char line[256];
+    static size_t n;
+    (void)param;
+    line[n++] = ch;
+    if (ch == '\n' || n == sizeof(line)) {
+        pg_write(2, line, n);
+        n = 0;
+    }
+}
+
+void pg_net_init(void) {
+    if (initialised) {
+        return;
+    }
+    initialised = true;
+    mg_log_set(MG_LL_ERROR);
+    mg_log_set_fn(log_fn, NULL);
+    mg_mgr_init(&pg_mgr);
+    ifp.ip = PG_GUEST_IP;
+    ifp.mask = MG_IPV4(255, 255, 255, 0);
+    ifp.gw = PG_GATEWAY_IP;
+    uint8_t mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x0f};
+    memcpy(ifp.mac, mac, sizeof(mac));
+    ifp.driver = &driver;
+    ifp.recv_queue.size = PG_MTU + 40;
+    mg_tcpip_init(&pg_mgr, &ifp);
+    ifp.mtu = PG_MTU;
+    // Static address: the resolver must be the gateway, not 8.8.8.8.
+    pg_mgr.dns4.url = "udp://10.0.2.2:53";
+}
+
+// Milliseconds until the earliest Mongoose timer, capped: TCP timers (delayed
+// ACK, FIN, keepalive) are checked only inside mg_mgr_poll.
+static int32_t next_deadline(double now, int32_t cap) {
+    for (struct mg_timer *t = pg_mgr.timers; t != NULL; t = t->next) {
+        double due = (double)t->expire - now;
+        if (due < cap) {
+            cap = due < 0 ? 0 : (int32_t)due;
+        }
+    }
+    return cap;
+}
+
+void pg_net_poll(int32_t ms) {
+    double deadline = pg_millis() + (ms < 0 ? 0 : ms);
+    bool worked = false;
+    for (unsigned rounds = 0; rounds < 100000; rounds++) {
+        uint32_t rx0 = rx_frames, tx0 = tx_frames;
+        pg_gc_safe_point();
+        mg_mgr_poll(&pg_mgr, 0);
+        if (rx_frames != rx0 || tx_frames != tx0) {
+            worked = true;
+            continue;  // one frame per connection per mg_mgr_poll: keep going
+        }
+        double now = pg_millis();
+        if (worked || now >= deadline) {
+            return;
+        }
+        pg_wait(next_deadline(now, (int32_t)(deadline - now) < 100 ? (int32_t)(deadline - now) : 100));
+    }
+}

@@ -1,0 +1,122 @@
+// MicroPython port wiring: VM init, running the app, GC safe points.
+#include <emscripten/emscripten.h>
+#include <emscripten/stack.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "py/builtin.h"
+#include "py/compile.h"
+#include "py/gc.h"
+#include "py/lexer.h"
+#include "py/mperrno.h"
+#include "py/mphal.h"
+#include "py/runtime.h"
+#include "py/stackctrl.h"
+#include "c/imports.h"
+#include "c/port.h"
+
+int pg_callback_depth;
+static bool gc_pending, gc_stress;
+static size_t heap_limit;  // bytes the Python heap may grow to in total
+
+// The heap grows instead of collecting inside an allocation; this caps it.
+size_t gc_get_max_new_split(void) {
+    size_t total = 0;
+    for (mp_state_mem_area_t *area = &MP_STATE_MEM(area); area != NULL; area = area->next) {
+        total += (size_t)(area->gc_pool_end - area->gc_alloc_table_start);
+    }
+    return total >= heap_limit ? 0 : heap_limit - total;
+}
+
+// Called by the allocator when it wants memory back: defer to a safe point.
+void gc_collect(void) {
+    gc_pending = true;
+}
+
+void pg_gc_safe_point(void) {
+    if (!(gc_pending || gc_stress) || pg_callback_depth > 0) {
+        return;
+    }
+    gc_pending = false;
+    gc_collect_start();
+    // Belt and braces: the shadow stack holds only address-taken C locals,
+    // and scanning it conservatively is cheap.
+    void *sp = (void *)emscripten_stack_get_current();
+    void *base = (void *)emscripten_stack_get_base();
+    gc_collect_root((void **)sp, ((uintptr_t)base - (uintptr_t)sp) / sizeof(void *));
+    gc_collect_end();
+}
+
+mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t *args) {
+    nlr_buf_t nlr;
+    mp_obj_t ret = MP_OBJ_NULL;
+    pg_callback_depth++;
+    if (nlr_push(&nlr) == 0) {
+        ret = mp_call_function_n_kw(fn, n_args, 0, args);
+        nlr_pop();
+    } else {
+        mp_printf(&mp_stderr_print, "Traceback in %s:\n", context);
+        mp_obj_print_exception(&mp_stderr_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    pg_callback_depth--;
+    return ret;
+}
+
+EMSCRIPTEN_KEEPALIVE void pg_init(size_t heap_initial, size_t heap_max, size_t pystack_bytes, int stress) {
+    heap_limit = heap_max;
+    gc_stress = stress != 0;
+    mp_obj_t *pystack = (mp_obj_t *)malloc(pystack_bytes);
+    mp_pystack_init(pystack, (char *)pystack + pystack_bytes);
+    char *heap = (char *)malloc(heap_initial);
+    gc_init(heap, heap + heap_initial);
+    // Ask for a (deferred) collection well before the heap fills up.
+    MP_STATE_MEM(gc_alloc_threshold) = 64 * 1024 / MICROPY_BYTES_PER_GC_BLOCK;
+    mp_init();
+}
+
+// Compile and run an app. Returns 0 when it finished, 1 on an uncaught
+// exception or a syntax error (traceback printed on stderr), or the code
+// passed to sys.exit().
+EMSCRIPTEN_KEEPALIVE int pg_run(const char *src, size_t len, const char *filename) {
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        qstr source_name = qstr_from_str(filename);
+        mp_lexer_t *lex = mp_lexer_new_from_str_len(source_name, src, len, 0);
+        mp_parse_tree_t tree = mp_parse(lex, MP_PARSE_FILE_INPUT);
+        mp_obj_t module_fun = mp_compile(&tree, source_name, false);
+        mp_call_function_0(module_fun);
+        nlr_pop();
+        return 0;
+    }
+    mp_obj_t exc = MP_OBJ_FROM_PTR(nlr.ret_val);
+    if (mp_obj_is_subclass_fast(MP_OBJ_FROM_PTR(mp_obj_get_type(exc)), MP_OBJ_FROM_PTR(&mp_type_SystemExit))) {
+        mp_obj_t code = mp_obj_exception_get_value(exc);
+        return code == mp_const_none ? 0 : mp_obj_is_small_int(code) ? MP_OBJ_SMALL_INT_VALUE(code) : 1;
+    }
+    mp_obj_print_exception(&mp_stderr_print, exc);
+    return 1;
+}
+
+mp_lexer_t *mp_lexer_new_from_file(qstr filename) {
+    mp_raise_OSError(MP_ENOENT);
+}
+
+mp_import_stat_t mp_import_stat(const char *path) {
+    return MP_IMPORT_STAT_NO_EXIST;
+}
+
+mp_obj_t mp_builtin_open(size_t n_args, const mp_obj_t *args, mp_map_t *kwargs) {
+    mp_raise_OSError(MP_EPERM);
+}
+MP_DEFINE_CONST_FUN_OBJ_KW(mp_builtin_open_obj, 1, mp_builtin_open);
+
+void nlr_jump_fail(void *val) {
+    static const char msg[] = "FATAL: uncaught NLR\n";
+    pg_write(2, msg, sizeof(msg) - 1);
+    abort();
+}
+
+void NORETURN __fatal_error(const char *msg) {
+    pg_write(2, msg, strlen(msg));
+    abort();
+}

@@ -1,0 +1,217 @@
+// Relays client sockets to the guest's HTTP listener over the virtual link:
+// one TcpConnection per client, SYNs paced to the guest's 5-slot backlog,
+// backpressure both ways, and nothing kept once a connection is gone.
+import type { Socket } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { NetInterface, type FrameSink, type LinkConfig } from './net/interface.js';
+import { TcpConnection, TcpState, type TcpCounters, type TcpHost, type TcpSegmentOut } from './net/tcp.js';
+import type { TcpRepr } from './net/tcp-wire.js';
+import { PortPool } from './net/ports.js';
+
+/** Mongoose keeps 5 half-open connections per listener and drops further SYNs. */
+export const MAX_HALF_OPEN = 5;
+const TICK_MS = 5;
+
+interface Flow {
+  conn: TcpConnection;
+  socket: Socket;
+  /** The client socket is closed and the connection is finished. */
+  done: boolean;
+  /** Holds one of the guest's backlog slots (SYN sent, no SYN|ACK yet). */
+  halfOpen: boolean;
+}
+
+export interface ForwarderStats {
+  active: number;
+  waitingForSyn: number;
+  halfOpen: number;
+  counters: TcpCounters;
+}
+
+export class Forwarder implements TcpHost {
+  readonly iface: NetInterface;
+  readonly counters: TcpCounters = { segmentsIn: 0, segmentsOut: 0, duplicates: 0, outOfOrder: 0 };
+  private readonly flows = new Map<number, Flow>();
+  private readonly synQueue: Flow[] = [];
+  private halfOpen = 0;
+  private readonly ports = new PortPool(1024, 65535, 2000);
+  private readonly ticking = new Set<TcpConnection>();
+  private readonly stalled = new Set<TcpConnection>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly touched = new Set<TcpConnection>();
+
+  constructor(
+    config: LinkConfig,
+    sink: FrameSink,
+    private readonly guestPort: number,
+    private readonly pause: (hostPort: number, paused: boolean) => void,
+  ) {
+    this.iface = new NetInterface(config, sink, (seg, frame) => this.segment(seg, frame));
+    this.iface.onGuestUp = () => this.startSyns();
+  }
+
+  stats(): ForwarderStats {
+    return { active: this.flows.size, waitingForSyn: this.synQueue.length, halfOpen: this.halfOpen, counters: this.counters };
+  }
+
+  /** A frame from the guest. */
+  receive(frame: Uint8Array): void {
+    this.iface.receive(frame);
+  }
+
+  /** After a batch of guest frames: one ACK per connection that got data. */
+  batchEnd(): void {
+    for (const conn of this.touched) conn.flushAck();
+    this.touched.clear();
+    this.retryStalled();
+  }
+
+  /** Hand a client socket to the guest. */
+  accept(socket: Socket): void {
+    const port = this.ports.take();
+    if (port === null) {
+      socket.destroy(); // every port is in use or cooling down
+      return;
+    }
+    const conn = new TcpConnection(this, port, this.guestPort, this.counters, randomInt(0, 2 ** 32));
+    const flow: Flow = { conn, socket, done: false, halfOpen: false };
+    this.flows.set(port, flow);
+    socket.setNoDelay(true);
+    socket.on('data', (data: Buffer) => {
+      conn.write(data);
+      if (conn.stalled) this.stall(conn);
+      if (conn.overBudget) socket.pause();
+    });
+    socket.on('end', () => {
+      conn.clientFinished();
+      this.watch(conn);
+    });
+    socket.on('error', () => {}); // 'close' follows; the guest gets a RST there
+    socket.on('close', () => {
+      conn.abort('client closed');
+      this.release(flow);
+    });
+    this.synQueue.push(flow);
+    this.startSyns();
+  }
+
+  private startSyns(): void {
+    if (!this.iface.guestUp) return;
+    while (this.halfOpen < MAX_HALF_OPEN && this.synQueue.length > 0) {
+      const flow = this.synQueue.shift()!;
+      if (flow.conn.state !== TcpState.Closed || flow.done) continue;
+      this.halfOpen++;
+      flow.halfOpen = true;
+      flow.conn.open(Date.now());
+      this.watch(flow.conn);
+    }
+  }
+
+  private segment(seg: TcpRepr, frame: Uint8Array): void {
+    const flow = seg.srcPort === this.guestPort ? this.flows.get(seg.dstPort) : undefined;
+    if (flow === undefined || flow.conn.state === TcpState.Closed) {
+      this.iface.sendResetFor(seg);
+      return;
+    }
+    flow.conn.input(seg, frame, Date.now());
+    if (flow.conn.ackPending) this.touched.add(flow.conn);
+  }
+
+  private watch(conn: TcpConnection): void {
+    if (conn.wantsTick) this.ticking.add(conn);
+    this.arm();
+  }
+
+  private stall(conn: TcpConnection): void {
+    this.stalled.add(conn);
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer === null && (this.ticking.size > 0 || this.stalled.size > 0)) {
+      this.timer = setInterval(() => this.tick(), TICK_MS);
+      this.timer.unref();
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const conn of this.ticking) {
+      conn.tick(now);
+      if (!conn.wantsTick) this.ticking.delete(conn);
+    }
+    this.retryStalled();
+    if (this.ticking.size === 0 && this.stalled.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private retryStalled(): void {
+    for (const conn of this.stalled) {
+      conn.flush();
+      if (!conn.stalled) this.stalled.delete(conn);
+    }
+  }
+
+  // --- TcpHost ---------------------------------------------------------------
+
+  emit(conn: TcpConnection, seg: TcpSegmentOut): boolean {
+    return this.iface.sendTcp(conn.localPort, conn.remotePort, seg.flags, seg.seq, seg.ack, seg.payload, seg.mss);
+  }
+
+  deliver(conn: TcpConnection, data: Uint8Array): void {
+    const flow = this.flows.get(conn.localPort);
+    if (flow === undefined || flow.socket.destroyed) return;
+    if (!flow.socket.write(Buffer.from(data))) {
+      // The client reads slowly: hold the guest's output in the guest.
+      this.pause(conn.localPort, true);
+      flow.socket.once('drain', () => this.pause(conn.localPort, false));
+    }
+  }
+
+  private endHalfOpen(flow: Flow | undefined): void {
+    if (flow?.halfOpen) {
+      flow.halfOpen = false;
+      this.halfOpen--;
+      this.startSyns();
+    }
+  }
+
+  established(conn: TcpConnection): void {
+    this.endHalfOpen(this.flows.get(conn.localPort));
+    if (conn.stalled) this.stall(conn);
+  }
+
+  guestFinished(conn: TcpConnection): void {
+    const flow = this.flows.get(conn.localPort);
+    if (flow !== undefined && !flow.socket.destroyed) flow.socket.end();
+  }
+
+  closed(conn: TcpConnection, reset: boolean, _reason: string): void {
+    const flow = this.flows.get(conn.localPort);
+    this.endHalfOpen(flow);
+    this.ticking.delete(conn);
+    this.stalled.delete(conn);
+    this.pause(conn.localPort, false);
+    if (flow === undefined) return;
+    if (reset) flow.socket.destroy();
+    else if (!flow.socket.destroyed) flow.socket.end();
+    this.release(flow);
+  }
+
+  writable(conn: TcpConnection): void {
+    this.flows.get(conn.localPort)?.socket.resume();
+  }
+
+  private release(flow: Flow): void {
+    if (flow.done || flow.conn.state !== TcpState.Closed) return;
+    if (!flow.socket.destroyed && flow.socket.readyState !== 'closed') {
+      // Wait for the client socket to close too, then free the port.
+      return;
+    }
+    flow.done = true;
+    this.flows.delete(flow.conn.localPort);
+    this.ports.give(flow.conn.localPort, Date.now());
+  }
+}

@@ -1,0 +1,131 @@
+// The main thread's handle on one guest: its worker, the frame rings both
+// ways, and flow control. The host's event loop never blocks on the guest.
+import { Worker } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { FrameRing } from '../ring.js';
+import { CTRL_TX, CTRL_WAKE, CTRL_WORDS, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
+
+export const DEFAULT_WASM_PATH = fileURLToPath(new URL('../../wasm/build/pythongoose.wasm', import.meta.url));
+const RING_BYTES = 4 * 1024 * 1024;
+
+let compiled: { path: string; module: WebAssembly.Module } | null = null;
+
+/** Compile the guest once per process; instances share the module. */
+export function loadGuestModule(path = DEFAULT_WASM_PATH): WebAssembly.Module {
+  if (compiled?.path !== path) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      throw new Error(`guest not built: ${path} is missing (run 'npm run build')`);
+    }
+    compiled = { path, module: new WebAssembly.Module(new Uint8Array(bytes)) };
+  }
+  return compiled.module;
+}
+
+export interface GuestEvents {
+  /** Frames from the guest, in order; each view is valid only during the call. */
+  frame(frame: Uint8Array): void;
+  /** After each batch of frames. */
+  batchEnd(): void;
+  output(fd: 1 | 2, text: string): void;
+  exit(code: number, error?: string): void;
+}
+
+export class Guest {
+  private readonly rx = new FrameRing(RING_BYTES);
+  private readonly tx = new FrameRing(RING_BYTES);
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+  private readonly paused = new Uint8Array(new SharedArrayBuffer(65536));
+  private readonly worker: Worker;
+  private wakeQueued = false;
+  private running = true;
+
+  constructor(options: GuestOptions, private readonly events: GuestEvents, wasmPath?: string) {
+    const init: WorkerInit = {
+      ...options,
+      wasm: loadGuestModule(wasmPath),
+      rx: this.rx.buffer,
+      tx: this.tx.buffer,
+      ctrl: this.ctrl.buffer as SharedArrayBuffer,
+      paused: this.paused.buffer as SharedArrayBuffer,
+    };
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    this.worker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'output') this.events.output(m.fd, m.text);
+      else this.stop(m.code, m.error);
+    });
+    this.worker.on('error', (err) => this.stop(70, `guest worker failed: ${err.message}`));
+    this.worker.on('exit', (code) => this.stop(code === 0 ? 0 : 70, code === 0 ? undefined : `guest worker exited (${code})`));
+    void this.pump();
+  }
+
+  private stop(code: number, error?: string): void {
+    if (!this.running) return;
+    this.running = false;
+    this.drain();
+    this.releasePump();
+    this.events.exit(code, error);
+    void this.worker.terminate();
+  }
+
+  /** Queue a frame for the guest; false if its ring is full right now. */
+  send(frame: Uint8Array, reserve = 0): boolean {
+    if (!this.rx.push(frame, reserve)) return false;
+    if (!this.wakeQueued) {
+      this.wakeQueued = true;
+      queueMicrotask(() => this.wake());
+    }
+    return true;
+  }
+
+  /** Room in the guest's ring, in bytes. */
+  rxFree(): number {
+    return this.rx.free();
+  }
+
+  private wake(): void {
+    this.wakeQueued = false;
+    Atomics.add(this.ctrl, CTRL_WAKE, 1);
+    Atomics.notify(this.ctrl, CTRL_WAKE);
+  }
+
+  /** Hold (or release) the guest's TCP data toward one host port. */
+  setPaused(port: number, paused: boolean): void {
+    const v = paused ? 1 : 0;
+    if (this.paused[port] === v) return;
+    this.paused[port] = v;
+    if (!paused) this.wake();
+  }
+
+  private readonly onFrame = (frame: Uint8Array): void => this.events.frame(frame);
+
+  private drain(): void {
+    let any = false;
+    while (this.tx.pop(this.onFrame)) any = true;
+    if (any) this.events.batchEnd();
+  }
+
+  private async pump(): Promise<void> {
+    while (this.running) {
+      const seen = Atomics.load(this.ctrl, CTRL_TX);
+      this.drain();
+      const w = Atomics.waitAsync(this.ctrl, CTRL_TX, seen);
+      if (w.async) await w.value;
+    }
+  }
+
+  /** Resolve the pending waitAsync so nothing keeps the process alive. */
+  private releasePump(): void {
+    Atomics.add(this.ctrl, CTRL_TX, 1);
+    Atomics.notify(this.ctrl, CTRL_TX);
+  }
+
+  async terminate(): Promise<void> {
+    this.running = false;
+    this.releasePump();
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,34 @@
+// What the main thread and the guest's worker share: ring buffers, the
+// control words they wait on, and the per-port flow flags.
+
+/** Indices into the control Int32Array. */
+export const CTRL_WAKE = 0; // bumped by the host when frames arrive or a flow resumes
+export const CTRL_TX = 1; // bumped by the guest when it queued frames for the host
+export const CTRL_WORDS = 4;
+
+/** Reserved for control frames: TCP data waits rather than crowd them out. */
+export const TX_CONTROL_RESERVE = 64 * 1024;
+
+export interface GuestOptions {
+  /** Python source of the app and the name tracebacks show. */
+  source: string;
+  filename: string;
+  /** Initial and maximum MicroPython heap, bytes. */
+  heapInitial: number;
+  heapMax: number;
+  pystackBytes: number;
+  /** Collect garbage at every safe point (tests). */
+  gcStress: boolean;
+}
+
+export interface WorkerInit extends GuestOptions {
+  wasm: WebAssembly.Module;
+  rx: SharedArrayBuffer; // host -> guest frames
+  tx: SharedArrayBuffer; // guest -> host frames
+  ctrl: SharedArrayBuffer;
+  paused: SharedArrayBuffer; // Uint8Array(65536): 1 = hold TCP data to that host port
+}
+
+export type WorkerMessage =
+  | { type: 'output'; fd: 1 | 2; text: string }
+  | { type: 'exit'; code: number; error?: string };

@@ -1,0 +1,193 @@
+// The guest's thread: instantiates the wasm with exactly the imports listed
+// in README.md and runs the app. Python blocks here, never the host.
+import { parentPort, workerData } from 'node:worker_threads';
+import { webcrypto } from 'node:crypto';
+import { FrameRing } from '../ring.js';
+import { CTRL_TX, CTRL_WAKE, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
+
+interface GuestExports {
+  memory: WebAssembly.Memory;
+  _initialize(): void;
+  malloc(n: number): number;
+  free(p: number): void;
+  pg_init(heapInitial: number, heapMax: number, pystack: number, stress: number): void;
+  pg_run(src: number, len: number, filename: number): number;
+}
+
+const init = workerData as WorkerInit;
+const rx = new FrameRing(init.rx);
+const tx = new FrameRing(init.tx);
+const ctrl = new Int32Array(init.ctrl);
+const paused = new Uint8Array(init.paused);
+const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
+
+let exports!: GuestExports;
+let mem = new Uint8Array(0);
+let wakeSeen = Atomics.load(ctrl, CTRL_WAKE);
+let txDirty = false;
+const overflow: Uint8Array[] = []; // control frames the ring could not take yet
+const decoder = new TextDecoder();
+const pendingText: [string, string] = ['', ''];
+
+function memory(): Uint8Array {
+  if (mem.buffer !== exports.memory.buffer) mem = new Uint8Array(exports.memory.buffer);
+  return mem;
+}
+
+function notifyHost(): void {
+  if (!txDirty) return;
+  txDirty = false;
+  Atomics.add(ctrl, CTRL_TX, 1);
+  Atomics.notify(ctrl, CTRL_TX);
+}
+
+function flushOverflow(): boolean {
+  while (overflow.length > 0) {
+    if (!tx.push(overflow[0])) return false;
+    overflow.shift();
+    txDirty = true;
+  }
+  return true;
+}
+
+/** TCP payload length and destination port of an IPv4/TCP frame, else null. */
+function tcpData(f: Uint8Array): [number, number] | null {
+  if (f.length < 54 || f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 6) return null;
+  const ihl = (f[14] & 15) * 4;
+  const total = (f[16] << 8) | f[17];
+  const t = 14 + ihl;
+  if (f.length < t + 20) return null;
+  const doff = (f[t + 12] >> 4) * 4;
+  return [total - ihl - doff, (f[t + 2] << 8) | f[t + 3]];
+}
+
+function flushText(fd: 1 | 2): void {
+  const text = pendingText[fd - 1];
+  if (text.length > 0) {
+    pendingText[fd - 1] = '';
+    post({ type: 'output', fd, text });
+  }
+}
+
+function write(fd: number, ptr: number, len: number): void {
+  const which: 1 | 2 = fd === 2 ? 2 : 1;
+  const text = pendingText[which - 1] + decoder.decode(memory().subarray(ptr, ptr + len));
+  pendingText[which - 1] = text;
+  if (text.endsWith('\n') || text.length > 8192) flushText(which);
+}
+
+const imports = {
+  pg: {
+    tx(ptr: number, len: number): number {
+      const frame = memory().subarray(ptr, ptr + len);
+      const data = tcpData(frame);
+      if (data !== null && data[0] > 0) {
+        // TCP data may wait (Mongoose retries it); control frames must not be lost.
+        if (paused[data[1]] !== 0 || overflow.length > 0 || !tx.push(frame, TX_CONTROL_RESERVE)) {
+          notifyHost();
+          return 0;
+        }
+      } else if (!flushOverflow() || !tx.push(frame)) {
+        overflow.push(frame.slice());
+      }
+      txDirty = true;
+      return 1;
+    },
+    rx(ptr: number, cap: number): number {
+      flushOverflow();
+      notifyHost();
+      let n = 0;
+      rx.pop((frame) => {
+        n = Math.min(frame.length, cap);
+        memory().set(frame.subarray(0, n), ptr);
+      });
+      return n;
+    },
+    wait(ms: number): number {
+      flushOverflow();
+      notifyHost();
+      flushText(1);
+      flushText(2);
+      if (Atomics.load(ctrl, CTRL_WAKE) === wakeSeen) {
+        Atomics.wait(ctrl, CTRL_WAKE, wakeSeen, Math.max(0, ms));
+      }
+      const now = Atomics.load(ctrl, CTRL_WAKE);
+      const woken = now !== wakeSeen;
+      wakeSeen = now;
+      return woken ? 1 : 0;
+    },
+    millis(): number {
+      return performance.timeOrigin + performance.now();
+    },
+    random(ptr: number, len: number): void {
+      for (let off = 0; off < len; off += 65536) {
+        webcrypto.getRandomValues(memory().subarray(ptr + off, ptr + Math.min(len, off + 65536)));
+      }
+    },
+    write,
+  },
+  env: {
+    // i64 return halves for the setjmp helpers (wasm32 legalisation).
+    getTempRet0: (): number => tempRet0,
+    setTempRet0: (v: number): void => {
+      tempRet0 = v;
+    },
+    emscripten_notify_memory_growth: (): void => {},
+  },
+  wasi_snapshot_preview1: {
+    // libc's stdio, routed like pg.write (fd 1 and 2 only).
+    fd_write(fd: number, iovs: number, iovcnt: number, nwritten: number): number {
+      const view = new DataView(exports.memory.buffer);
+      let total = 0;
+      for (let i = 0; i < iovcnt; i++) {
+        const p = view.getUint32(iovs + i * 8, true);
+        const l = view.getUint32(iovs + i * 8 + 4, true);
+        if (fd === 1 || fd === 2) write(fd, p, l);
+        total += l;
+      }
+      view.setUint32(nwritten, total, true);
+      return 0;
+    },
+    proc_exit(code: number): never {
+      throw new GuestExit(code);
+    },
+  },
+};
+let tempRet0 = 0;
+
+class GuestExit extends Error {
+  constructor(readonly code: number) {
+    super(`guest exited with code ${code}`);
+  }
+}
+
+function cString(text: string): number {
+  const bytes = new TextEncoder().encode(text);
+  const p = exports.malloc(bytes.length + 1);
+  memory().set(bytes, p);
+  memory()[p + bytes.length] = 0;
+  return p;
+}
+
+function run(): void {
+  try {
+    const instance = new WebAssembly.Instance(init.wasm, imports as unknown as WebAssembly.Imports);
+    exports = instance.exports as unknown as GuestExports;
+    exports._initialize();
+    exports.pg_init(init.heapInitial, init.heapMax, init.pystackBytes, init.gcStress ? 1 : 0);
+    const src = new TextEncoder().encode(init.source);
+    const p = exports.malloc(src.length + 1);
+    memory().set(src, p);
+    const code = exports.pg_run(p, src.length, cString(init.filename));
+    flushText(1);
+    flushText(2);
+    post({ type: 'exit', code });
+  } catch (err) {
+    flushText(1);
+    flushText(2);
+    if (err instanceof GuestExit) post({ type: 'exit', code: err.code });
+    else post({ type: 'exit', code: 70, error: `guest crashed: ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
+run();

@@ -1,0 +1,164 @@
+// The embedding API: serve a Python app from a wasm guest on a TCP port.
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Guest } from './guest/guest.js';
+import { Forwarder, type ForwarderStats } from './forwarder.js';
+import { parseMac } from './net/ethernet.js';
+import { parseIpv4 } from './net/ipv4.js';
+import { PcapWriter } from './net/pcap.js';
+
+export const DEFAULT_APP = fileURLToPath(new URL('../examples/seed/main.py', import.meta.url));
+
+export interface ServeOptions {
+  /** Path of the Python app (default: the seed app). */
+  app?: string;
+  /** Python source instead of a file; `app` then only names it in tracebacks. */
+  source?: string;
+  port?: number; // default 8000; 0 picks a free port
+  host?: string; // default 127.0.0.1
+  /** Write every frame on the virtual link to this pcap file. */
+  pcap?: string;
+  /** MicroPython heap: initial and maximum bytes (defaults 1 MiB and 256 MiB). */
+  heapInitial?: number;
+  heapMax?: number;
+  /** Collect garbage at every safe point (slow; for tests). */
+  gcStress?: boolean;
+  /** Where Python's print() and tracebacks go (default: process stdout/stderr). */
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+  /** The app exited or the guest crashed (default: log to stderr). */
+  onExit?: (code: number, error?: string) => void;
+  /** Path of the guest .wasm (default: the built one). */
+  wasmPath?: string;
+}
+
+export interface ServerHandle {
+  readonly address: AddressInfo;
+  readonly url: string;
+  /** Resolves with the guest's exit code when the app exits or crashes. */
+  readonly exited: Promise<{ code: number; error?: string }>;
+  stats(): ForwarderStats & { link: { framesIn: number; framesOut: number; refused: Record<string, number> } };
+  close(): Promise<void>;
+}
+
+const LINK = {
+  hostMac: parseMac('02:00:00:00:00:02'),
+  hostIp: parseIpv4('10.0.2.2'),
+  guestMac: parseMac('02:00:00:00:00:0f'),
+  guestIp: parseIpv4('10.0.2.15'),
+  maxFrame: 1514,
+};
+const GUEST_HTTP_PORT = 80;
+
+export class AppError extends Error {}
+
+/** Start serving; resolves once the port is bound and the app has started. */
+export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
+  const appPath = options.app ?? DEFAULT_APP;
+  let source = options.source;
+  if (source === undefined) {
+    try {
+      source = readFileSync(appPath, 'utf8');
+    } catch (err) {
+      throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  const stdout = options.stdout ?? ((t: string) => process.stdout.write(t));
+  const stderr = options.stderr ?? ((t: string) => process.stderr.write(t));
+  const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
+
+  let forwarder!: Forwarder;
+  let onUp!: () => void;
+  let onFirstExit!: (r: { code: number; error?: string }) => void;
+  const up = new Promise<void>((resolve) => (onUp = resolve));
+  const exited = new Promise<{ code: number; error?: string }>((resolve) => (onFirstExit = resolve));
+
+  const guest = new Guest(
+    {
+      source,
+      filename: basename(appPath),
+      heapInitial: options.heapInitial ?? 1024 * 1024,
+      heapMax: options.heapMax ?? 256 * 1024 * 1024,
+      pystackBytes: 64 * 1024,
+      gcStress: options.gcStress ?? false,
+    },
+    {
+      frame: (f) => {
+        pcap?.write(f);
+        forwarder.receive(f);
+      },
+      batchEnd: () => forwarder.batchEnd(),
+      output: (fd, text) => (fd === 1 ? stdout(text) : stderr(text)),
+      exit: (code, error) => onFirstExit({ code, error }),
+    },
+    options.wasmPath,
+  );
+  forwarder = new Forwarder(
+    LINK,
+    {
+      send: (frame, reserve) => {
+        if (!guest.send(frame, reserve)) return false;
+        pcap?.write(frame);
+        return true;
+      },
+    },
+    GUEST_HTTP_PORT,
+    (port, paused) => guest.setPaused(port, paused),
+  );
+  forwarder.iface.onGuestUp = ((start) => () => {
+    start();
+    onUp();
+  })(forwarder.iface.onGuestUp);
+
+  // The app must get to mongoose.poll() (link up) or fail first.
+  const started = await Promise.race([up.then(() => null), exited]);
+  if (started !== null) {
+    await guest.terminate();
+    pcap?.close();
+    const why = started.error ?? `app exited with code ${started.code} before serving`;
+    throw new AppError(why);
+  }
+
+  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => forwarder.accept(socket));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8000, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await guest.terminate();
+    pcap?.close();
+    const e = err as NodeJS.ErrnoException;
+    const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 8000}`;
+    throw new AppError(e.code === 'EADDRINUSE' ? `port ${where} is already in use` : `cannot listen on ${where}: ${e.message}`);
+  }
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await guest.terminate();
+      pcap?.close();
+    })());
+
+  void exited.then((r) => {
+    if (options.onExit) options.onExit(r.code, r.error);
+    else stderr(`pythongoose: ${r.error ?? `app exited with code ${r.code}`}\n`);
+    void close();
+  });
+  // close() waits for client sockets; unreferenced so a finished app can exit.
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    address,
+    url: `http://${host}:${address.port}`,
+    exited,
+    stats: () => ({ ...forwarder.stats(), link: forwarder.iface.counters }),
+    close,
+  };
+}

@@ -1,0 +1,122 @@
+// The host's interface on the virtual link: it is the guest's gateway. It
+// validates every frame the guest sends, answers ARP, and hands TCP segments
+// to the connection they belong to; frames toward the guest are built here.
+import { buildArp, parseArp, ARP_REPLY, ARP_REQUEST } from './arp.js';
+import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, type Mac, BROADCAST_MAC, writeEthernet } from './ethernet.js';
+import { IPV4_HEADER_LEN, PROTO_TCP, parseIpv4Header, writeIpv4Header, type Ipv4 } from './ipv4.js';
+import { ACK, RST, parseTcp, seqAdd, writeTcp, type TcpRepr } from './tcp-wire.js';
+
+export interface LinkConfig {
+  hostMac: Mac;
+  hostIp: Ipv4;
+  guestMac: Mac;
+  guestIp: Ipv4;
+  /** Largest frame the guest accepts (its MTU + Ethernet header). */
+  maxFrame: number;
+}
+
+/** Where frames toward the guest go; false when it cannot take more now. */
+export interface FrameSink {
+  /** `reserve`: bytes that must stay free after this frame (kept for control frames). */
+  send(frame: Uint8Array, reserve: number): boolean;
+}
+
+/** Room kept in the guest's ring for control segments, so ACK/FIN/RST never wait behind data. */
+export const CONTROL_RESERVE = 64 * 1024;
+
+export interface LinkCounters {
+  framesIn: number;
+  framesOut: number;
+  refused: Record<string, number>; // invalid guest frames, by reason
+}
+
+/** A TCP segment from the guest, already validated. */
+export type SegmentHandler = (seg: TcpRepr, frame: Uint8Array) => void;
+
+export class NetInterface {
+  readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, refused: {} };
+  private readonly scratch: Uint8Array;
+  private readonly eth = new EthernetView(new Uint8Array(0));
+  private ipId = 0;
+  /** Set once the guest has spoken on the link (its interface is up). */
+  guestUp = false;
+  onGuestUp: () => void = () => {};
+
+  constructor(
+    readonly config: LinkConfig,
+    private readonly sink: FrameSink,
+    private readonly onSegment: SegmentHandler,
+  ) {
+    this.scratch = new Uint8Array(Math.max(config.maxFrame, 1514) + 64);
+  }
+
+  private refuse(reason: string): void {
+    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
+  }
+
+  /** One frame from the guest (the view is valid only during the call). */
+  receive(frame: Uint8Array): void {
+    this.counters.framesIn++;
+    const eth = this.eth;
+    eth.buf = frame;
+    if (!eth.check()) return this.refuse('ethernet-short');
+    const type = eth.ethertype();
+    if (type === ETHERTYPE_ARP) return this.receiveArp(frame);
+    if (type !== ETHERTYPE_IPV4) return this.refuse('ethertype');
+    const ip = parseIpv4Header(frame, ETH_HEADER_LEN);
+    if (typeof ip === 'string') return this.refuse(`ipv4-${ip}`);
+    if (ip.src !== this.config.guestIp) return this.refuse('ipv4-spoofed-source');
+    if (ip.protocol !== PROTO_TCP) return this.refuse('ipv4-protocol');
+    if (ip.dst !== this.config.hostIp) return this.refuse('ipv4-destination');
+    const tcp = parseTcp(frame, ip.payloadStart, ip.payloadEnd);
+    if (typeof tcp === 'string') return this.refuse(`tcp-${tcp}`);
+    this.onSegment(tcp, frame);
+  }
+
+  private receiveArp(frame: Uint8Array): void {
+    const arp = parseArp(frame, ETH_HEADER_LEN);
+    if (arp === null) return this.refuse('arp');
+    if (arp.senderIp !== this.config.guestIp) return this.refuse('arp-spoofed-sender');
+    if (!this.guestUp) {
+      this.guestUp = true;
+      this.onGuestUp();
+    }
+    if (arp.op === ARP_REQUEST && arp.targetIp === this.config.hostIp) {
+      this.sendRaw(buildArp(ARP_REPLY, this.config.hostMac, this.config.hostIp, arp.senderMac, arp.senderIp));
+    }
+  }
+
+  sendRaw(frame: Uint8Array, reserve = 0): boolean {
+    if (!this.sink.send(frame, reserve)) return false;
+    this.counters.framesOut++;
+    return true;
+  }
+
+  /** Build and send a TCP segment from the host to the guest. */
+  sendTcp(srcPort: number, dstPort: number, flags: number, seq: number, ack: number, payload?: Uint8Array, mss?: number, window = 65535): boolean {
+    const out = this.scratch;
+    const ipAt = ETH_HEADER_LEN;
+    const tcpAt = ipAt + IPV4_HEADER_LEN;
+    const hlen = mss ? 24 : 20;
+    const plen = payload ? payload.length : 0;
+    if (payload) out.set(payload, tcpAt + hlen);
+    writeEthernet(out, this.config.guestMac, this.config.hostMac, ETHERTYPE_IPV4);
+    writeTcp(out, tcpAt, { srcIp: this.config.hostIp, dstIp: this.config.guestIp, srcPort, dstPort, seq, ack, flags, window, mss }, plen);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    writeIpv4Header(out, ipAt, this.config.hostIp, this.config.guestIp, PROTO_TCP, hlen + plen, this.ipId);
+    return this.sendRaw(out.subarray(0, tcpAt + hlen + plen), plen > 0 ? CONTROL_RESERVE : 0);
+  }
+
+  /** Answer a segment that belongs to no connection (RFC 9293 3.10.7.1). */
+  sendResetFor(seg: TcpRepr): void {
+    if (seg.flags & RST) return;
+    const len = seg.payloadEnd - seg.payloadStart;
+    if (seg.flags & ACK) this.sendTcp(seg.dstPort, seg.srcPort, RST, seg.ack, 0);
+    else this.sendTcp(seg.dstPort, seg.srcPort, RST | ACK, 0, seqAdd(seg.seq, len + ((seg.flags & 0x03) ? 1 : 0)));
+  }
+
+  /** Tell the guest where the gateway is before it asks (saves its ARP timeout). */
+  announce(): void {
+    this.sendRaw(buildArp(ARP_REPLY, this.config.hostMac, this.config.hostIp, BROADCAST_MAC, this.config.guestIp));
+  }
+}

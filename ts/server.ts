@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// CLI: node dist/server.js [APP.py] [--port N] [--host ADDR] [--pcap FILE]
+import { parseArgs } from 'node:util';
+import { AppError, DEFAULT_APP, serve } from './index.js';
+
+const HELP = `Usage: node dist/server.js [APP.py] [options]
+
+Serve a Python app (MicroPython + Mongoose, sandboxed in WebAssembly).
+APP.py defaults to the seed app (${DEFAULT_APP}).
+
+Options:
+  --port N        TCP port to listen on (default 8000; 0 picks a free one)
+  --host ADDR     address to bind (default 127.0.0.1; 0.0.0.0 for all)
+  --pcap FILE     write every frame on the virtual link to FILE (tshark -r FILE)
+  --heap-max MB   largest MicroPython heap, in MiB (default 256)
+  -h, --help      show this help
+
+Python's print() goes to stdout; host messages and tracebacks go to stderr.`;
+
+function fail(message: string): never {
+  process.stderr.write(`pythongoose: ${message}\n`);
+  process.exit(1);
+}
+
+function main(): void {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        pcap: { type: 'string' },
+        'heap-max': { type: 'string' },
+        'gc-stress': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  if (positionals.length > 1) fail(`one app at a time, got ${positionals.join(' ')}`);
+  const port = values.port === undefined ? 8000 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0-65535, got ${values.port}`);
+  const heapMb = values['heap-max'] === undefined ? 256 : Number(values['heap-max']);
+  if (!(heapMb >= 1 && heapMb <= 1536)) fail(`--heap-max must be 1-1536 (MiB), got ${values['heap-max']}`);
+
+  serve({
+    app: positionals[0],
+    port,
+    host: values.host,
+    pcap: values.pcap,
+    heapMax: heapMb * 1024 * 1024,
+    gcStress: values['gc-stress'] ?? false,
+    onExit: (code, error) => {
+      process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
+      process.exit(code === 0 ? 0 : code || 1);
+    },
+  }).then(
+    (handle) => {
+      process.stderr.write(`pythongoose: serving ${positionals[0] ?? 'the seed app'} on ${handle.url}\n`);
+      const stop = (): void => {
+        void handle.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+    (err) => fail(err instanceof AppError ? err.message : String(err)),
+  );
+}
+
+main();
