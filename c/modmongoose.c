@@ -60,6 +60,77 @@ static bool authorised(struct mg_http_message *hm) {
     return ok;
 }
 
+// A response body larger than this is fed to Mongoose in pieces of this
+// size: Mongoose shifts its whole send buffer after every segment it sends,
+// so a body queued whole would cost time quadratic in its size.
+#define PG_STREAM_CHUNK (64 * 1024)
+// Pre-size the receive buffer for declared bodies up to this size, so a big
+// upload is not copied at every 16 KiB growth step.
+#define PG_PRESIZE_MAX (64 * 1024 * 1024)
+
+// A body being streamed out; the object stays rooted in pg_streams meanwhile.
+typedef struct {
+    mp_obj_t key;
+    const byte *buf;
+    size_t len, off;
+    bool close_after;
+} pg_stream_t;
+
+static void stream_end(struct mg_connection *c) {
+    pg_stream_t *s = (pg_stream_t *)c->fn_data;
+    mp_obj_dict_delete(MP_STATE_PORT(pg_streams), s->key);
+    c->fn_data = NULL;
+    free(s);
+}
+
+static void stream_feed(struct mg_connection *c) {
+    pg_stream_t *s = (pg_stream_t *)c->fn_data;
+    while (c->send.len < PG_STREAM_CHUNK && s->off < s->len) {
+        size_t n = s->len - s->off < PG_STREAM_CHUNK ? s->len - s->off : PG_STREAM_CHUNK;
+        mg_send(c, s->buf + s->off, n);
+        s->off += n;
+    }
+    if (s->off < s->len) {
+        return;
+    }
+    bool close_after = s->close_after;
+    stream_end(c);
+    c->is_resp = 0;  // response complete: Mongoose may parse the next request
+    if (close_after) {
+        c->is_draining = 1;
+    } else if (c->recv.len > 0) {
+        long none = 0;
+        mg_call(c, MG_EV_READ, &none);  // requests pipelined behind this one
+    }
+}
+
+static void reply_body(struct mg_connection *c, struct mg_http_message *hm, mp_obj_t body) {
+    mp_buffer_info_t buf = {NULL, 0, 0};
+    if (body != mp_const_none) {
+        mp_get_buffer_raise(body, &buf, MP_BUFFER_READ);
+    }
+    mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %lu\r\n\r\n",
+        (unsigned long)buf.len);
+    if (buf.len <= PG_STREAM_CHUNK) {
+        mg_send(c, buf.buf, buf.len);
+        c->is_resp = 0;
+        return;
+    }
+    pg_stream_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        c->is_draining = 1;
+        return;
+    }
+    struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
+    s->key = MP_OBJ_NEW_SMALL_INT(c->id & 0x3fffffff);
+    s->buf = buf.buf;
+    s->len = buf.len;
+    s->close_after = conn_hdr != NULL && mg_strcasecmp(*conn_hdr, mg_str("close")) == 0;
+    mp_obj_dict_store(MP_STATE_PORT(pg_streams), s->key, body);
+    c->fn_data = s;
+    stream_feed(c);
+}
+
 static void reply_api(struct mg_connection *c, struct mg_http_message *hm) {
     mp_obj_t api_cb = MP_STATE_PORT(pg_api_cb);
     mp_obj_t body = text_or_bytes(hm->body.buf, hm->body.len);
@@ -68,19 +139,42 @@ static void reply_api(struct mg_connection *c, struct mg_http_message *hm) {
         reply_error(c, 500, "Internal Server Error");
         return;
     }
-    mp_buffer_info_t buf = {NULL, 0, 0};
-    if (ret != mp_const_none) {
-        if (!mp_obj_is_str_or_bytes(ret)) {
-            ret = mp_obj_str_make_new(&mp_type_str, 1, 0, &ret);
-        }
-        mp_get_buffer_raise(ret, &buf, MP_BUFFER_READ);
+    if (ret != mp_const_none && !mp_obj_is_str_or_bytes(ret)) {
+        ret = mp_obj_str_make_new(&mp_type_str, 1, 0, &ret);
     }
-    mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %lu\r\n\r\n",
-        (unsigned long)buf.len);
-    mg_send(c, buf.buf, buf.len);
+    reply_body(c, hm, ret);
+}
+
+// On a partial request: make room for its declared body at once, and answer
+// "Expect: 100-continue" (curl waits a second for it before big uploads).
+static void prepare_body(struct mg_connection *c) {
+    struct mg_http_message hm;
+    int n = mg_http_parse((const char *)c->recv.buf, c->recv.len, &hm);
+    if (n > 0 && (size_t)n == c->recv.len && hm.body.len > 0) {
+        struct mg_str *expect = mg_http_get_header(&hm, "Expect");
+        if (expect != NULL && mg_strcasecmp(*expect, mg_str("100-continue")) == 0) {
+            mg_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
+        }
+    }
+    if (n > 0 && hm.body.len != (size_t)~0 && hm.message.len > c->recv.size &&
+        hm.message.len <= PG_PRESIZE_MAX && mg_http_get_header(&hm, "Transfer-Encoding") == NULL) {
+        mg_iobuf_resize(&c->recv, hm.message.len);
+    }
 }
 
 static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
+    if (ev == MG_EV_READ && c->recv.len > 0 && c->fn_data == NULL) {
+        prepare_body(c);
+        return;
+    }
+    if ((ev == MG_EV_POLL || ev == MG_EV_WRITE) && c->fn_data != NULL) {
+        stream_feed(c);
+        return;
+    }
+    if (ev == MG_EV_CLOSE && c->fn_data != NULL) {
+        stream_end(c);
+        return;
+    }
     if (ev != MG_EV_HTTP_MSG) {
         return;
     }
@@ -106,6 +200,9 @@ static mp_obj_t mongoose_init(mp_obj_t api_cb, mp_obj_t auth_cb) {
     }
     MP_STATE_PORT(pg_api_cb) = api_cb;
     MP_STATE_PORT(pg_auth_cb) = auth_cb;
+    if (MP_STATE_PORT(pg_streams) == MP_OBJ_NULL) {
+        MP_STATE_PORT(pg_streams) = mp_obj_new_dict(0);
+    }
     pg_net_init();
     static bool listening;
     if (!listening) {
@@ -144,3 +241,4 @@ const mp_obj_module_t mongoose_module = {
 MP_REGISTER_MODULE(MP_QSTR_mongoose, mongoose_module);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_api_cb);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_auth_cb);
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_streams);  // bodies being streamed, by connection id

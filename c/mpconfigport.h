@@ -65,5 +65,8 @@ typedef long mp_off_t;
 #define MICROPY_HW_MCU_NAME "wasm32"
 #define MP_STATE_PORT MP_STATE_VM
 
+// print() writes plain \n lines (no CRLF cooking).
+#define MP_PLAT_PRINT_STRN(str, len) mp_hal_stdout_tx_strn(str, len)
+
 extern const struct _mp_print_t mp_stderr_print;
 uint32_t pg_random_u32(void);

@@ -61,7 +61,7 @@ void pg_net_init(void) {
         return;
     }
     initialised = true;
-    mg_log_set(MG_LL_ERROR);
+    mg_log_set(MG_LL_NONE);  // connection errors are normal traffic here
     mg_log_set_fn(log_fn, NULL);
     mg_mgr_init(&pg_mgr);
     ifp.ip = PG_GUEST_IP;

@@ -11,6 +11,8 @@ import { PortPool } from './net/ports.js';
 /** Mongoose keeps 5 half-open connections per listener and drops further SYNs. */
 export const MAX_HALF_OPEN = 5;
 const TICK_MS = 5;
+/** How long a client may keep its half of a finished connection open. */
+const LINGER_MS = 5000;
 
 interface Flow {
   conn: TcpConnection;
@@ -19,12 +21,18 @@ interface Flow {
   done: boolean;
   /** Holds one of the guest's backlog slots (SYN sent, no SYN|ACK yet). */
   halfOpen: boolean;
+  /** The guest's output to this client is held until the socket drains. */
+  guestPaused: boolean;
 }
 
 export interface ForwarderStats {
   active: number;
   waitingForSyn: number;
   halfOpen: number;
+  /** Bytes written to client sockets and not yet flushed to the kernel. */
+  bufferedToClients: number;
+  /** Connections by TCP state (client socket state after a slash when it is not open). */
+  states: Record<string, number>;
   counters: TcpCounters;
 }
 
@@ -39,6 +47,7 @@ export class Forwarder implements TcpHost {
   private readonly stalled = new Set<TcpConnection>();
   private timer: NodeJS.Timeout | null = null;
   private readonly touched = new Set<TcpConnection>();
+  private readonly lingering = new Set<Socket>();
 
   constructor(
     config: LinkConfig,
@@ -51,7 +60,22 @@ export class Forwarder implements TcpHost {
   }
 
   stats(): ForwarderStats {
-    return { active: this.flows.size, waitingForSyn: this.synQueue.length, halfOpen: this.halfOpen, counters: this.counters };
+    let buffered = 0;
+    const states: Record<string, number> = {};
+    for (const flow of this.flows.values()) {
+      buffered += flow.socket.writableLength;
+      const rs = flow.socket.destroyed ? 'destroyed' : flow.socket.readyState;
+      const key = rs === 'open' ? flow.conn.state : `${flow.conn.state}/${rs}`;
+      states[key] = (states[key] ?? 0) + 1;
+    }
+    return {
+      active: this.flows.size,
+      waitingForSyn: this.synQueue.length,
+      halfOpen: this.halfOpen,
+      bufferedToClients: buffered,
+      states,
+      counters: this.counters,
+    };
   }
 
   /** A frame from the guest. */
@@ -74,7 +98,7 @@ export class Forwarder implements TcpHost {
       return;
     }
     const conn = new TcpConnection(this, port, this.guestPort, this.counters, randomInt(0, 2 ** 32));
-    const flow: Flow = { conn, socket, done: false, halfOpen: false };
+    const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false };
     this.flows.set(port, flow);
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => {
@@ -95,11 +119,20 @@ export class Forwarder implements TcpHost {
     this.startSyns();
   }
 
+  /** Drop every connection (RST to the guest, client sockets destroyed). */
+  closeAll(): void {
+    for (const flow of [...this.flows.values()]) {
+      flow.conn.abort('server closing');
+      flow.socket.destroy();
+    }
+    for (const socket of this.lingering) socket.destroy();
+  }
+
   private startSyns(): void {
     if (!this.iface.guestUp) return;
     while (this.halfOpen < MAX_HALF_OPEN && this.synQueue.length > 0) {
       const flow = this.synQueue.shift()!;
-      if (flow.conn.state !== TcpState.Closed || flow.done) continue;
+      if (flow.conn.state !== TcpState.Idle || flow.done) continue;
       this.halfOpen++;
       flow.halfOpen = true;
       flow.conn.open(Date.now());
@@ -163,10 +196,14 @@ export class Forwarder implements TcpHost {
   deliver(conn: TcpConnection, data: Uint8Array): void {
     const flow = this.flows.get(conn.localPort);
     if (flow === undefined || flow.socket.destroyed) return;
-    if (!flow.socket.write(Buffer.from(data))) {
+    if (!flow.socket.write(Buffer.from(data)) && !flow.guestPaused) {
       // The client reads slowly: hold the guest's output in the guest.
+      flow.guestPaused = true;
       this.pause(conn.localPort, true);
-      flow.socket.once('drain', () => this.pause(conn.localPort, false));
+      flow.socket.once('drain', () => {
+        flow.guestPaused = false;
+        this.pause(conn.localPort, false);
+      });
     }
   }
 
@@ -205,10 +242,18 @@ export class Forwarder implements TcpHost {
   }
 
   private release(flow: Flow): void {
-    if (flow.done || flow.conn.state !== TcpState.Closed) return;
-    if (!flow.socket.destroyed && flow.socket.readyState !== 'closed') {
-      // Wait for the client socket to close too, then free the port.
+    if (flow.conn.state !== TcpState.Closed) return;
+    if (flow.done) {
+      this.lingering.delete(flow.socket);
       return;
+    }
+    if (!flow.socket.destroyed && flow.socket.readyState !== 'closed') {
+      // The guest is done; a client that keeps its half open gets a little
+      // while to close (like FIN-WAIT-2), holding no connection state.
+      this.lingering.add(flow.socket);
+      flow.socket.setTimeout(LINGER_MS, () => flow.socket.destroy());
+      flow.socket.removeAllListeners('data');
+      flow.socket.on('data', () => {}); // nothing more goes to the guest
     }
     flow.done = true;
     this.flows.delete(flow.conn.localPort);

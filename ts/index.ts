@@ -2,14 +2,14 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Guest } from './guest/guest.js';
 import { Forwarder, type ForwarderStats } from './forwarder.js';
 import { parseMac } from './net/ethernet.js';
 import { parseIpv4 } from './net/ipv4.js';
 import { PcapWriter } from './net/pcap.js';
 
-export const DEFAULT_APP = fileURLToPath(new URL('../examples/seed/main.py', import.meta.url));
+export { DEFAULT_APP } from './paths.js';
+import { DEFAULT_APP } from './paths.js';
 
 export interface ServeOptions {
   /** Path of the Python app (default: the seed app). */
@@ -141,7 +141,9 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      forwarder.closeAll();
+      await closed;
       await guest.terminate();
       pcap?.close();
     })());

@@ -2,11 +2,10 @@
 // ways, and flow control. The host's event loop never blocks on the guest.
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { FrameRing } from '../ring.js';
+import { DEFAULT_WASM_PATH } from '../paths.js';
 import { CTRL_TX, CTRL_WAKE, CTRL_WORDS, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
 
-export const DEFAULT_WASM_PATH = fileURLToPath(new URL('../../wasm/build/pythongoose.wasm', import.meta.url));
 const RING_BYTES = 4 * 1024 * 1024;
 
 let compiled: { path: string; module: WebAssembly.Module } | null = null;

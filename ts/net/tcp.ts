@@ -7,6 +7,7 @@
 import { ACK, FIN, PSH, RST, SYN, type TcpRepr, seqAdd, seqLe, seqLt } from './tcp-wire.js';
 
 export enum TcpState {
+  Idle = 'IDLE', // created, waiting for a backlog slot; client bytes queue up
   SynSent = 'SYN-SENT',
   Established = 'ESTABLISHED',
   FinWait = 'FIN-WAIT', // we sent FIN (client half-closed), waiting for the guest's FIN
@@ -50,9 +51,11 @@ export const SYN_GIVE_UP_MS = 15000;
 export const SEND_BUDGET = 256 * 1024;
 /** Quiet time after which a held client FIN is passed to the guest. */
 export const FIN_IDLE_MS = 20;
+/** Largest segment we send, whatever the guest claims (our frames are <= 1514 bytes). */
+export const MAX_MSS = 1460;
 
 export class TcpConnection {
-  state = TcpState.Closed;
+  state = TcpState.Idle;
   mss = 536; // the guest's MSS, from its SYN|ACK
   private sndUna: number; // oldest byte not acknowledged by the guest
   private sndNxt: number; // next byte we send
@@ -101,9 +104,10 @@ export class TcpConnection {
     this.counters.segmentsOut++;
   }
 
-  /** Queue client bytes for the guest (copied: the caller may reuse its buffer). */
+  /** Queue client bytes for the guest; the caller hands over `data` and must not reuse it. */
   write(data: Uint8Array): void {
-    if ((this.state !== TcpState.Established && this.state !== TcpState.SynSent) || this.clientFinPending || data.length === 0) return;
+    if (this.state === TcpState.FinWait || this.state === TcpState.LastAck || this.state === TcpState.Closed) return;
+    if (this.clientFinPending || data.length === 0) return;
     this.queue.push(data);
     this.queued += data.length;
     this.flush();
@@ -118,7 +122,7 @@ export class TcpConnection {
   /** Drop the connection now (client error/reset): RST to the guest. */
   abort(reason: string): void {
     if (this.state === TcpState.Closed) return;
-    if (this.state !== TcpState.SynSent) {
+    if (this.state !== TcpState.SynSent && this.state !== TcpState.Idle) {
       this.host.emit(this, { flags: RST | ACK, seq: this.sndNxt, ack: this.rcvNxt });
       this.counters.segmentsOut++;
     }
@@ -151,6 +155,7 @@ export class TcpConnection {
   /** A segment from the guest addressed to this connection. */
   input(seg: TcpRepr, frame: Uint8Array, now: number): void {
     this.counters.segmentsIn++;
+    if (this.state === TcpState.Closed || this.state === TcpState.Idle) return;
     if (seg.flags & RST) {
       this.finish(true, 'guest reset the connection');
       return;
@@ -160,7 +165,7 @@ export class TcpConnection {
         if ((seg.flags & (SYN | ACK)) === (SYN | ACK) && seg.ack === seqAdd(this.sndUna, 1)) {
           this.sndUna = this.sndNxt = seg.ack;
           this.rcvNxt = seqAdd(seg.seq, 1);
-          if (seg.mss > 0) this.mss = seg.mss;
+          if (seg.mss > 0) this.mss = Math.min(seg.mss, MAX_MSS);
           this.state = TcpState.Established;
           this.lastGuestActivity = now;
           this.sendAck(); // the third packet must be a bare ACK
@@ -171,8 +176,6 @@ export class TcpConnection {
           this.counters.segmentsOut++;
         }
         return;
-      case TcpState.Closed:
-        return;
       default:
         break;
     }
@@ -180,6 +183,9 @@ export class TcpConnection {
     if (seg.flags & ACK) this.acknowledge(seg.ack);
     const len = seg.payloadEnd - seg.payloadStart;
     if (len > 0) this.receive(seg, frame, len);
+    // A bare segment off our receive point is a keepalive probe (Mongoose
+    // sends seq-1 after 45 s idle and drops the connection after 3 misses).
+    else if (!(seg.flags & FIN) && seg.seq !== this.rcvNxt) this.sendAck();
     if (seg.flags & FIN) this.receiveFin(seg, len);
     if ((this.state as TcpState) === TcpState.LastAck && this.finSent && seqLe(this.sndNxt, this.sndUna)) {
       this.finish(false, 'closed');
@@ -263,6 +269,7 @@ export class TcpConnection {
   }
 
   private sendFin(): void {
+    this.ackPending = false; // the FIN carries the ACK
     // Always an empty segment: a FIN carrying data corrupts Mongoose's memory.
     this.host.emit(this, { flags: FIN | ACK, seq: this.sndNxt, ack: this.rcvNxt });
     this.counters.segmentsOut++;

@@ -1,0 +1,74 @@
+// A minimal HTTP/1.1 response reader over a raw socket, for tests that need
+// control of the bytes on the wire (pipelining, half-close, resets).
+import type { Socket } from 'node:net';
+
+export interface RawResponse {
+  status: number;
+  headers: Map<string, string>;
+  body: Buffer;
+}
+
+/** Reads Content-Length-delimited responses from a socket, in order. */
+export class ResponseReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private waiting: (() => void) | null = null;
+  private ended = false;
+
+  constructor(socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+      this.waiting?.();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.waiting?.();
+    });
+  }
+
+  private async more(): Promise<void> {
+    if (this.ended) throw new Error('connection closed before a whole response');
+    await new Promise<void>((resolve) => (this.waiting = resolve));
+    this.waiting = null;
+  }
+
+  async next(): Promise<RawResponse> {
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
+        const status = Number(lines[0].split(' ')[1]);
+        const headers = new Map<string, string>();
+        for (const line of lines.slice(1)) {
+          const i = line.indexOf(':');
+          headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
+        }
+        const len = Number(headers.get('content-length') ?? 0);
+        while (this.buf.length < end + 4 + len) await this.more();
+        const body = this.buf.subarray(end + 4, end + 4 + len);
+        this.buf = this.buf.subarray(end + 4 + len);
+        return { status, headers, body };
+      }
+      await this.more();
+    }
+  }
+
+  /** Resolves true if the peer closes with no further bytes. */
+  async closedCleanly(): Promise<boolean> {
+    while (!this.ended) await this.more().catch(() => undefined);
+    return this.buf.length === 0;
+  }
+}
+
+export const AUTH = `Basic ${Buffer.from('admin:istrator').toString('base64')}`;
+
+export function post(body: string | Buffer, extra = ''): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  return Buffer.concat([
+    Buffer.from(`POST /api/epname HTTP/1.1\r\nHost: t\r\nAuthorization: ${AUTH}\r\nContent-Length: ${b.length}\r\n${extra}\r\n`),
+    b,
+  ]);
+}
