@@ -12,6 +12,9 @@ def api_cb(body):
         return "x" * n
     if body == "raise":
         raise ValueError("handler failed on purpose")
+    if body == "mem":
+        import gc
+        return "%d %d" % (gc.mem_alloc(), gc.mem_free())
     if body == "whoami":
         user, pwd = last_creds[-1]
         return user + "\n" + pwd

@@ -1,0 +1,2 @@
+import mongoose
+raise OSError("no config here")

@@ -1,0 +1,3 @@
+import mongoose
+def api_cb(body)
+    return body

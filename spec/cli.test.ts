@@ -1,0 +1,132 @@
+// The CLI as a user runs it: node dist/server.js [APP.py] [options].
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, appPath, request, sleep } from './helpers/server.js';
+
+const SERVER = join(ROOT, 'dist', 'server.js');
+
+function runToExit(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: 20000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/** Start the CLI on a free port and wait for its "serving ... on URL" line. */
+function start(args: string[]): Promise<Running> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SERVER, '--port', '0', ...args]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    const timer = setTimeout(() => reject(new Error(`no start: ${err}`)), 20000);
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+      const m = err.match(/serving .* on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1], stdout: () => out, stderr: () => err });
+      }
+    });
+    child.on('exit', () => reject(new Error(`exited early: ${err}`)));
+  });
+}
+
+function stop(r: Running): Promise<number | null> {
+  return new Promise((resolve) => {
+    r.child.removeAllListeners('exit');
+    r.child.on('exit', (code) => resolve(code));
+    r.child.kill('SIGTERM');
+  });
+}
+
+const cli = suite('cli');
+
+cli('--help documents every option and exits 0', () => {
+  const r = runToExit(['--help']);
+  assert.is(r.code, 0);
+  for (const opt of ['--port', '--host', '--pcap', '--heap-max', '--help']) assert.ok(r.stdout.includes(opt), opt);
+});
+
+cli('a missing app file: one clear message, non-zero exit', () => {
+  const r = runToExit(['/nonexistent/app.py', '--port', '0']);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /cannot read app \/nonexistent\/app\.py: ENOENT/);
+});
+
+cli('a Python syntax error at start: the error, non-zero exit', () => {
+  const r = runToExit([appPath('syntax_error.py'), '--port', '0']);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /SyntaxError/);
+  assert.match(r.stderr, /syntax_error\.py/);
+});
+
+cli('an app that raises before serving: traceback, non-zero exit', () => {
+  const r = runToExit([appPath('raise_at_start.py'), '--port', '0']);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /OSError: no config here/);
+});
+
+cli('bad option values are refused', () => {
+  assert.match(runToExit(['--port', 'eighty']).stderr, /--port must be/);
+  assert.match(runToExit(['--bogus']).stderr, /Unknown option/);
+  assert.match(runToExit(['a.py', 'b.py']).stderr, /one app at a time/);
+});
+
+cli('a port in use: one clear message, non-zero exit', async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const port = (blocker.address() as { port: number }).port;
+  const r = spawnSync(process.execPath, [SERVER, '--port', String(port)], { encoding: 'utf8', timeout: 20000 });
+  blocker.close();
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`));
+});
+
+cli('serves the seed app; print() to stdout, logs to stderr; SIGTERM exits 0', async () => {
+  const run = await start([]);
+  const port = Number(new URL(run.url).port);
+  assert.is((await request(port, '/')).status, 200);
+  const r = await request(port, '/api/epname', { auth: 'admin:istrator', body: 'r u there ?' });
+  assert.is(r.body.toString(), 'epname: pythongoose');
+  await sleep(100);
+  assert.is(run.stdout(), 'f1 r u there ?\n');
+  assert.match(run.stderr(), /serving the seed app/);
+  assert.is(await stop(run), 0);
+});
+
+cli('--pcap writes the virtual link in a format tshark reads', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-pcap-'));
+  const file = join(dir, 'link.pcap');
+  try {
+    const run = await start(['--pcap', file]);
+    const port = Number(new URL(run.url).port);
+    await request(port, '/api/epname', { auth: 'admin:istrator', body: 'captured' });
+    await stop(run);
+    assert.ok(existsSync(file) && statSync(file).size > 24, 'pcap written');
+    const t = spawnSync('tshark', ['-r', file, '-Y', 'http'], { encoding: 'utf8' });
+    if (t.error) {
+      // Without tshark, check the libpcap magic and link type ourselves.
+      const head = spawnSync('od', ['-A', 'n', '-t', 'x4', '-N', '24', file], { encoding: 'utf8' }).stdout;
+      assert.match(head, /a1b2c3d4/);
+    } else {
+      assert.is(t.status, 0, t.stderr);
+      assert.match(t.stdout, /POST \/api\/epname/);
+      assert.match(t.stdout, /HTTP\/1\.1 200 OK/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli.run();
