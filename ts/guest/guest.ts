@@ -102,9 +102,13 @@ export class Guest {
   private readonly onFrame = (frame: Uint8Array): void => this.events.frame(frame);
 
   private drain(): void {
+    // A guest refused room for data (it waits up to 100 ms between polls)
+    // should hear at once that the ring has drained.
+    const wasCrowded = this.tx.free() < this.tx.capacity / 2;
     let any = false;
     while (this.tx.pop(this.onFrame)) any = true;
     if (any) this.events.batchEnd();
+    if (wasCrowded && this.running) this.wake();
   }
 
   private async pump(): Promise<void> {
