@@ -77,6 +77,12 @@ fetch_micropython() {
 [ "$(cat "$src/.pinned-sha256" 2>/dev/null)" = "$sha_orig" ] || fetch_micropython
 
 # --- build ------------------------------------------------------------------
+# Relink when the MicroPython pin changed since the last build.
+mkdir -p wasm/build
+if [ "$(cat wasm/build/.micropython 2>/dev/null)" != "$MICROPYTHON_DEB" ]; then
+  rm -f wasm/build/pythongoose.wasm
+  echo "$MICROPYTHON_DEB" >wasm/build/.micropython
+fi
 jobs=$(nproc 2>/dev/null || echo 2)
 make -s -f wasm/Makefile -j"$jobs" MICROPYTHON_TOP="$src" MONGOOSE_DIR="$mg"
 # The guest's whole import list is part of the sandbox contract (README.md,

@@ -23,7 +23,7 @@ export interface ServeOptions {
   /** MicroPython heap: initial and maximum bytes (defaults 1 MiB and 256 MiB). */
   heapInitial?: number;
   heapMax?: number;
-  /** Collect garbage at every safe point (slow; for tests). */
+  /** Collect garbage at every safe point (for tests; also env PYTHONGOOSE_GC_STRESS=1). */
   gcStress?: boolean;
   /** Where Python's print() and tracebacks go (default: process stdout/stderr). */
   stdout?: (text: string) => void;
@@ -82,7 +82,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       heapInitial: options.heapInitial ?? 1024 * 1024,
       heapMax: options.heapMax ?? 256 * 1024 * 1024,
       pystackBytes: 64 * 1024,
-      gcStress: options.gcStress ?? false,
+      gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
     },
     {
       frame: (f) => {
