@@ -9,18 +9,8 @@ import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac, writeEthernet }
 import { PROTO_TCP, parseIpv4, readU32, writeIpv4Header } from '../ts/net/ipv4.js';
 import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
 import { TcpConnection, TcpState, type TcpHost, type TcpSegmentOut } from '../ts/net/tcp.js';
+import { rng } from './helpers/rng.js';
 
-/** mulberry32: small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOST_MAC = parseMac('02:00:00:00:00:01');
 const GUEST_MAC = parseMac('02:00:00:00:00:02');

@@ -17,6 +17,7 @@ import {
 } from '../ts/net/ipv4.js';
 import { ARP_LEN, ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
 import { ACK, FIN, PSH, RST, SYN, TCP_HEADER_LEN, flagNames, parseTcp, seqAdd, seqLe, seqLt, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
+import { rng } from './helpers/rng.js';
 
 function hex(text: string): Uint8Array {
   const clean = text.replace(/\s+/g, '');
@@ -35,16 +36,6 @@ function refChecksum(bytes: number[]): number {
   return ~s & 0xffff;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------
 const Checksum = suite('checksum');

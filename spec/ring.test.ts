@@ -2,18 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameRing } from '../ts/ring.js';
+import { rng } from './helpers/rng.js';
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A frame whose bytes identify it: [n & 255, (n + 1) & 255, ...]. */
 function frameOf(n: number, len: number): Uint8Array {

@@ -26,6 +26,7 @@ let mem = new Uint8Array(0);
 let wakeSeen = Atomics.load(ctrl, CTRL_WAKE);
 let txDirty = false;
 const overflow: Uint8Array[] = []; // control frames the ring could not take yet
+const MAX_OVERFLOW = 65536;
 const decoder = new TextDecoder();
 const pendingText: [string, string] = ['', ''];
 
@@ -88,6 +89,8 @@ const imports = {
           return 0;
         }
       } else if (!flushOverflow() || !tx.push(frame)) {
+        // The host drains the ring continuously; this only grows if it stopped.
+        if (overflow.length >= MAX_OVERFLOW) throw new Error('host stopped draining the guest ring');
         overflow.push(frame.slice());
       }
       txDirty = true;
