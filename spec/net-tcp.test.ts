@@ -646,8 +646,11 @@ Close('client FIN is held while data is unacked and until the guest is idle, the
   assert.not.ok(conn.wantsTick);
   conn.tick(20000);
   assert.is(host.out.length, 0, 'FIN sent once');
-  // The guest answers FIN|ACK at once.
+  // The guest answers FIN|ACK at once; we wait for it to go quiet.
   feed(conn, seg(FIN | ACK, GISS + 5, ISS + 102), 20001);
+  assert.is(conn.state, TcpState.Closing);
+  assert.is(host.take().length, 0, 'its FIN is not acknowledged yet');
+  conn.tick(20001 + FIN_IDLE_MS);
   const last = host.take();
   assert.is(last.length, 1);
   assert.is(last[0].flags, ACK);
@@ -683,10 +686,30 @@ Close('in FIN-WAIT, guest data before its FIN is still delivered', () => {
   feed(conn, seg(ACK | PSH, GISS + 1, ISS + 2, 'tail'), 1001);
   assert.is(host.deliveredText(), 'tail');
   feed(conn, seg(FIN | ACK, GISS + 5, ISS + 2), 1002);
+  conn.tick(1002 + FIN_IDLE_MS);
   assert.is(conn.state, TcpState.Closed);
   assert.is(host.closes[0].reset, false);
   const acks = host.take().filter((e) => e.flags === ACK);
   assert.is(acks[acks.length - 1].ack, GISS + 6);
+});
+
+Close('in CLOSING, output Mongoose sends after its FIN (same seq) is delivered and acknowledged', () => {
+  const { host, conn } = established();
+  conn.clientFinished();
+  conn.tick(1000);
+  host.take();
+  feed(conn, seg(FIN | ACK, GISS + 1, ISS + 2), 1001);
+  assert.is(conn.state, TcpState.Closing);
+  feed(conn, seg(ACK | PSH, GISS + 1, ISS + 2, 'late'), 1010);
+  feed(conn, seg(ACK | PSH, GISS + 5, ISS + 2, 'r'), 1015);
+  assert.is(host.deliveredText(), 'later');
+  conn.tick(1015 + FIN_IDLE_MS - 1);
+  assert.is(conn.state, TcpState.Closing, 'still collecting');
+  conn.tick(1015 + FIN_IDLE_MS);
+  const acks = host.take().filter((e) => e.flags === ACK);
+  assert.is(acks[acks.length - 1].ack, GISS + 7, 'acknowledges the data and the FIN');
+  assert.is(host.count('guestFinished'), 1);
+  assert.is(conn.state, TcpState.Closed);
 });
 
 Close('RST from the guest closes with reset in every state', () => {

@@ -71,6 +71,21 @@ tcp('a half-closing client gets a large response whole', async ({ srv }) => {
   assert.is(data.length - bodyAt, 3 * 1024 * 1024);
 });
 
+tcp('half-close with a big request and a slow handler: the response still arrives whole', async ({ srv }) => {
+  // Exactly 6 full segments: the last one takes the guest over its 3,000-byte
+  // immediate-ACK mark, so it acknowledges everything before the handler runs.
+  const size = (n: number): number => post(`slow:${'z'.repeat(n)}`).length;
+  const pad = 6 * 1460 - size(0);
+  const body = `slow:${'z'.repeat(pad - (size(pad) - size(0) - pad))}`;
+  assert.is(post(body).length, 6 * 1460);
+  const s = await rawConnect(srv.port);
+  const all = readAll(s);
+  s.end(post(body));
+  const text = (await all).toString();
+  assert.match(text, /^HTTP\/1\.1 200/);
+  assert.ok(text.endsWith(body), `got ${text.length} bytes`);
+});
+
 tcp('the guest closing first (Connection: close) ends the client socket', async ({ srv }) => {
   const s = await rawConnect(srv.port);
   const all = readAll(s);

@@ -148,6 +148,7 @@ export class Forwarder implements TcpHost {
     }
     flow.conn.input(seg, frame, Date.now());
     if (flow.conn.ackPending) this.touched.add(flow.conn);
+    if (flow.conn.wantsTick) this.watch(flow.conn);
   }
 
   private watch(conn: TcpConnection): void {
@@ -195,7 +196,7 @@ export class Forwarder implements TcpHost {
 
   deliver(conn: TcpConnection, data: Uint8Array): void {
     const flow = this.flows.get(conn.localPort);
-    if (flow === undefined || flow.socket.destroyed) return;
+    if (flow === undefined || flow.socket.destroyed || flow.socket.writableEnded) return;
     if (!flow.socket.write(Buffer.from(data)) && !flow.guestPaused) {
       // The client reads slowly: hold the guest's output in the guest.
       flow.guestPaused = true;

@@ -12,6 +12,10 @@ def api_cb(body):
         return "x" * n
     if body == "raise":
         raise ValueError("handler failed on purpose")
+    if body.startswith("slow:"):
+        import time
+        time.sleep_ms(300)
+        return body
     if body == "mem":
         import gc
         return "%d %d" % (gc.mem_alloc(), gc.mem_free())

@@ -11,6 +11,7 @@ export enum TcpState {
   SynSent = 'SYN-SENT',
   Established = 'ESTABLISHED',
   FinWait = 'FIN-WAIT', // we sent FIN (client half-closed), waiting for the guest's FIN
+  Closing = 'CLOSING', // both FINs sent; collecting data Mongoose sends after its FIN
   LastAck = 'LAST-ACK', // the guest sent FIN first, we answered with ours
   Closed = 'CLOSED',
 }
@@ -106,7 +107,7 @@ export class TcpConnection {
 
   /** Queue client bytes for the guest; the caller hands over `data` and must not reuse it. */
   write(data: Uint8Array): void {
-    if (this.state === TcpState.FinWait || this.state === TcpState.LastAck || this.state === TcpState.Closed) return;
+    if (this.state !== TcpState.Idle && this.state !== TcpState.SynSent && this.state !== TcpState.Established) return;
     if (this.clientFinPending || data.length === 0) return;
     this.queue.push(data);
     this.queued += data.length;
@@ -248,14 +249,14 @@ export class TcpConnection {
     }
     this.finSeq = finAt;
     this.rcvNxt = seqAdd(finAt, 1);
-    this.host.guestFinished(this);
     if (this.state === TcpState.FinWait) {
-      // Both sides have sent FIN: acknowledge theirs and we are done.
-      this.sendAck();
-      this.finish(false, 'closed');
+      // Mongoose answers our FIN at once, then may still send queued output
+      // after it: wait until it is quiet before acknowledging (tick()).
+      this.state = TcpState.Closing;
       return;
     }
     // The guest closed first: acknowledge and close our side too.
+    this.host.guestFinished(this);
     this.state = TcpState.LastAck;
     this.queue.length = 0;
     this.queued = 0;
@@ -282,8 +283,16 @@ export class TcpConnection {
     if (this.ackPending && this.state !== TcpState.Closed) this.sendAck();
   }
 
-  /** Timers: SYN retransmission, and passing on a held client FIN. */
+  /** Timers: SYN retransmission, passing on a held client FIN, ending CLOSING. */
   tick(now: number): void {
+    if (this.state === TcpState.Closing) {
+      if (now - this.lastGuestActivity >= FIN_IDLE_MS) {
+        this.sendAck();
+        this.host.guestFinished(this);
+        this.finish(false, 'closed');
+      }
+      return;
+    }
     if (this.state === TcpState.SynSent) {
       if (now - this.synFirstSentAt >= SYN_GIVE_UP_MS) this.finish(true, 'guest did not accept the connection');
       else if (now - this.synSentAt >= SYN_RETRY_MS) this.sendSyn(now);
@@ -304,7 +313,11 @@ export class TcpConnection {
 
   /** Whether tick() has anything to do for this connection. */
   get wantsTick(): boolean {
-    return this.state === TcpState.SynSent || (this.clientFinPending && !this.finSent && this.state === TcpState.Established);
+    return (
+      this.state === TcpState.SynSent ||
+      this.state === TcpState.Closing ||
+      (this.clientFinPending && !this.finSent && this.state === TcpState.Established)
+    );
   }
 
   private finish(reset: boolean, reason: string): void {
