@@ -38,35 +38,34 @@ static bool authorised(struct mg_http_message *hm) {
     if (h == NULL || h->len < 6 || mg_strcasecmp(mg_str_n(h->buf, 6), mg_str("Basic ")) != 0 || auth_cb == MP_OBJ_NULL) {
         return false;
     }
-    size_t cap = h->len;  // base64 always decodes to fewer bytes than it has
-    char *plain = malloc(cap + 1);
-    if (plain == NULL) {
+    // One buffer, reused: nothing to free if making the strings raises.
+    static char *plain;
+    static size_t plain_cap;
+    if (plain_cap < h->len + 1) {
+        char *p = realloc(plain, h->len + 1);  // base64 decodes to fewer bytes than it has
+        if (p == NULL) {
+            return false;
+        }
+        plain = p;
+        plain_cap = h->len + 1;
+    }
+    size_t n = mg_base64_decode(h->buf + 6, h->len - 6, plain, plain_cap);
+    const char *colon = n > 0 ? memchr(plain, ':', n) : NULL;
+    if (colon == NULL) {
         return false;
     }
-    size_t n = mg_base64_decode(h->buf + 6, h->len - 6, plain, cap + 1);
-    const char *colon = n > 0 ? memchr(plain, ':', n) : NULL;
-    bool ok = false;
-    if (colon != NULL) {
-        mp_obj_t args[2] = {
-            text_or_bytes(plain, (size_t)(colon - plain)),
-            text_or_bytes(colon + 1, n - (size_t)(colon - plain) - 1),
-        };
-        free(plain);
-        plain = NULL;
-        mp_obj_t ret = pg_call("auth_cb", auth_cb, 2, args);
-        ok = ret != MP_OBJ_NULL && mp_obj_is_true(ret);
-    }
-    free(plain);
-    return ok;
+    mp_obj_t args[2] = {
+        text_or_bytes(plain, (size_t)(colon - plain)),
+        text_or_bytes(colon + 1, n - (size_t)(colon - plain) - 1),
+    };
+    mp_obj_t ret = pg_call("auth_cb", auth_cb, 2, args);
+    return ret != MP_OBJ_NULL && mp_obj_is_true(ret);
 }
 
 // A response body larger than this is fed to Mongoose in pieces of this
 // size: Mongoose shifts its whole send buffer after every segment it sends,
 // so a body queued whole would cost time quadratic in its size.
 #define PG_STREAM_CHUNK (64 * 1024)
-// Pre-size the receive buffer for declared bodies up to this size, so a big
-// upload is not copied at every 16 KiB growth step.
-#define PG_PRESIZE_MAX (64 * 1024 * 1024)
 
 // A body being streamed out; the object stays rooted in pg_streams meanwhile.
 typedef struct {
@@ -109,24 +108,29 @@ static void reply_body(struct mg_connection *c, struct mg_http_message *hm, mp_o
     if (body != mp_const_none) {
         mp_get_buffer_raise(body, &buf, MP_BUFFER_READ);
     }
+    pg_stream_t *s = NULL;
+    if (buf.len > PG_STREAM_CHUNK) {
+        // Root the body first: this may raise, and nothing is queued yet.
+        mp_obj_t key = MP_OBJ_NEW_SMALL_INT(c->id & 0x3fffffff);
+        mp_obj_dict_store(MP_STATE_PORT(pg_streams), key, body);
+        s = calloc(1, sizeof(*s));
+        if (s == NULL) {
+            mp_obj_dict_delete(MP_STATE_PORT(pg_streams), key);
+            mp_raise_msg(&mp_type_MemoryError, MP_ERROR_TEXT("no memory to stream the response"));
+        }
+        struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
+        s->key = key;
+        s->buf = buf.buf;
+        s->len = buf.len;
+        s->close_after = conn_hdr != NULL && mg_strcasecmp(*conn_hdr, mg_str("close")) == 0;
+    }
     mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %lu\r\n\r\n",
         (unsigned long)buf.len);
-    if (buf.len <= PG_STREAM_CHUNK) {
+    if (s == NULL) {
         mg_send(c, buf.buf, buf.len);
         c->is_resp = 0;
         return;
     }
-    pg_stream_t *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        c->is_draining = 1;
-        return;
-    }
-    struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
-    s->key = MP_OBJ_NEW_SMALL_INT(c->id & 0x3fffffff);
-    s->buf = buf.buf;
-    s->len = buf.len;
-    s->close_after = conn_hdr != NULL && mg_strcasecmp(*conn_hdr, mg_str("close")) == 0;
-    mp_obj_dict_store(MP_STATE_PORT(pg_streams), s->key, body);
     c->fn_data = s;
     stream_feed(c);
 }
@@ -156,11 +160,16 @@ static void prepare_body(struct mg_connection *c) {
             mg_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
         }
     }
+    // Grow geometrically toward the declared length (never trusting it for
+    // more than twice what has arrived), instead of 16 KiB at a time.
     if (n > 0 && hm.body.len != (size_t)~0 && hm.message.len > c->recv.size &&
-        hm.message.len <= PG_PRESIZE_MAX && mg_http_get_header(&hm, "Transfer-Encoding") == NULL) {
-        mg_iobuf_resize(&c->recv, hm.message.len);
+        c->recv.size - c->recv.len < MG_IO_SIZE && mg_http_get_header(&hm, "Transfer-Encoding") == NULL) {
+        size_t want = c->recv.size * 2 < 256 * 1024 ? 256 * 1024 : c->recv.size * 2;
+        mg_iobuf_resize(&c->recv, want < hm.message.len ? want : hm.message.len);
     }
 }
+
+static void route(struct mg_connection *c, struct mg_http_message *hm);
 
 static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
     if (ev == MG_EV_READ && c->recv.len > 0 && c->fn_data == NULL) {
@@ -181,6 +190,21 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
     struct mg_http_message *hm = (struct mg_http_message *)ev_data;
     // Safe point: nothing below this frame holds a Python object yet.
     pg_gc_safe_point();
+    // Anything raised outside the app's callbacks (MemoryError making the
+    // strings, a __str__ or __bool__ that raises) fails this request only.
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        route(c, hm);
+        nlr_pop();
+    } else {
+        mp_printf(&mp_stderr_print, "Traceback while answering %.*s %.*s:\n", (int)hm->method.len, hm->method.buf,
+            (int)hm->uri.len, hm->uri.buf);
+        mp_obj_print_exception(&mp_stderr_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+        reply_error(c, 500, "Internal Server Error");
+    }
+}
+
+static void route(struct mg_connection *c, struct mg_http_message *hm) {
     if (mg_match(hm->uri, mg_str("/api/#"), NULL)) {
         if (!authorised(hm)) {
             mg_http_reply(c, 401, auth_headers, "Auth required\n");
@@ -198,6 +222,8 @@ static mp_obj_t mongoose_init(mp_obj_t api_cb, mp_obj_t auth_cb) {
     if (!mp_obj_is_callable(api_cb) || !mp_obj_is_callable(auth_cb)) {
         mp_raise_TypeError(MP_ERROR_TEXT("init(api_cb, auth_cb) needs two callables"));
     }
+    pg_gc_enter();
+    pg_gc_leave();
     MP_STATE_PORT(pg_api_cb) = api_cb;
     MP_STATE_PORT(pg_auth_cb) = auth_cb;
     if (MP_STATE_PORT(pg_streams) == MP_OBJ_NULL) {
@@ -215,13 +241,28 @@ static mp_obj_t mongoose_init(mp_obj_t api_cb, mp_obj_t auth_cb) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_init_obj, mongoose_init);
 
+static __attribute__((noinline)) void poll_network(mp_int_t ms) {
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        pg_net_poll(ms);
+        nlr_pop();
+    } else {
+        pg_gc_leave();
+        nlr_jump(nlr.ret_val);
+    }
+    pg_gc_leave();
+}
+
+// Keep this frame free of address-taken locals: pg_gc_enter() compares the
+// stack depth here with mongoose.init()'s (see port.h).
 static mp_obj_t mongoose_poll(mp_obj_t ms_in) {
     mp_int_t ms = mp_obj_get_int(ms_in);
     if (pg_callback_depth > 0) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("poll() cannot be called from a callback"));
     }
     pg_net_init();
-    pg_net_poll(ms);
+    pg_gc_enter();
+    poll_network(ms);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_poll_obj, mongoose_poll);

@@ -16,7 +16,8 @@
 #include "c/port.h"
 
 int pg_callback_depth;
-static bool gc_pending, gc_stress;
+static bool gc_pending, gc_stress, gc_allowed;
+static uintptr_t shallowest_sp;
 static size_t heap_limit;  // bytes the Python heap may grow to in total
 
 // The heap grows instead of collecting inside an allocation; this caps it.
@@ -33,8 +34,21 @@ void gc_collect(void) {
     gc_pending = true;
 }
 
+bool pg_gc_enter(void) {
+    uintptr_t sp = emscripten_stack_get_current();  // the stack grows down
+    gc_allowed = sp >= shallowest_sp;
+    if (gc_allowed) {
+        shallowest_sp = sp;
+    }
+    return gc_allowed;
+}
+
+void pg_gc_leave(void) {
+    gc_allowed = false;
+}
+
 void pg_gc_safe_point(void) {
-    if (!(gc_pending || gc_stress) || pg_callback_depth > 0) {
+    if (!(gc_pending || gc_stress) || !gc_allowed || pg_callback_depth > 0) {
         return;
     }
     gc_pending = false;

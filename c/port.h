@@ -13,3 +13,10 @@ mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t
 
 // Depth of C->Python callbacks in progress (0 at the top level).
 extern int pg_callback_depth;
+
+// Called on entry to mongoose.init()/poll(): a poll at the shallowest C stack
+// seen so far is made straight from bytecode; a deeper one runs under a C
+// builtin (e.g. inside map()) whose wasm locals may hold objects, so no
+// collection may run during it. Returns whether collections are allowed.
+bool pg_gc_enter(void);
+void pg_gc_leave(void);

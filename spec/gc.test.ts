@@ -3,7 +3,7 @@
 // every safe point, all get checked answers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appPath, rawConnect, settled, startServer, type TestServer } from './helpers/server.js';
+import { appPath, rawConnect, settled, sleep, startServer, type TestServer } from './helpers/server.js';
 import { ResponseReader, post } from './helpers/http1.js';
 
 const gc = suite<{ srv: TestServer }>('gc safety');
@@ -66,3 +66,18 @@ gc('the guest printed no traceback and nothing leaked', async ({ srv }) => {
 });
 
 gc.run();
+
+const nested = suite('gc safety: poll() under a C builtin');
+
+nested('poll() called inside map() under GC stress leaves the list being built intact', async () => {
+  const srv = await startServer({ app: appPath('poll_in_map.py'), gcStress: true, heapInitial: 64 * 1024 });
+  let exit: { code: number } | null = null;
+  void srv.handle.exited.then((r) => (exit = r));
+  const until = Date.now() + 20000;
+  while (!srv.stdout.join('').includes('intact') && exit === null && Date.now() < until) await sleep(20);
+  await srv.handle.close();
+  assert.is(exit, null, `app exited: ${srv.stdout.join('')} ${srv.stderr.join('')}`);
+  assert.match(srv.stdout.join(''), /intact/);
+});
+
+nested.run();

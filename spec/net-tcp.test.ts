@@ -4,6 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  FIN_GIVE_UP_MS,
   FIN_IDLE_MS,
   SEND_BUDGET,
   SYN_GIVE_UP_MS,
@@ -61,6 +62,10 @@ class FakeHost implements TcpHost {
   closed(_conn: TcpConnection, reset: boolean, reason: string): void {
     this.closes.push({ reset, reason });
     this.calls.push('closed');
+  }
+  caughtUp = true;
+  clientCaughtUp(_conn: TcpConnection): boolean {
+    return this.caughtUp;
   }
   writable(_conn: TcpConnection): void {
     this.calls.push('writable');
@@ -643,7 +648,7 @@ Close('client FIN is held while data is unacked and until the guest is idle, the
   assert.is(out[0].ack, GISS + 5);
   assert.ok(isEmpty(out[0]));
   assert.is(conn.state, TcpState.FinWait);
-  assert.not.ok(conn.wantsTick);
+  assert.ok(conn.wantsTick, "FIN-WAIT has a give-up timer");
   conn.tick(20000);
   assert.is(host.out.length, 0, 'FIN sent once');
   // The guest answers FIN|ACK at once; we wait for it to go quiet.
@@ -658,6 +663,34 @@ Close('client FIN is held while data is unacked and until the guest is idle, the
   assert.is(host.count('guestFinished'), 1);
   assert.is(conn.state, TcpState.Closed);
   assert.equal(host.closes.map((x) => x.reset), [false]);
+});
+
+Close('client FIN is held while the client lags behind the guest (paused output is not quiet)', () => {
+  const { host, conn } = established();
+  feed(conn, seg(ACK | PSH, GISS + 1, ISS + 1, 'data'), 1000);
+  conn.clientFinished();
+  host.take();
+  host.caughtUp = false;
+  conn.tick(1000 + 10 * FIN_IDLE_MS);
+  conn.tick(1000 + 20 * FIN_IDLE_MS);
+  assert.is(host.take().length, 0, 'no FIN while the client is behind');
+  host.caughtUp = true;
+  conn.tick(1000 + 20 * FIN_IDLE_MS + FIN_IDLE_MS);
+  const out = host.take();
+  assert.is(out[out.length - 1].flags, FIN | ACK);
+});
+
+Close('a FIN the guest never answers ends the connection with a reset after FIN_GIVE_UP_MS', () => {
+  const { host, conn } = established();
+  conn.clientFinished();
+  conn.tick(1000);
+  assert.is(conn.state, TcpState.FinWait);
+  assert.ok(conn.wantsTick);
+  conn.tick(1000 + FIN_GIVE_UP_MS - 1);
+  assert.is(conn.state, TcpState.FinWait);
+  conn.tick(1000 + FIN_GIVE_UP_MS);
+  assert.is(conn.state, TcpState.Closed);
+  assert.equal(host.closes.map((x) => x.reset), [true]);
 });
 
 Close('client FIN is held while client data is still queued', () => {

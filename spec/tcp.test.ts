@@ -152,6 +152,25 @@ tcp('a slow reader holds the guest back; host buffering stays bounded', async ({
   s.destroy();
 });
 
+tcp('clients that connect and reset at once do not starve the guest\'s 5-slot backlog', async ({ srv }) => {
+  let stop = false;
+  const churn = async (): Promise<void> => {
+    while (!stop) {
+      const s = await rawConnect(srv.port).catch(() => null);
+      s?.resetAndDestroy();
+    }
+  };
+  const attackers = [churn(), churn(), churn()];
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      request(srv.port, '/api/epname', { auth: 'admin:istrator', body: `legit${i}` }).then((r) => r.body.toString()),
+    ),
+  );
+  stop = true;
+  await Promise.all(attackers);
+  assert.equal(results, Array.from({ length: 20 }, (_, i) => `legit${i}`));
+});
+
 tcp('no connection state is left after all of the above', async ({ srv }) => {
   await sleep(100);
   assert.is(await settled(srv, 8000), 0, JSON.stringify(srv.handle.stats().states));

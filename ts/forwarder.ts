@@ -5,12 +5,14 @@ import type { Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { NetInterface, type FrameSink, type LinkConfig } from './net/interface.js';
 import { TcpConnection, TcpState, type TcpCounters, type TcpHost, type TcpSegmentOut } from './net/tcp.js';
-import type { TcpRepr } from './net/tcp-wire.js';
+import { ACK, RST, SYN, seqAdd, type TcpRepr } from './net/tcp-wire.js';
 import { PortPool } from './net/ports.js';
 
 /** Mongoose keeps 5 half-open connections per listener and drops further SYNs. */
 export const MAX_HALF_OPEN = 5;
 const TICK_MS = 5;
+/** Mongoose frees an unanswered backlog slot within 1-2 s. */
+const ABANDONED_SYN_MS = 2500;
 /** How long a client may keep its half of a finished connection open. */
 const LINGER_MS = 5000;
 
@@ -23,6 +25,8 @@ interface Flow {
   halfOpen: boolean;
   /** The guest's output to this client is held until the socket drains. */
   guestPaused: boolean;
+  /** Closed during SYN-SENT; the port returns via releaseAbandoned(). */
+  abandonedSyn: boolean;
 }
 
 export interface ForwarderStats {
@@ -48,6 +52,8 @@ export class Forwarder implements TcpHost {
   private timer: NodeJS.Timeout | null = null;
   private readonly touched = new Set<TcpConnection>();
   private readonly lingering = new Set<Socket>();
+  /** Ports whose client left during SYN-SENT: the guest's backlog slot is still taken. */
+  private readonly abandoned = new Map<number, NodeJS.Timeout>();
 
   constructor(
     config: LinkConfig,
@@ -98,7 +104,7 @@ export class Forwarder implements TcpHost {
       return;
     }
     const conn = new TcpConnection(this, port, this.guestPort, this.counters, randomInt(0, 2 ** 32));
-    const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false };
+    const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false };
     this.flows.set(port, flow);
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => {
@@ -126,6 +132,8 @@ export class Forwarder implements TcpHost {
       flow.socket.destroy();
     }
     for (const socket of this.lingering) socket.destroy();
+    for (const timer of this.abandoned.values()) clearTimeout(timer);
+    this.abandoned.clear();
   }
 
   private startSyns(): void {
@@ -143,6 +151,14 @@ export class Forwarder implements TcpHost {
   private segment(seg: TcpRepr, frame: Uint8Array): void {
     const flow = seg.srcPort === this.guestPort ? this.flows.get(seg.dstPort) : undefined;
     if (flow === undefined || flow.conn.state === TcpState.Closed) {
+      if (seg.srcPort === this.guestPort && this.abandoned.has(seg.dstPort) && (seg.flags & (SYN | ACK)) === (SYN | ACK)) {
+        // The listener ignores a RST for a backlog entry: complete the
+        // handshake, then reset the new connection, to free the slot now.
+        this.iface.sendTcp(seg.dstPort, seg.srcPort, ACK, seg.ack, seqAdd(seg.seq, 1));
+        this.iface.sendTcp(seg.dstPort, seg.srcPort, RST | ACK, seg.ack, seqAdd(seg.seq, 1));
+        this.releaseAbandoned(seg.dstPort);
+        return;
+      }
       this.iface.sendResetFor(seg);
       return;
     }
@@ -203,7 +219,8 @@ export class Forwarder implements TcpHost {
       this.pause(conn.localPort, true);
       flow.socket.once('drain', () => {
         flow.guestPaused = false;
-        this.pause(conn.localPort, false);
+        // The port may belong to a newer flow by now.
+        if (this.flows.get(conn.localPort) === flow) this.pause(conn.localPort, false);
       });
     }
   }
@@ -228,7 +245,16 @@ export class Forwarder implements TcpHost {
 
   closed(conn: TcpConnection, reset: boolean, _reason: string): void {
     const flow = this.flows.get(conn.localPort);
-    this.endHalfOpen(flow);
+    if (flow?.halfOpen) {
+      // Gone before the guest answered: its backlog slot stays taken until
+      // its SYN|ACK arrives (or the slot expires), so keep counting it.
+      flow.halfOpen = false;
+      flow.abandonedSyn = true;
+      const port = conn.localPort;
+      const timer = setTimeout(() => this.releaseAbandoned(port), ABANDONED_SYN_MS);
+      timer.unref();
+      this.abandoned.set(port, timer);
+    }
     this.ticking.delete(conn);
     this.stalled.delete(conn);
     this.pause(conn.localPort, false);
@@ -238,8 +264,23 @@ export class Forwarder implements TcpHost {
     this.release(flow);
   }
 
+  clientCaughtUp(conn: TcpConnection): boolean {
+    const flow = this.flows.get(conn.localPort);
+    return flow === undefined || (!flow.guestPaused && flow.socket.writableLength === 0);
+  }
+
   writable(conn: TcpConnection): void {
     this.flows.get(conn.localPort)?.socket.resume();
+  }
+
+  private releaseAbandoned(port: number): void {
+    const timer = this.abandoned.get(port);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.abandoned.delete(port);
+    this.ports.give(port, Date.now());
+    this.halfOpen--;
+    this.startSyns();
   }
 
   private release(flow: Flow): void {
@@ -258,6 +299,6 @@ export class Forwarder implements TcpHost {
     }
     flow.done = true;
     this.flows.delete(flow.conn.localPort);
-    this.ports.give(flow.conn.localPort, Date.now());
+    if (!flow.abandonedSyn) this.ports.give(flow.conn.localPort, Date.now());
   }
 }

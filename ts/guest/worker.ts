@@ -27,6 +27,7 @@ let wakeSeen = Atomics.load(ctrl, CTRL_WAKE);
 let txDirty = false;
 const overflow: Uint8Array[] = []; // control frames the ring could not take yet
 const MAX_OVERFLOW = 65536;
+const MAX_FRAME = 1540;
 const decoder = new TextDecoder();
 const pendingText: [string, string] = ['', ''];
 
@@ -80,6 +81,8 @@ function write(fd: number, ptr: number, len: number): void {
 const imports = {
   pg: {
     tx(ptr: number, len: number): number {
+      // Mongoose's tx buffer is 1540 bytes: anything larger is not from it.
+      if (len > MAX_FRAME) throw new Error(`guest sent a ${len}-byte frame (limit ${MAX_FRAME})`);
       const frame = memory().subarray(ptr, ptr + len);
       const data = tcpData(frame);
       if (data !== null && data[0] > 0) {

@@ -37,6 +37,8 @@ export interface TcpHost {
   closed(conn: TcpConnection, reset: boolean, reason: string): void;
   /** Client data no longer over the budget: resume reading the client. */
   writable(conn: TcpConnection): void;
+  /** The client has taken everything the guest sent (nothing buffered or paused). */
+  clientCaughtUp(conn: TcpConnection): boolean;
 }
 
 export interface TcpCounters {
@@ -52,6 +54,8 @@ export const SYN_GIVE_UP_MS = 15000;
 export const SEND_BUDGET = 256 * 1024;
 /** Quiet time after which a held client FIN is passed to the guest. */
 export const FIN_IDLE_MS = 20;
+/** A FIN the guest never answers (it was lost, or the guest hung) ends the connection. */
+export const FIN_GIVE_UP_MS = 10000;
 /** Largest segment we send, whatever the guest claims (our frames are <= 1514 bytes). */
 export const MAX_MSS = 1460;
 
@@ -70,6 +74,7 @@ export class TcpConnection {
   private lastGuestActivity = 0;
   private synSentAt = 0;
   private synFirstSentAt = 0;
+  private finSentAt = 0;
   /** Set when the link refused a segment; flush() retries. */
   stalled = false;
 
@@ -260,7 +265,7 @@ export class TcpConnection {
     this.state = TcpState.LastAck;
     this.queue.length = 0;
     this.queued = 0;
-    this.sendFin();
+    this.sendFin(this.lastGuestActivity);
   }
 
   private sendAck(): void {
@@ -269,13 +274,14 @@ export class TcpConnection {
     this.counters.segmentsOut++;
   }
 
-  private sendFin(): void {
+  private sendFin(now: number): void {
     this.ackPending = false; // the FIN carries the ACK
     // Always an empty segment: a FIN carrying data corrupts Mongoose's memory.
     this.host.emit(this, { flags: FIN | ACK, seq: this.sndNxt, ack: this.rcvNxt });
     this.counters.segmentsOut++;
     this.sndNxt = seqAdd(this.sndNxt, 1);
     this.finSent = true;
+    this.finSentAt = now;
   }
 
   /** Send a pending ACK for data delivered in this batch. */
@@ -285,6 +291,12 @@ export class TcpConnection {
 
   /** Timers: SYN retransmission, passing on a held client FIN, ending CLOSING. */
   tick(now: number): void {
+    // Quiet while the client lags means the guest is held back, not done.
+    if (!this.host.clientCaughtUp(this)) this.lastGuestActivity = now;
+    if ((this.state === TcpState.FinWait || this.state === TcpState.LastAck) && now - this.finSentAt >= FIN_GIVE_UP_MS) {
+      this.abort('no answer to our FIN');
+      return;
+    }
     if (this.state === TcpState.Closing) {
       if (now - this.lastGuestActivity >= FIN_IDLE_MS) {
         this.sendAck();
@@ -307,7 +319,7 @@ export class TcpConnection {
       now - this.lastGuestActivity >= FIN_IDLE_MS
     ) {
       this.state = TcpState.FinWait;
-      this.sendFin();
+      this.sendFin(now);
     }
   }
 
@@ -316,6 +328,8 @@ export class TcpConnection {
     return (
       this.state === TcpState.SynSent ||
       this.state === TcpState.Closing ||
+      this.state === TcpState.FinWait ||
+      this.state === TcpState.LastAck ||
       (this.clientFinPending && !this.finSent && this.state === TcpState.Established)
     );
   }
