@@ -18,5 +18,8 @@ PG_IMPORT(wait) int pg_wait(int32_t ms);
 PG_IMPORT(millis) double pg_millis(void);
 // Fill buf with cryptographically strong random bytes.
 PG_IMPORT(random) void pg_random(void *buf, size_t len);
-// Write bytes to the server's stdout (fd 1) or stderr (fd 2).
+// Write bytes to the server's stdout (fd 1), stderr (fd 2) or access log (fd 3).
 PG_IMPORT(write) void pg_write(int fd, const void *buf, size_t len);
+// The real client of the connection from host port `port`, as text
+// ("203.0.113.7:51234" or "[2001:db8::1]:51234"). Returns its length.
+PG_IMPORT(peer) size_t pg_peer(uint16_t port, char *buf, size_t cap);

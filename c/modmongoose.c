@@ -1,66 +1,122 @@
-// The `mongoose` Python module: the seed's API, kept thin.
-//   init(api_cb, auth_cb)  serve HTTP on the guest's port 80
-//   poll(ms)               run the network for up to ms milliseconds
+// The `_mongoose` Python module: the thin C layer under `mongoose` (see
+// py/mongoose.py, where the seed API and App live). Connections are named by
+// Mongoose's connection id; Python never holds a C pointer.
+//
+//   listen(handler)            serve HTTP on the guest's port 80; handler is
+//                              called as handler(event, conn, *args):
+//     REQUEST conn, method, uri, query, headers (flat tuple), body (bytes)
+//     DRAIN   conn             a watched connection can take more output
+//     WS_MSG  conn, data       str (text frame) or bytes (binary frame)
+//     CLOSE   conn             a watched connection closed
+//   poll(ms)                   run the network for up to ms milliseconds
+//   reply(conn, status, headers, body)               a whole response
+//   start(conn, status, headers, chunked)            open a response
+//   send(conn, data, chunk=False) -> bytes queued    write to it
+//   end(conn, close=False)                           finish it
+//   watch(conn, drain)         deliver CLOSE (and DRAIN if drain) events
+//   ws_upgrade(conn, headers)  answer a WebSocket handshake
+//   ws_send(conn, data)        a text (str) or binary (bytes) message
+//   close(conn, code=1000, reason='')                close (WS: close frame)
+//   serve_static(conn) -> bool serve the request from the static files
+//   timer(ms, fn, repeat) -> id, cancel(id)
+//   peer(conn) -> (host, port) the real client, as the host saw it
+//   log_exception(heading, exc) a traceback on the server's stderr
+// Responses to HEAD requests get their headers only, whatever Python passes.
+#include <emscripten/emscripten.h>
 #include <string.h>
+#include <time.h>
 
 #include "py/objstr.h"
 #include "py/runtime.h"
 #include "py/unicode.h"
+#include "c/imports.h"
 #include "c/netif.h"
 #include "c/port.h"
 
 #define PG_HTTP_URL "http://0.0.0.0:80"
 
-static const char auth_headers[] =
-    "WWW-Authenticate: Basic realm=\"pythongoose\"\r\nContent-Type: text/plain\r\n";
+enum { EV_REQUEST, EV_DRAIN, EV_WS_MSG, EV_CLOSE };
 
-static const char ok_page[] =
-    "<!DOCTYPE html><html><head><title>pythongoose</title></head>"
-    "<body><h1>OK</h1><p>pythongoose is serving.</p></body></html>\n";
+// Per-connection state in c->data. Mongoose's static file sender keeps its
+// byte count in the last size_t of c->data, so this must stay clear of it.
+enum {
+    F_CLOSE_AFTER = 1,  // the request asked for Connection: close
+    F_STARTED = 2,      // a response was begun for the current request
+    F_WATCHED = 4,      // Python wants CLOSE events
+    F_DRAIN = 8,        // ... and DRAIN events
+    F_CHUNKED = 16,     // the open response uses chunked encoding
+    F_HEAD = 32,        // the current request is HEAD
+};
+typedef struct {
+    char *log_line;  // "METHOD uri" of the request being answered (access log)
+    uint32_t start_ms;
+    uint32_t bytes;  // response body bytes queued so far
+    uint16_t status;
+    uint16_t flags;
+} pg_conn_t;
 
-// A str if the bytes are valid UTF-8, else bytes: nothing the client sent is lost.
-static mp_obj_t text_or_bytes(const char *buf, size_t len) {
-    if (utf8_check((const byte *)buf, len)) {
-        return mp_obj_new_str(buf, len);
-    }
-    return mp_obj_new_bytes((const byte *)buf, len);
+_Static_assert(sizeof(pg_conn_t) + sizeof(size_t) <= MG_DATA_SIZE, "c->data too small");
+
+static inline pg_conn_t *conn_state(struct mg_connection *c) {
+    return (pg_conn_t *)c->data;
 }
 
-static void reply_error(struct mg_connection *c, int status, const char *msg) {
-    mg_http_reply(c, status, "Content-Type: text/plain\r\n", "%s\n", msg);
+bool pg_access_log;  // set by pg_init from the host's options
+
+// Valid only while a REQUEST event is being handled.
+static struct mg_connection *current_conn;
+static struct mg_http_message *current_hm;
+
+// One access log record per response, for the host to format:
+// "A <port>\t<status>\t<bytes>\t<ms>\t<METHOD uri>\n" on fd 3.
+static void log_response(struct mg_connection *c) {
+    pg_conn_t *st = conn_state(c);
+    if (st->log_line == NULL) {
+        return;
+    }
+    char head[96];
+    int n = snprintf(head, sizeof(head), "%u\t%u\t%lu\t%lu\t", (unsigned)mg_ntohs(c->rem.port), st->status,
+        (unsigned long)st->bytes, (unsigned long)((uint32_t)mg_millis() - st->start_ms));
+    size_t len = strlen(st->log_line);
+    st->log_line[len] = '\n';  // allocated with room for it
+    pg_write(3, head, (size_t)n);
+    pg_write(3, st->log_line, len + 1);
+    free(st->log_line);
+    st->log_line = NULL;
 }
 
-// Basic credentials of any length and content: the password is everything
-// after the first colon.
-static bool authorised(struct mg_http_message *hm) {
-    struct mg_str *h = mg_http_get_header(hm, "Authorization");
-    mp_obj_t auth_cb = MP_STATE_PORT(pg_auth_cb);
-    if (h == NULL || h->len < 6 || mg_strcasecmp(mg_str_n(h->buf, 6), mg_str("Basic ")) != 0 || auth_cb == MP_OBJ_NULL) {
-        return false;
+static struct mg_connection *find_conn(mp_obj_t id_in) {
+    unsigned long id = (unsigned long)mp_obj_get_int(id_in);
+    if (current_conn != NULL && current_conn->id == id) {
+        return current_conn;
     }
-    // One buffer, reused: nothing to free if making the strings raises.
-    static char *plain;
-    static size_t plain_cap;
-    if (plain_cap < h->len + 1) {
-        char *p = realloc(plain, h->len + 1);  // base64 decodes to fewer bytes than it has
-        if (p == NULL) {
-            return false;
+    for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
+        if (c->id == id) {
+            return c->is_closing ? NULL : c;
         }
-        plain = p;
-        plain_cap = h->len + 1;
     }
-    size_t n = mg_base64_decode(h->buf + 6, h->len - 6, plain, plain_cap);
-    const char *colon = n > 0 ? memchr(plain, ':', n) : NULL;
-    if (colon == NULL) {
-        return false;
-    }
-    mp_obj_t args[2] = {
-        text_or_bytes(plain, (size_t)(colon - plain)),
-        text_or_bytes(colon + 1, n - (size_t)(colon - plain) - 1),
-    };
-    mp_obj_t ret = pg_call("auth_cb", auth_cb, 2, args);
-    return ret != MP_OBJ_NULL && mp_obj_is_true(ret);
+    return NULL;
 }
+
+// Connections that are gone raise OSError: writing to a closed socket is an
+// error the app can catch, as with sockets.
+static struct mg_connection *conn_arg(mp_obj_t id_in) {
+    struct mg_connection *c = find_conn(id_in);
+    if (c == NULL) {
+        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("connection closed"));
+    }
+    return c;
+}
+
+static mp_obj_t call_handler(const char *context, size_t n_args, mp_obj_t *args) {
+    mp_obj_t handler = MP_STATE_PORT(pg_handler);
+    if (handler == MP_OBJ_NULL) {
+        return MP_OBJ_NULL;
+    }
+    return pg_call(context, handler, n_args, args);
+}
+
+// ---- Responses -------------------------------------------------------------
 
 // A response body larger than this is fed to Mongoose in pieces of this
 // size: Mongoose shifts its whole send buffer after every segment it sends,
@@ -72,7 +128,6 @@ typedef struct {
     mp_obj_t key;
     const byte *buf;
     size_t len, off;
-    bool close_after;
 } pg_stream_t;
 
 static void stream_end(struct mg_connection *c) {
@@ -82,6 +137,21 @@ static void stream_end(struct mg_connection *c) {
     free(s);
 }
 
+// The response is complete: log it, then close or go on to the next request.
+static void response_done(struct mg_connection *c) {
+    pg_conn_t *st = conn_state(c);
+    log_response(c);
+    bool close_after = (st->flags & F_CLOSE_AFTER) != 0;
+    st->flags &= (uint16_t)~(F_STARTED | F_CHUNKED | F_DRAIN | F_HEAD | F_WATCHED);
+    c->is_resp = 0;  // Mongoose may parse the next request
+    if (close_after) {
+        c->is_draining = 1;
+    } else if (c != current_conn && c->recv.len > 0) {
+        long none = 0;
+        mg_call(c, MG_EV_READ, &none);  // requests pipelined behind this one
+    }
+}
+
 static void stream_feed(struct mg_connection *c) {
     pg_stream_t *s = (pg_stream_t *)c->fn_data;
     while (c->send.len < PG_STREAM_CHUNK && s->off < s->len) {
@@ -89,65 +159,379 @@ static void stream_feed(struct mg_connection *c) {
         mg_send(c, s->buf + s->off, n);
         s->off += n;
     }
-    if (s->off < s->len) {
-        return;
-    }
-    bool close_after = s->close_after;
-    stream_end(c);
-    c->is_resp = 0;  // response complete: Mongoose may parse the next request
-    if (close_after) {
-        c->is_draining = 1;
-    } else if (c->recv.len > 0) {
-        long none = 0;
-        mg_call(c, MG_EV_READ, &none);  // requests pipelined behind this one
+    if (s->off == s->len) {
+        stream_end(c);
+        response_done(c);
     }
 }
 
-static void reply_body(struct mg_connection *c, struct mg_http_message *hm, mp_obj_t body) {
-    mp_buffer_info_t buf = {NULL, 0, 0};
-    if (body != mp_const_none) {
-        mp_get_buffer_raise(body, &buf, MP_BUFFER_READ);
+static const char *reason_phrase(int status) {
+    static const struct {
+        int status;
+        const char *text;
+    } reasons[] = {
+        {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"}, {202, "Accepted"},
+        {204, "No Content"}, {206, "Partial Content"}, {301, "Moved Permanently"}, {302, "Found"},
+        {303, "See Other"}, {304, "Not Modified"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"},
+        {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+        {405, "Method Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Timeout"}, {409, "Conflict"},
+        {410, "Gone"}, {411, "Length Required"}, {413, "Payload Too Large"}, {414, "URI Too Long"},
+        {415, "Unsupported Media Type"}, {416, "Range Not Satisfiable"}, {418, "I'm a teapot"},
+        {422, "Unprocessable Content"}, {426, "Upgrade Required"}, {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"}, {501, "Not Implemented"},
+        {502, "Bad Gateway"}, {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+    };
+    for (size_t i = 0; i < MP_ARRAY_SIZE(reasons); i++) {
+        if (reasons[i].status == status) {
+            return reasons[i].text;
+        }
     }
+    return status < 200 ? "Informational" : status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error"
+                                                                                                          : "Server Error";
+}
+
+static void begin_response(struct mg_connection *c, mp_int_t status, mp_obj_t headers) {
+    pg_conn_t *st = conn_state(c);
+    if (st->flags & F_STARTED || c->is_websocket) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("response already started"));
+    }
+    if (status < 100 || status > 999) {
+        mp_raise_ValueError(MP_ERROR_TEXT("status must be 100..999"));
+    }
+    size_t hlen;
+    const char *h = mp_obj_str_get_data(headers, &hlen);
+    st->status = (uint16_t)status;
+    st->bytes = 0;
+    st->flags |= F_STARTED;
+    mg_printf(c, "HTTP/1.1 %d %s\r\n%.*s", (int)status, reason_phrase((int)status), (int)hlen, h);
+}
+
+// reply(conn, status, headers, body): headers is a str of "Name: value\r\n"
+// lines; Content-Length is added here.
+static mp_obj_t mongoose_reply(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    struct mg_connection *c = conn_arg(args[0]);
+    mp_buffer_info_t buf = {NULL, 0, 0};
+    if (args[3] != mp_const_none) {
+        mp_get_buffer_raise(args[3], &buf, MP_BUFFER_READ);
+    }
+    bool head = (conn_state(c)->flags & F_HEAD) != 0;
     pg_stream_t *s = NULL;
-    if (buf.len > PG_STREAM_CHUNK) {
+    if (!head && buf.len > PG_STREAM_CHUNK) {
         // Root the body first: this may raise, and nothing is queued yet.
         mp_obj_t key = MP_OBJ_NEW_SMALL_INT(c->id & 0x3fffffff);
-        mp_obj_dict_store(MP_STATE_PORT(pg_streams), key, body);
+        mp_obj_dict_store(MP_STATE_PORT(pg_streams), key, args[3]);
         s = calloc(1, sizeof(*s));
         if (s == NULL) {
             mp_obj_dict_delete(MP_STATE_PORT(pg_streams), key);
             mp_raise_msg(&mp_type_MemoryError, MP_ERROR_TEXT("no memory to stream the response"));
         }
-        struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
         s->key = key;
         s->buf = buf.buf;
         s->len = buf.len;
-        s->close_after = conn_hdr != NULL && mg_strcasecmp(*conn_hdr, mg_str("close")) == 0;
     }
-    mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %lu\r\n\r\n",
-        (unsigned long)buf.len);
-    if (s == NULL) {
-        mg_send(c, buf.buf, buf.len);
-        c->is_resp = 0;
-        return;
+    begin_response(c, mp_obj_get_int(args[1]), args[2]);
+    mg_printf(c, "Content-Length: %lu\r\n\r\n", (unsigned long)buf.len);
+    conn_state(c)->bytes = (uint32_t)buf.len;
+    if (s != NULL) {
+        c->fn_data = s;
+        stream_feed(c);
+    } else {
+        if (!head) {
+            mg_send(c, buf.buf, buf.len);
+        }
+        response_done(c);
     }
-    c->fn_data = s;
-    stream_feed(c);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_reply_obj, 4, 4, mongoose_reply);
+
+// start(conn, status, headers, chunked): headers must say how the body is
+// framed (Content-Length, chunked, or neither for a body that ends when the
+// connection closes); this writes the blank line after them.
+static mp_obj_t mongoose_start(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    struct mg_connection *c = conn_arg(args[0]);
+    begin_response(c, mp_obj_get_int(args[1]), args[2]);
+    if (mp_obj_is_true(args[3])) {
+        conn_state(c)->flags |= F_CHUNKED;
+    }
+    mg_send(c, "\r\n", 2);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_start_obj, 4, 4, mongoose_start);
+
+// send(conn, data, chunk=False): raw bytes after start() (chunk framing is
+// added when the response is chunked). Returns the bytes now waiting in the
+// connection's send buffer, for the caller's flow control.
+static mp_obj_t mongoose_send(size_t n_args, const mp_obj_t *args) {
+    struct mg_connection *c = conn_arg(args[0]);
+    pg_conn_t *st = conn_state(c);
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(args[1], &buf, MP_BUFFER_READ);
+    if (!(st->flags & F_STARTED)) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("send() before start()"));
+    }
+    if (buf.len > 0 && !(st->flags & F_HEAD)) {
+        if (st->flags & F_CHUNKED) {
+            mg_printf(c, "%lx\r\n", (unsigned long)buf.len);
+            mg_send(c, buf.buf, buf.len);
+            mg_send(c, "\r\n", 2);
+        } else {
+            mg_send(c, buf.buf, buf.len);
+        }
+        st->bytes += (uint32_t)buf.len;
+    }
+    (void)n_args;
+    return mp_obj_new_int_from_uint(c->send.len);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_send_obj, 2, 3, mongoose_send);
+
+static mp_obj_t mongoose_end(size_t n_args, const mp_obj_t *args) {
+    struct mg_connection *c = find_conn(args[0]);
+    if (c == NULL) {
+        return mp_const_none;  // the client left first: nothing to finish
+    }
+    pg_conn_t *st = conn_state(c);
+    if (!(st->flags & F_STARTED)) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("end() before start()"));
+    }
+    if ((st->flags & (F_CHUNKED | F_HEAD)) == F_CHUNKED) {
+        mg_send(c, "0\r\n\r\n", 5);
+    }
+    if (n_args > 1 && mp_obj_is_true(args[1])) {
+        st->flags |= F_CLOSE_AFTER;
+    }
+    response_done(c);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_end_obj, 1, 2, mongoose_end);
+
+static mp_obj_t mongoose_watch(mp_obj_t conn, mp_obj_t drain) {
+    struct mg_connection *c = conn_arg(conn);
+    pg_conn_t *st = conn_state(c);
+    st->flags |= F_WATCHED;
+    if (mp_obj_is_true(drain)) {
+        st->flags |= F_DRAIN;
+    } else {
+        st->flags &= (uint16_t)~F_DRAIN;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_watch_obj, mongoose_watch);
+
+// ---- WebSocket -------------------------------------------------------------
+
+// Messages above this close the socket with 1009 instead of being buffered.
+#define PG_WS_MAX_MESSAGE (4 * 1024 * 1024)
+
+static mp_obj_t mongoose_ws_upgrade(mp_obj_t conn, mp_obj_t headers) {
+    struct mg_connection *c = conn_arg(conn);
+    if (c != current_conn || current_hm == NULL) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("ws_upgrade() only while handling the request"));
+    }
+    size_t hlen;
+    const char *h = mp_obj_str_get_data(headers, &hlen);
+    pg_conn_t *st = conn_state(c);
+    st->status = 101;
+    st->flags |= F_WATCHED;
+    mg_ws_upgrade(c, current_hm, "%.*s", (int)hlen, h);
+    log_response(c);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_ws_upgrade_obj, mongoose_ws_upgrade);
+
+static mp_obj_t mongoose_ws_send(mp_obj_t conn, mp_obj_t data) {
+    struct mg_connection *c = conn_arg(conn);
+    if (!c->is_websocket) {
+        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("not a WebSocket"));
+    }
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(data, &buf, MP_BUFFER_READ);
+    int op = mp_obj_is_str(data) ? WEBSOCKET_OP_TEXT : WEBSOCKET_OP_BINARY;
+    mg_ws_send(c, buf.buf, buf.len, op);
+    return mp_obj_new_int_from_uint(c->send.len);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_ws_send_obj, mongoose_ws_send);
+
+static void ws_close(struct mg_connection *c, int code, const char *reason, size_t reason_len) {
+    char frame[125];
+    if (reason_len > sizeof(frame) - 2) {
+        reason_len = sizeof(frame) - 2;
+    }
+    frame[0] = (char)(code >> 8);
+    frame[1] = (char)code;
+    memcpy(frame + 2, reason, reason_len);
+    mg_ws_send(c, frame, reason_len + 2, WEBSOCKET_OP_CLOSE);
+    c->is_draining = 1;
 }
 
-static void reply_api(struct mg_connection *c, struct mg_http_message *hm) {
-    mp_obj_t api_cb = MP_STATE_PORT(pg_api_cb);
-    mp_obj_t body = text_or_bytes(hm->body.buf, hm->body.len);
-    mp_obj_t ret = pg_call("api_cb", api_cb, 1, &body);
-    if (ret == MP_OBJ_NULL) {
-        reply_error(c, 500, "Internal Server Error");
+static mp_obj_t mongoose_close(size_t n_args, const mp_obj_t *args) {
+    struct mg_connection *c = find_conn(args[0]);
+    if (c == NULL) {
+        return mp_const_none;
+    }
+    if (c->is_websocket) {
+        size_t rlen = 0;
+        const char *reason = n_args > 2 ? mp_obj_str_get_data(args[2], &rlen) : "";
+        ws_close(c, n_args > 1 ? mp_obj_get_int(args[1]) : 1000, reason, rlen);
+    } else {
+        c->is_draining = 1;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_close_obj, 1, 3, mongoose_close);
+
+// Refuse a frame whose declared length is too big before Mongoose buffers it.
+static void ws_check_size(struct mg_connection *c) {
+    size_t ofs = (size_t)c->pfn_data;  // Mongoose's offset past buffered fragments
+    if (c->recv.len < ofs + 2) {
         return;
     }
-    if (ret != mp_const_none && !mp_obj_is_str_or_bytes(ret)) {
-        ret = mp_obj_str_make_new(&mp_type_str, 1, 0, &ret);
+    const uint8_t *p = c->recv.buf + ofs;
+    uint64_t len = p[1] & 127;
+    if (len == 126 && c->recv.len >= ofs + 4) {
+        len = ((uint64_t)p[2] << 8) | p[3];
+    } else if (len == 127 && c->recv.len >= ofs + 10) {
+        len = 0;
+        for (int i = 2; i < 10; i++) {
+            len = (len << 8) | p[i];
+        }
     }
-    reply_body(c, hm, ret);
+    if (ofs + len > PG_WS_MAX_MESSAGE) {
+        c->recv.len = 0;
+        c->pfn = NULL;  // stop parsing: we are closing
+        ws_close(c, 1009, "message too big", 15);
+    }
 }
+
+static void ws_message(struct mg_connection *c, struct mg_ws_message *wm) {
+    mp_obj_t data;
+    if ((wm->flags & 15) == WEBSOCKET_OP_TEXT) {
+        if (!utf8_check((const byte *)wm->data.buf, wm->data.len)) {
+            ws_close(c, 1007, "invalid UTF-8", 13);
+            return;
+        }
+        data = mp_obj_new_str(wm->data.buf, wm->data.len);
+    } else {
+        data = mp_obj_new_bytes((const byte *)wm->data.buf, wm->data.len);
+    }
+    mp_obj_t args[3] = {MP_OBJ_NEW_SMALL_INT(EV_WS_MSG), mp_obj_new_int_from_uint(c->id), data};
+    call_handler("WebSocket message handler", 3, args);
+}
+
+// ---- Static files ------------------------------------------------------------
+// The host copies a directory into guest memory at start (pg_fs_add); Mongoose
+// serves it through its packed-file system, which reads only this table.
+
+typedef struct {
+    char *path;
+    const char *data;
+    size_t size;
+    time_t mtime;
+} pg_file_t;
+
+static pg_file_t *files;
+static size_t n_files, files_cap;
+
+// Takes ownership of path and data (both malloc'd by the host via malloc()).
+EMSCRIPTEN_KEEPALIVE int pg_fs_add(char *path, const char *data, size_t size, double mtime) {
+    if (n_files == files_cap) {
+        size_t cap = files_cap == 0 ? 64 : files_cap * 2;
+        pg_file_t *p = realloc(files, cap * sizeof(*p));
+        if (p == NULL) {
+            return 0;
+        }
+        files = p;
+        files_cap = cap;
+    }
+    files[n_files++] = (pg_file_t){path, data, size, (time_t)mtime};
+    return 1;
+}
+
+const char *mg_unpack(const char *path, size_t *size, time_t *mtime) {
+    for (size_t i = 0; i < n_files; i++) {
+        if (strcmp(files[i].path, path) == 0) {
+            if (size != NULL) {
+                *size = files[i].size;
+            }
+            if (mtime != NULL) {
+                *mtime = files[i].mtime;
+            }
+            return files[i].data;
+        }
+    }
+    return NULL;
+}
+
+const char *mg_unlist(size_t i) {
+    return i < n_files ? files[i].path : NULL;
+}
+
+// libc's gmtime pulls in the environment (TZ) as imports: the civil-from-days
+// algorithm is a few lines.
+static void http_date(char *out, size_t cap, const char *prefix, int64_t t) {
+    static const char *const days[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int64_t day = (t >= 0 ? t : t - 86399) / 86400, secs = t - day * 86400;
+    int64_t z = day + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int y = (int)(yoe + era * 400 + (m <= 2));
+    snprintf(out, cap, "%s%s, %02d %s %04d %02d:%02d:%02d GMT\r\n", prefix, days[((day % 7) + 7) % 7], d, months[m - 1],
+        y, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+}
+
+// serve_static(conn): True if the request names a static file or directory
+// (the response is then sent), False if not (nothing is sent).
+static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
+    struct mg_connection *c = conn_arg(conn);
+    struct mg_http_message *hm = current_hm;
+    if (c != current_conn || hm == NULL) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("serve_static() only while handling the request"));
+    }
+    if (n_files == 0) {
+        return mp_const_false;
+    }
+    // Resolve as Mongoose will, to learn whether anything is there.
+    char path[MG_PATH_MAX] = "/";
+    mg_url_decode(hm->uri.buf, hm->uri.len, path, sizeof(path), 0);
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') {
+        path[--n] = '\0';
+    }
+    size_t size = 0;
+    time_t mtime = 0;
+    int flags = mg_fs_packed.st(path, &size, &mtime);
+    if (flags == 0 && mg_path_is_sane(mg_str(path))) {
+        char gz[MG_PATH_MAX + 3];
+        snprintf(gz, sizeof(gz), "%s.gz", path);
+        flags = mg_fs_packed.st(gz, &size, &mtime);
+    }
+    if (flags == 0 && mg_path_is_sane(mg_str(path))) {
+        return mp_const_false;
+    }
+    // Last-Modified: Mongoose sends an ETag only.
+    char extra[64] = "";
+    if (flags & MG_FS_READ) {
+        http_date(extra, sizeof(extra), "Last-Modified: ", (int64_t)mtime);
+    }
+    struct mg_http_serve_opts opts = {.root_dir = "/", .fs = &mg_fs_packed, .extra_headers = extra};
+    size_t before = c->send.len;
+    mg_http_serve_dir(c, hm, &opts);
+    pg_conn_t *st = conn_state(c);
+    st->flags |= F_STARTED;
+    if (c->send.len >= before + 12) {
+        st->status = (uint16_t)atoi((const char *)c->send.buf + before + 9);
+    }
+    st->bytes = (uint32_t)size;
+    log_response(c);  // Mongoose streams the file itself from here
+    return mp_const_true;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_serve_static_obj, mongoose_serve_static);
+
+// ---- Requests ----------------------------------------------------------------
 
 // On a partial request: make room for its declared body at once, and answer
 // "Expect: 100-continue" (curl waits a second for it before big uploads).
@@ -169,63 +553,145 @@ static void prepare_body(struct mg_connection *c) {
     }
 }
 
-static void route(struct mg_connection *c, struct mg_http_message *hm);
+static mp_obj_t new_str_checked(struct mg_str s, bool *ok) {
+    if (!utf8_check((const byte *)s.buf, s.len)) {
+        *ok = false;
+        return mp_const_empty_bytes;
+    }
+    return s.len == 0 ? MP_OBJ_NEW_QSTR(MP_QSTR_) : mp_obj_new_str(s.buf, s.len);
+}
 
-static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
-    if (ev == MG_EV_READ && c->recv.len > 0 && c->fn_data == NULL) {
-        prepare_body(c);
+// Header values that are not UTF-8 reach Python as bytes: nothing is lost.
+static mp_obj_t text_or_bytes(struct mg_str s) {
+    if (utf8_check((const byte *)s.buf, s.len)) {
+        return mp_obj_new_str(s.buf, s.len);
+    }
+    return mp_obj_new_bytes((const byte *)s.buf, s.len);
+}
+
+static void request(struct mg_connection *c, struct mg_http_message *hm) {
+    size_t n_headers = 0;
+    while (n_headers < MG_MAX_HTTP_HEADERS && hm->headers[n_headers].name.len > 0) {
+        n_headers++;
+    }
+    bool ok = true;
+    mp_obj_t args[7];
+    args[0] = MP_OBJ_NEW_SMALL_INT(EV_REQUEST);
+    args[1] = mp_obj_new_int_from_uint(c->id);
+    args[2] = new_str_checked(hm->method, &ok);
+    args[3] = new_str_checked(hm->uri, &ok);
+    args[4] = new_str_checked(hm->query, &ok);
+    if (!ok) {
+        conn_state(c)->status = 400;
+        mg_http_reply(c, 400, "Content-Type: text/plain\r\n", "Bad Request\n");
+        log_response(c);
         return;
     }
-    if ((ev == MG_EV_POLL || ev == MG_EV_WRITE) && c->fn_data != NULL) {
-        stream_feed(c);
-        return;
+    mp_obj_tuple_t *headers = MP_OBJ_TO_PTR(mp_obj_new_tuple(n_headers * 2, NULL));
+    for (size_t i = 0; i < n_headers; i++) {
+        headers->items[2 * i] = text_or_bytes(hm->headers[i].name);
+        headers->items[2 * i + 1] = text_or_bytes(hm->headers[i].value);
     }
-    if (ev == MG_EV_CLOSE && c->fn_data != NULL) {
-        stream_end(c);
-        return;
+    args[5] = MP_OBJ_FROM_PTR(headers);
+    args[6] = hm->body.len == 0 ? mp_const_empty_bytes : mp_obj_new_bytes((const byte *)hm->body.buf, hm->body.len);
+    call_handler("request handler", 7, args);
+}
+
+static void on_request(struct mg_connection *c, struct mg_http_message *hm) {
+    pg_conn_t *st = conn_state(c);
+    struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
+    st->flags = 0;  // the previous response, if any, is complete
+    if ((conn_hdr != NULL && mg_strcasecmp(*conn_hdr, mg_str("close")) == 0)) {
+        st->flags |= F_CLOSE_AFTER;
     }
-    if (ev != MG_EV_HTTP_MSG) {
-        return;
+    if (mg_strcmp(hm->method, mg_str("HEAD")) == 0) {
+        st->flags |= F_HEAD;
     }
-    struct mg_http_message *hm = (struct mg_http_message *)ev_data;
+    st->status = 0;
+    if (pg_access_log) {
+        free(st->log_line);
+        st->start_ms = (uint32_t)mg_millis();
+        st->log_line = malloc(hm->method.len + hm->uri.len + hm->query.len + 4);
+        if (st->log_line != NULL) {
+            sprintf(st->log_line, "%.*s %.*s%s%.*s", (int)hm->method.len, hm->method.buf, (int)hm->uri.len,
+                hm->uri.buf, hm->query.len > 0 ? "?" : "", (int)hm->query.len, hm->query.buf);
+        }
+    }
     // Safe point: nothing below this frame holds a Python object yet.
     pg_gc_safe_point();
-    // Anything raised outside the app's callbacks (MemoryError making the
-    // strings, a __str__ or __bool__ that raises) fails this request only.
+    current_conn = c;
+    current_hm = hm;
+    // Anything raised outside the app's handler (MemoryError making the
+    // strings) fails this request only.
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
-        route(c, hm);
+        request(c, hm);
         nlr_pop();
     } else {
         mp_printf(&mp_stderr_print, "Traceback while answering %.*s %.*s:\n", (int)hm->method.len, hm->method.buf,
             (int)hm->uri.len, hm->uri.buf);
         mp_obj_print_exception(&mp_stderr_print, MP_OBJ_FROM_PTR(nlr.ret_val));
-        reply_error(c, 500, "Internal Server Error");
+    }
+    current_conn = NULL;
+    current_hm = NULL;
+    if (c->is_resp && !(st->flags & (F_STARTED | F_WATCHED)) && !c->is_websocket) {
+        // The handler neither answered nor kept the request for later.
+        st->status = 500;
+        st->bytes = 22;
+        mg_http_reply(c, 500, "Content-Type: text/plain\r\n", "Internal Server Error\n");
+        log_response(c);
     }
 }
 
-static void route(struct mg_connection *c, struct mg_http_message *hm) {
-    if (mg_match(hm->uri, mg_str("/api/#"), NULL)) {
-        if (!authorised(hm)) {
-            mg_http_reply(c, 401, auth_headers, "Auth required\n");
-        } else if (mg_strcmp(hm->uri, mg_str("/api/epname")) == 0) {
-            reply_api(c, hm);
-        } else {
-            reply_error(c, 404, "Not Found");
-        }
-    } else {
-        mg_http_reply(c, 200, "Content-Type: text/html; charset=utf-8\r\n", "%s", ok_page);
+static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
+    pg_conn_t *st = conn_state(c);
+    switch (ev) {
+        case MG_EV_READ:
+            if (c->is_websocket) {
+                ws_check_size(c);
+            } else if (c->recv.len > 0 && c->fn_data == NULL && !c->is_resp) {
+                prepare_body(c);
+            }
+            break;
+        case MG_EV_POLL:
+        case MG_EV_WRITE:
+            if (c->fn_data != NULL) {
+                stream_feed(c);
+            } else if ((st->flags & F_DRAIN) && c->send.len < PG_STREAM_CHUNK && !c->is_closing) {
+                pg_gc_safe_point();
+                mp_obj_t args[2] = {MP_OBJ_NEW_SMALL_INT(EV_DRAIN), mp_obj_new_int_from_uint(c->id)};
+                call_handler("stream", 2, args);
+            }
+            break;
+        case MG_EV_HTTP_MSG:
+            on_request(c, (struct mg_http_message *)ev_data);
+            break;
+        case MG_EV_WS_MSG:
+            pg_gc_safe_point();
+            ws_message(c, (struct mg_ws_message *)ev_data);
+            break;
+        case MG_EV_CLOSE:
+            if (c->fn_data != NULL) {
+                stream_end(c);
+            }
+            free(st->log_line);
+            st->log_line = NULL;
+            if (st->flags & F_WATCHED) {
+                mp_obj_t args[2] = {MP_OBJ_NEW_SMALL_INT(EV_CLOSE), mp_obj_new_int_from_uint(c->id)};
+                call_handler("close handler", 2, args);
+            }
+            break;
     }
 }
 
-static mp_obj_t mongoose_init(mp_obj_t api_cb, mp_obj_t auth_cb) {
-    if (!mp_obj_is_callable(api_cb) || !mp_obj_is_callable(auth_cb)) {
-        mp_raise_TypeError(MP_ERROR_TEXT("init(api_cb, auth_cb) needs two callables"));
+static mp_obj_t mongoose_listen(mp_obj_t handler) {
+    if (!mp_obj_is_callable(handler)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("listen(handler) needs a callable"));
     }
+    // Calibrates the GC depth rule, as poll() does (see port.h).
     pg_gc_enter();
     pg_gc_leave();
-    MP_STATE_PORT(pg_api_cb) = api_cb;
-    MP_STATE_PORT(pg_auth_cb) = auth_cb;
+    MP_STATE_PORT(pg_handler) = handler;
     if (MP_STATE_PORT(pg_streams) == MP_OBJ_NULL) {
         MP_STATE_PORT(pg_streams) = mp_obj_new_dict(0);
     }
@@ -239,7 +705,118 @@ static mp_obj_t mongoose_init(mp_obj_t api_cb, mp_obj_t auth_cb) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_init_obj, mongoose_init);
+static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_listen_obj, mongoose_listen);
+
+// ---- Timers --------------------------------------------------------------------
+
+static mp_int_t next_timer_id;
+static void timer_fn(void *arg);
+
+static struct mg_timer *find_timer(mp_int_t id) {
+    for (struct mg_timer *t = pg_mgr.timers; t != NULL; t = t->next) {
+        if (t->fn == timer_fn && t->arg == (void *)(intptr_t)id) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void timer_fn(void *arg) {
+    mp_obj_t key = MP_OBJ_NEW_SMALL_INT((mp_int_t)(intptr_t)arg);
+    mp_map_elem_t *e = mp_map_lookup(mp_obj_dict_get_map(MP_STATE_PORT(pg_timers)), key, MP_MAP_LOOKUP);
+    if (e == NULL) {
+        return;  // cancelled
+    }
+    mp_obj_tuple_t *entry = MP_OBJ_TO_PTR(e->value);  // (fn, repeat)
+    mp_obj_t fn = entry->items[0];
+    if (entry->items[1] == mp_const_false) {
+        mp_obj_dict_delete(MP_STATE_PORT(pg_timers), key);
+    }
+    pg_gc_safe_point();
+    pg_call("timer", fn, 0, NULL);
+}
+
+static mp_obj_t mongoose_timer(mp_obj_t ms_in, mp_obj_t fn, mp_obj_t repeat_in) {
+    mp_int_t ms = mp_obj_get_int(ms_in);
+    if (ms < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("timer interval must be >= 0"));
+    }
+    if (!mp_obj_is_callable(fn)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("timer callback must be callable"));
+    }
+    bool repeat = mp_obj_is_true(repeat_in);
+    if (repeat && ms == 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("a repeating timer needs an interval > 0"));
+    }
+    pg_net_init();
+    if (MP_STATE_PORT(pg_timers) == MP_OBJ_NULL) {
+        MP_STATE_PORT(pg_timers) = mp_obj_new_dict(0);
+    }
+    mp_int_t id = next_timer_id = (next_timer_id + 1) & 0x3fffffff;
+    mp_obj_t entry[2] = {fn, mp_obj_new_bool(repeat)};
+    mp_obj_dict_store(MP_STATE_PORT(pg_timers), MP_OBJ_NEW_SMALL_INT(id), mp_obj_new_tuple(2, entry));
+    if (mg_timer_add(&pg_mgr, (uint64_t)ms, repeat ? MG_TIMER_REPEAT : MG_TIMER_ONCE, timer_fn,
+            (void *)(intptr_t)id) == NULL) {
+        mp_obj_dict_delete(MP_STATE_PORT(pg_timers), MP_OBJ_NEW_SMALL_INT(id));
+        mp_raise_msg(&mp_type_MemoryError, MP_ERROR_TEXT("no memory for a timer"));
+    }
+    return MP_OBJ_NEW_SMALL_INT(id);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(mongoose_timer_obj, mongoose_timer);
+
+// Freeing here could pull a timer out from under mg_timer_poll's loop; a
+// cancelled timer is instead made a spent one-shot, which Mongoose frees.
+static mp_obj_t mongoose_cancel(mp_obj_t id_in) {
+    mp_int_t id = mp_obj_get_int(id_in);
+    if (MP_STATE_PORT(pg_timers) != MP_OBJ_NULL) {
+        mp_map_t *map = mp_obj_dict_get_map(MP_STATE_PORT(pg_timers));
+        if (mp_map_lookup(map, MP_OBJ_NEW_SMALL_INT(id), MP_MAP_LOOKUP) != NULL) {
+            mp_obj_dict_delete(MP_STATE_PORT(pg_timers), MP_OBJ_NEW_SMALL_INT(id));
+        }
+    }
+    struct mg_timer *t = find_timer(id);
+    if (t != NULL) {
+        t->flags = MG_TIMER_CALLED | MG_TIMER_AUTODELETE;
+        t->expire = 1;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_cancel_obj, mongoose_cancel);
+
+// ---- Misc ----------------------------------------------------------------------
+
+static mp_obj_t mongoose_peer(mp_obj_t conn) {
+    struct mg_connection *c = conn_arg(conn);
+    char text[64];
+    size_t n = pg_peer(mg_ntohs(c->rem.port), text, sizeof(text));
+    const char *colon = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == ':') {
+            colon = text + i;
+        }
+    }
+    if (n == 0 || colon == NULL) {
+        return mp_const_none;
+    }
+    const char *host = text;
+    size_t host_len = (size_t)(colon - text);
+    if (host_len >= 2 && host[0] == '[') {
+        host++;
+        host_len -= 2;
+    }
+    mp_obj_t items[2] = {mp_obj_new_str(host, host_len), mp_obj_new_int(atoi(colon + 1))};
+    return mp_obj_new_tuple(2, items);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_peer_obj, mongoose_peer);
+
+static mp_obj_t mongoose_log_exception(mp_obj_t heading, mp_obj_t exc) {
+    mp_printf(&mp_stderr_print, "%s\n", mp_obj_str_get_str(heading));
+    mp_obj_print_exception(&mp_stderr_print, exc);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_log_exception_obj, mongoose_log_exception);
+
+// ---- Polling -------------------------------------------------------------------
 
 static __attribute__((noinline)) void poll_network(mp_int_t ms) {
     nlr_buf_t nlr;
@@ -254,7 +831,7 @@ static __attribute__((noinline)) void poll_network(mp_int_t ms) {
 }
 
 // Keep this frame free of address-taken locals: pg_gc_enter() compares the
-// stack depth here with mongoose.init()'s (see port.h).
+// stack depth here with listen()'s (see port.h).
 static mp_obj_t mongoose_poll(mp_obj_t ms_in) {
     mp_int_t ms = mp_obj_get_int(ms_in);
     if (pg_callback_depth > 0) {
@@ -268,18 +845,35 @@ static mp_obj_t mongoose_poll(mp_obj_t ms_in) {
 static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_poll_obj, mongoose_poll);
 
 static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
-    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_mongoose) },
-    { MP_ROM_QSTR(MP_QSTR_init), MP_ROM_PTR(&mongoose_init_obj) },
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__mongoose) },
+    { MP_ROM_QSTR(MP_QSTR_listen), MP_ROM_PTR(&mongoose_listen_obj) },
     { MP_ROM_QSTR(MP_QSTR_poll), MP_ROM_PTR(&mongoose_poll_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reply), MP_ROM_PTR(&mongoose_reply_obj) },
+    { MP_ROM_QSTR(MP_QSTR_start), MP_ROM_PTR(&mongoose_start_obj) },
+    { MP_ROM_QSTR(MP_QSTR_send), MP_ROM_PTR(&mongoose_send_obj) },
+    { MP_ROM_QSTR(MP_QSTR_end), MP_ROM_PTR(&mongoose_end_obj) },
+    { MP_ROM_QSTR(MP_QSTR_watch), MP_ROM_PTR(&mongoose_watch_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ws_upgrade), MP_ROM_PTR(&mongoose_ws_upgrade_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ws_send), MP_ROM_PTR(&mongoose_ws_send_obj) },
+    { MP_ROM_QSTR(MP_QSTR_close), MP_ROM_PTR(&mongoose_close_obj) },
+    { MP_ROM_QSTR(MP_QSTR_serve_static), MP_ROM_PTR(&mongoose_serve_static_obj) },
+    { MP_ROM_QSTR(MP_QSTR_timer), MP_ROM_PTR(&mongoose_timer_obj) },
+    { MP_ROM_QSTR(MP_QSTR_cancel), MP_ROM_PTR(&mongoose_cancel_obj) },
+    { MP_ROM_QSTR(MP_QSTR_peer), MP_ROM_PTR(&mongoose_peer_obj) },
+    { MP_ROM_QSTR(MP_QSTR_log_exception), MP_ROM_PTR(&mongoose_log_exception_obj) },
+    { MP_ROM_QSTR(MP_QSTR_REQUEST), MP_ROM_INT(EV_REQUEST) },
+    { MP_ROM_QSTR(MP_QSTR_DRAIN), MP_ROM_INT(EV_DRAIN) },
+    { MP_ROM_QSTR(MP_QSTR_WS_MSG), MP_ROM_INT(EV_WS_MSG) },
+    { MP_ROM_QSTR(MP_QSTR_CLOSE), MP_ROM_INT(EV_CLOSE) },
 };
 static MP_DEFINE_CONST_DICT(mongoose_module_globals, mongoose_module_globals_table);
 
-const mp_obj_module_t mongoose_module = {
+const mp_obj_module_t mongoose_c_module = {
     .base = { &mp_type_module },
     .globals = (mp_obj_dict_t *)&mongoose_module_globals,
 };
 
-MP_REGISTER_MODULE(MP_QSTR_mongoose, mongoose_module);
-MP_REGISTER_ROOT_POINTER(mp_obj_t pg_api_cb);
-MP_REGISTER_ROOT_POINTER(mp_obj_t pg_auth_cb);
+MP_REGISTER_MODULE(MP_QSTR__mongoose, mongoose_c_module);
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_handler);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_streams);  // bodies being streamed, by connection id
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_timers);   // timer id -> (fn, repeat)

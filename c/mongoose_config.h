@@ -16,3 +16,5 @@
 #define MG_ENABLE_TCPIP_DRIVER_INIT 0
 #define MG_IO_SIZE 16384            // iobuf growth step: fewer reallocs on big bodies
 #define MG_MAX_HTTP_HEADERS 64
+#define MG_ENABLE_PACKED_FS 1     // --static files, copied into guest memory by the host
+#define MG_MAX_RECV_SIZE (16UL * 1024UL * 1024UL)  // largest buffered request or WS message

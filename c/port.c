@@ -76,8 +76,10 @@ mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t
     return ret;
 }
 
-EMSCRIPTEN_KEEPALIVE void pg_init(size_t heap_initial, size_t heap_max, size_t pystack_bytes, int stress) {
+EMSCRIPTEN_KEEPALIVE void pg_init(size_t heap_initial, size_t heap_max, size_t pystack_bytes, int stress,
+    int access_log) {
     heap_limit = heap_max;
+    pg_access_log = access_log != 0;
     gc_stress = stress != 0;
     mp_obj_t *pystack = (mp_obj_t *)malloc(pystack_bytes);
     mp_pystack_init(pystack, (char *)pystack + pystack_bytes);
@@ -85,7 +87,7 @@ EMSCRIPTEN_KEEPALIVE void pg_init(size_t heap_initial, size_t heap_max, size_t p
     gc_init(heap, heap + heap_initial);
     // Ask for a (deferred) collection well before the heap fills up.
     MP_STATE_MEM(gc_alloc_threshold) = 64 * 1024 / MICROPY_BYTES_PER_GC_BLOCK;
-    mp_init();
+    mp_init();  // sys.path: "" (nothing there) and ".frozen" (py/manifest.py)
 }
 
 // Compile and run an app. Returns 0 when it finished, 1 on an uncaught

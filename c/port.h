@@ -20,3 +20,6 @@ extern int pg_callback_depth;
 // collection may run during it. Returns whether collections are allowed.
 bool pg_gc_enter(void);
 void pg_gc_leave(void);
+
+// Whether responses are reported to the host's access log (fd 3).
+extern bool pg_access_log;

@@ -84,12 +84,18 @@ if [ "$(cat wasm/build/.micropython 2>/dev/null)" != "$MICROPYTHON_DEB" ]; then
   echo "$MICROPYTHON_DEB" >wasm/build/.micropython
 fi
 jobs=$(nproc 2>/dev/null || echo 2)
+# mpy-cross (a host tool) compiles the frozen Python half of `mongoose`.
+if [ ! -x "$src/mpy-cross/build/mpy-cross" ]; then
+  host_cc=$(command -v gcc || command -v cc || command -v clang-14 || command -v clang) ||
+    die "no host C compiler for mpy-cross (gcc or clang)"
+  make -s -C "$src/mpy-cross" -j"$jobs" CC="$host_cc" >/dev/null
+fi
 make -s -f wasm/Makefile -j"$jobs" MICROPYTHON_TOP="$src" MONGOOSE_DIR="$mg"
 # The guest's whole import list is part of the sandbox contract (README.md,
 # "What the guest can reach"): fail the build if it changes unnoticed.
 node --input-type=module -e '
   import { readFileSync } from "node:fs";
-  const allowed = new Set(["pg.tx", "pg.rx", "pg.wait", "pg.millis", "pg.random", "pg.write",
+  const allowed = new Set(["pg.tx", "pg.rx", "pg.wait", "pg.millis", "pg.random", "pg.write", "pg.peer",
     "env.getTempRet0", "env.setTempRet0", "env.emscripten_notify_memory_growth",
     "wasi_snapshot_preview1.fd_write", "wasi_snapshot_preview1.proc_exit"]);
   const mod = new WebAssembly.Module(readFileSync("wasm/build/pythongoose.wasm"));

@@ -60,6 +60,7 @@ export class Forwarder implements TcpHost {
     sink: FrameSink,
     private readonly guestPort: number,
     private readonly pause: (hostPort: number, paused: boolean) => void,
+    private readonly onAccept: (hostPort: number, socket: Socket) => void = () => {},
   ) {
     this.iface = new NetInterface(config, sink, (seg, frame) => this.segment(seg, frame));
     this.iface.onGuestUp = () => this.startSyns();
@@ -103,6 +104,7 @@ export class Forwarder implements TcpHost {
       socket.destroy(); // every port is in use or cooling down
       return;
     }
+    this.onAccept(port, socket);
     const conn = new TcpConnection(this, port, this.guestPort, this.counters, randomInt(0, 2 ** 32));
     const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false };
     this.flows.set(port, flow);

@@ -7,8 +7,11 @@ import { Forwarder, type ForwarderStats } from './forwarder.js';
 import { parseMac } from './net/ethernet.js';
 import { parseIpv4 } from './net/ipv4.js';
 import { PcapWriter } from './net/pcap.js';
+import { readStaticDir, StaticDirError } from './static-files.js';
+import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
 
 export { DEFAULT_APP } from './paths.js';
+export type { AccessRecord } from './access-log.js';
 import { DEFAULT_APP } from './paths.js';
 
 export interface ServeOptions {
@@ -28,6 +31,10 @@ export interface ServeOptions {
   /** Where Python's print() and tracebacks go (default: process stdout/stderr). */
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
+  /** Serve this directory's files for requests no route answers (copied into the guest at start). */
+  staticDir?: string;
+  /** One call per response (default: a line on stderr); false turns the access log off. */
+  accessLog?: ((record: AccessRecord) => void) | false;
   /** The app exited or the guest crashed (default: log to stderr). */
   onExit?: (code: number, error?: string) => void;
   /** Path of the guest .wasm (default: the built one). */
@@ -67,6 +74,15 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   }
   const stdout = options.stdout ?? ((t: string) => process.stdout.write(t));
   const stderr = options.stderr ?? ((t: string) => process.stderr.write(t));
+  let staticFiles: ReturnType<typeof readStaticDir> = [];
+  if (options.staticDir !== undefined) {
+    try {
+      staticFiles = readStaticDir(options.staticDir);
+    } catch (err) {
+      throw new AppError(err instanceof StaticDirError ? err.message : String(err));
+    }
+  }
+  const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => stderr(formatAccess(r)));
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
 
   let forwarder!: Forwarder;
@@ -83,6 +99,8 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       heapMax: options.heapMax ?? 256 * 1024 * 1024,
       pystackBytes: 64 * 1024,
       gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
+      accessLog: accessLog !== null,
+      staticFiles,
     },
     {
       frame: (f) => {
@@ -91,6 +109,9 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       },
       batchEnd: () => forwarder.batchEnd(),
       output: (fd, text) => (fd === 1 ? stdout(text) : stderr(text)),
+      access: (records) => {
+        for (const r of parseAccessRecords(records, (port) => guest.peer(port))) accessLog?.(r);
+      },
       exit: (code, error) => onFirstExit({ code, error }),
     },
     options.wasmPath,
@@ -106,6 +127,10 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     },
     GUEST_HTTP_PORT,
     (port, paused) => guest.setPaused(port, paused),
+    (port, socket) => {
+      const addr = socket.remoteAddress ?? '';
+      guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);
+    },
   );
   forwarder.iface.onGuestUp = ((start) => () => {
     start();

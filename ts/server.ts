@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// CLI: node dist/server.js [APP.py] [--port N] [--host ADDR] [--pcap FILE]
+// CLI: node dist/server.js [APP.py] [options]: a thin layer over serve().
 import { parseArgs } from 'node:util';
 import { AppError, DEFAULT_APP, serve } from './index.js';
 
@@ -12,6 +12,9 @@ Options:
   --port N        TCP port to listen on (default 8000; 0 picks a free one)
   --host ADDR     address to bind (default 127.0.0.1; 0.0.0.0 for all)
   --pcap FILE     write every frame on the virtual link to FILE (tshark -r FILE)
+  --static DIR    serve DIR's files for paths no route answers (copied into
+                  the sandbox at start; Python cannot reach the host's files)
+  --quiet         no access log (default: one line per response on stderr)
   --heap-max MB   largest MicroPython heap, in MiB (default 256)
   -h, --help      show this help
 
@@ -32,6 +35,8 @@ function main(): void {
         host: { type: 'string' },
         pcap: { type: 'string' },
         'heap-max': { type: 'string' },
+        static: { type: 'string' },
+        quiet: { type: 'boolean' },
         'gc-stress': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -57,6 +62,8 @@ function main(): void {
     pcap: values.pcap,
     heapMax: heapMb * 1024 * 1024,
     gcStress: values['gc-stress'] ?? false,
+    staticDir: values.static,
+    accessLog: values.quiet ? false : undefined,
     onExit: (code, error) => {
       process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
       process.exit(code === 0 ? 0 : code || 1);

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { FrameRing } from '../ring.js';
 import { DEFAULT_WASM_PATH } from '../paths.js';
-import { CTRL_TX, CTRL_WAKE, CTRL_WORDS, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
+import { CTRL_TX, CTRL_WAKE, CTRL_WORDS, PEER_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
 
@@ -30,6 +30,8 @@ export interface GuestEvents {
   /** After each batch of frames. */
   batchEnd(): void;
   output(fd: 1 | 2, text: string): void;
+  /** Access log records: "port\tstatus\tbytes\tms\tMETHOD uri\n" lines. */
+  access(records: string): void;
   exit(code: number, error?: string): void;
 }
 
@@ -38,6 +40,8 @@ export class Guest {
   private readonly tx = new FrameRing(RING_BYTES);
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
   private readonly paused = new Uint8Array(new SharedArrayBuffer(65536));
+  private readonly peers = new Uint8Array(new SharedArrayBuffer(65536 * PEER_SLOT));
+  private readonly encoder = new TextEncoder();
   private readonly worker: Worker;
   private wakeQueued = false;
   private running = true;
@@ -50,10 +54,12 @@ export class Guest {
       tx: this.tx.buffer,
       ctrl: this.ctrl.buffer as SharedArrayBuffer,
       paused: this.paused.buffer as SharedArrayBuffer,
+      peers: this.peers.buffer as SharedArrayBuffer,
     };
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'output') this.events.output(m.fd, m.text);
+      else if (m.type === 'access') this.events.access(m.records);
       else this.stop(m.code, m.error);
     });
     this.worker.on('error', (err) => this.stop(70, `guest worker failed: ${err.message}`));
@@ -89,6 +95,19 @@ export class Guest {
     this.wakeQueued = false;
     Atomics.add(this.ctrl, CTRL_WAKE, 1);
     Atomics.notify(this.ctrl, CTRL_WAKE);
+  }
+
+  /** Record who the real client behind a host port is (request.client_addr). */
+  setPeer(port: number, peer: string): void {
+    const slot = port * PEER_SLOT;
+    const { written } = this.encoder.encodeInto(peer, this.peers.subarray(slot + 1, slot + PEER_SLOT));
+    this.peers[slot] = written;
+  }
+
+  /** The client recorded for a host port, or ''. */
+  peer(port: number): string {
+    const slot = port * PEER_SLOT;
+    return Buffer.from(this.peers.subarray(slot + 1, slot + 1 + this.peers[slot])).toString();
   }
 
   /** Hold (or release) the guest's TCP data toward one host port. */

@@ -19,7 +19,20 @@ export interface GuestOptions {
   pystackBytes: number;
   /** Collect garbage at every safe point (tests). */
   gcStress: boolean;
+  /** Report each response on fd 3 for the access log. */
+  accessLog: boolean;
+  /** Files the guest serves for --static, copied into its memory at start. */
+  staticFiles: StaticFile[];
 }
+
+export interface StaticFile {
+  path: string; // "/dir/name.ext", always with forward slashes
+  data: Uint8Array;
+  mtime: number; // seconds since the epoch
+}
+
+/** Per host port: who the real client is, as text (see PeerTable). */
+export const PEER_SLOT = 48;
 
 export interface WorkerInit extends GuestOptions {
   wasm: WebAssembly.Module;
@@ -27,8 +40,10 @@ export interface WorkerInit extends GuestOptions {
   tx: SharedArrayBuffer; // guest -> host frames
   ctrl: SharedArrayBuffer;
   paused: SharedArrayBuffer; // Uint8Array(65536): 1 = hold TCP data to that host port
+  peers: SharedArrayBuffer; // Uint8Array(65536 * PEER_SLOT): length byte + "addr:port"
 }
 
 export type WorkerMessage =
   | { type: 'output'; fd: 1 | 2; text: string }
+  | { type: 'access'; records: string }
   | { type: 'exit'; code: number; error?: string };

@@ -3,14 +3,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
 import { FrameRing } from '../ring.js';
-import { CTRL_TX, CTRL_WAKE, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
+import { CTRL_TX, CTRL_WAKE, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
 
 interface GuestExports {
   memory: WebAssembly.Memory;
   _initialize(): void;
   malloc(n: number): number;
   free(p: number): void;
-  pg_init(heapInitial: number, heapMax: number, pystack: number, stress: number): void;
+  pg_init(heapInitial: number, heapMax: number, pystack: number, stress: number, accessLog: number): void;
+  pg_fs_add(path: number, data: number, size: number, mtime: number): number;
   pg_run(src: number, len: number, filename: number): number;
 }
 
@@ -19,6 +20,7 @@ const rx = new FrameRing(init.rx);
 const tx = new FrameRing(init.tx);
 const ctrl = new Int32Array(init.ctrl);
 const paused = new Uint8Array(init.paused);
+const peers = new Uint8Array(init.peers);
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
 
 let exports!: GuestExports;
@@ -71,7 +73,21 @@ function flushText(fd: 1 | 2): void {
   }
 }
 
+let accessRecords = '';
+
+function flushAccess(): void {
+  if (accessRecords.length > 0) {
+    post({ type: 'access', records: accessRecords });
+    accessRecords = '';
+  }
+}
+
 function write(fd: number, ptr: number, len: number): void {
+  if (fd === 3) {
+    accessRecords += decoder.decode(memory().subarray(ptr, ptr + len));
+    if (accessRecords.length > 16384) flushAccess();
+    return;
+  }
   const which: 1 | 2 = fd === 2 ? 2 : 1;
   const text = pendingText[which - 1] + decoder.decode(memory().subarray(ptr, ptr + len));
   pendingText[which - 1] = text;
@@ -114,6 +130,7 @@ const imports = {
       notifyHost();
       flushText(1);
       flushText(2);
+      flushAccess();
       if (Atomics.load(ctrl, CTRL_WAKE) === wakeSeen) {
         Atomics.wait(ctrl, CTRL_WAKE, wakeSeen, Math.max(0, ms));
       }
@@ -131,6 +148,12 @@ const imports = {
       }
     },
     write,
+    peer(port: number, ptr: number, cap: number): number {
+      const slot = (port & 0xffff) * PEER_SLOT;
+      const n = Math.min(peers[slot], cap, PEER_SLOT - 1);
+      memory().set(peers.subarray(slot + 1, slot + 1 + n), ptr);
+      return n;
+    },
   },
   env: {
     // i64 return halves for the setjmp helpers (wasm32 legalisation).
@@ -180,13 +203,23 @@ function run(): void {
     const instance = new WebAssembly.Instance(init.wasm, imports as unknown as WebAssembly.Imports);
     exports = instance.exports as unknown as GuestExports;
     exports._initialize();
-    exports.pg_init(init.heapInitial, init.heapMax, init.pystackBytes, init.gcStress ? 1 : 0);
+    exports.pg_init(init.heapInitial, init.heapMax, init.pystackBytes, init.gcStress ? 1 : 0, init.accessLog ? 1 : 0);
+    for (const file of init.staticFiles) {
+      // The guest keeps both buffers for its lifetime (pg_fs_add owns them).
+      const data = exports.malloc(Math.max(1, file.data.length));
+      if (data === 0) throw new Error(`no guest memory for static file ${file.path}`);
+      memory().set(file.data, data);
+      if (!exports.pg_fs_add(cString(file.path), data, file.data.length, file.mtime)) {
+        throw new Error(`no guest memory for static file ${file.path}`);
+      }
+    }
     const src = new TextEncoder().encode(init.source);
     const p = exports.malloc(src.length + 1);
     memory().set(src, p);
     const code = exports.pg_run(p, src.length, cString(init.filename));
     flushText(1);
     flushText(2);
+    flushAccess();
     post({ type: 'exit', code });
   } catch (err) {
     flushText(1);
