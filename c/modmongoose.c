@@ -9,6 +9,8 @@
 //     WS_MSG  conn, data       str (text frame) or bytes (binary frame)
 //     CLOSE   conn             a watched connection closed
 //   poll(ms)                   run the network for up to ms milliseconds
+//   entry(fn, serve=False)     fn, wrapped to calibrate the GC rule (port.h);
+//                              with serve, it then polls forever
 //   reply(conn, status, headers, body)               a whole response
 //   start(conn, status, headers, chunked)            open a response
 //   send(conn, data, chunk=False) -> bytes queued    write to it
@@ -688,9 +690,6 @@ static mp_obj_t mongoose_listen(mp_obj_t handler) {
     if (!mp_obj_is_callable(handler)) {
         mp_raise_TypeError(MP_ERROR_TEXT("listen(handler) needs a callable"));
     }
-    // Calibrates the GC depth rule, as poll() does (see port.h).
-    pg_gc_enter();
-    pg_gc_leave();
     MP_STATE_PORT(pg_handler) = handler;
     if (MP_STATE_PORT(pg_streams) == MP_OBJ_NULL) {
         MP_STATE_PORT(pg_streams) = mp_obj_new_dict(0);
@@ -830,8 +829,8 @@ static __attribute__((noinline)) void poll_network(mp_int_t ms) {
     pg_gc_leave();
 }
 
-// Keep this frame free of address-taken locals: pg_gc_enter() compares the
-// stack depth here with listen()'s (see port.h).
+// Keep these frames free of address-taken locals: pg_gc_enter() compares the
+// shadow stack depth at each entry point (see port.h).
 static mp_obj_t mongoose_poll(mp_obj_t ms_in) {
     mp_int_t ms = mp_obj_get_int(ms_in);
     if (pg_callback_depth > 0) {
@@ -844,10 +843,46 @@ static mp_obj_t mongoose_poll(mp_obj_t ms_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_poll_obj, mongoose_poll);
 
+// entry(fn, serve=False): a callable that records the caller's stack depth
+// for the GC rule, then calls fn (and with serve, polls forever from that
+// depth). mongoose.init is one, so the seed's init() at module level
+// calibrates the rule as its poll loop there will; app.run is another.
+typedef struct {
+    mp_obj_base_t base;
+    mp_obj_t fn;
+    bool serve;
+} entry_obj_t;
+
+static mp_obj_t entry_call(mp_obj_t self_in, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    entry_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (self->serve && pg_callback_depth > 0) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("run() cannot be called from a callback"));
+    }
+    pg_gc_enter();
+    pg_gc_leave();
+    mp_obj_t ret = mp_call_function_n_kw(self->fn, n_args, n_kw, args);
+    while (self->serve) {
+        pg_gc_enter();
+        poll_network(1000);
+    }
+    return ret;
+}
+
+static MP_DEFINE_CONST_OBJ_TYPE(entry_type, MP_QSTR_entry, MP_TYPE_FLAG_NONE, call, entry_call);
+
+static mp_obj_t mongoose_entry(size_t n_args, const mp_obj_t *args) {
+    entry_obj_t *o = mp_obj_malloc(entry_obj_t, &entry_type);
+    o->fn = args[0];
+    o->serve = n_args > 1 && mp_obj_is_true(args[1]);
+    return MP_OBJ_FROM_PTR(o);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_entry_obj, 1, 2, mongoose_entry);
+
 static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__mongoose) },
     { MP_ROM_QSTR(MP_QSTR_listen), MP_ROM_PTR(&mongoose_listen_obj) },
     { MP_ROM_QSTR(MP_QSTR_poll), MP_ROM_PTR(&mongoose_poll_obj) },
+    { MP_ROM_QSTR(MP_QSTR_entry), MP_ROM_PTR(&mongoose_entry_obj) },
     { MP_ROM_QSTR(MP_QSTR_reply), MP_ROM_PTR(&mongoose_reply_obj) },
     { MP_ROM_QSTR(MP_QSTR_start), MP_ROM_PTR(&mongoose_start_obj) },
     { MP_ROM_QSTR(MP_QSTR_send), MP_ROM_PTR(&mongoose_send_obj) },

@@ -100,7 +100,7 @@ def _b64decode(s):
     return binascii.a2b_base64(s)
 
 
-def init(api_cb, auth_cb):
+def _init(api_cb, auth_cb):
     """The seed's server: /api/epname -> api_cb(body) behind Basic auth
     checked by auth_cb(user, pwd); other /api/ paths 404; the rest an OK page."""
     if not callable(api_cb) or not callable(auth_cb):
@@ -134,6 +134,11 @@ def init(api_cb, auth_cb):
             _mongoose.reply(conn, 404, _TEXT, "Not Found\n")
 
     _serve(seed)
+
+
+# A C entry point: the seed calls init() where it will call poll(), and the
+# GC's safe-point rule is calibrated from there (c/port.h).
+init = _mongoose.entry(_init)
 
 
 # ---- Requests --------------------------------------------------------------
@@ -745,12 +750,16 @@ class App:
 
     # -- serving --
 
-    def run(self, host=None, port=None, debug=None):
-        """Serve forever. host and port are accepted for Flask compatibility;
-        the host process owns the listening socket."""
+    @property
+    def run(self):
+        """app.run(): serve forever. The loop is in C so that it polls at the
+        caller's stack depth (the GC's safe-point rule, c/port.h). Flask's
+        host/port/debug are accepted and ignored: the host process owns the
+        listening socket."""
+        return _mongoose.entry(self._listen, True)
+
+    def _listen(self, host=None, port=None, debug=None):
         _serve(self._handle)
-        while True:
-            poll(1000)
 
     def _handle(self, conn, method, path, query, headers, body):
         req = Request(conn, method, path, query, headers, body)
