@@ -436,8 +436,12 @@ typedef struct {
 static pg_file_t *files;
 static size_t n_files, files_cap;
 
-// Takes ownership of path and data (both malloc'd by the host via malloc()).
-EMSCRIPTEN_KEEPALIVE int pg_fs_add(char *path, const char *data, size_t size, double mtime) {
+// Mongoose's directory logic needs a root other than "/": files live under
+// this prefix in the table, and URIs map onto it.
+#define PG_STATIC_ROOT "/www"
+
+// Takes ownership of data (malloc'd by the host); path is copied.
+EMSCRIPTEN_KEEPALIVE int pg_fs_add(const char *path, const char *data, size_t size, double mtime) {
     if (n_files == files_cap) {
         size_t cap = files_cap == 0 ? 64 : files_cap * 2;
         pg_file_t *p = realloc(files, cap * sizeof(*p));
@@ -447,7 +451,13 @@ EMSCRIPTEN_KEEPALIVE int pg_fs_add(char *path, const char *data, size_t size, do
         files = p;
         files_cap = cap;
     }
-    files[n_files++] = (pg_file_t){path, data, size, (time_t)mtime};
+    char *stored = malloc(strlen(PG_STATIC_ROOT) + strlen(path) + 1);
+    if (stored == NULL) {
+        return 0;
+    }
+    strcpy(stored, PG_STATIC_ROOT);
+    strcat(stored, path);
+    files[n_files++] = (pg_file_t){stored, data, size, (time_t)mtime};
     return 1;
 }
 
@@ -497,10 +507,11 @@ static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
         return mp_const_false;
     }
     // Resolve as Mongoose will, to learn whether anything is there.
-    char path[MG_PATH_MAX] = "/";
-    mg_url_decode(hm->uri.buf, hm->uri.len, path, sizeof(path), 0);
+    char path[MG_PATH_MAX] = PG_STATIC_ROOT;
+    size_t root_len = strlen(PG_STATIC_ROOT);
+    mg_url_decode(hm->uri.buf, hm->uri.len, path + root_len, sizeof(path) - root_len, 0);
     size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') {
+    while (n > root_len && path[n - 1] == '/') {
         path[--n] = '\0';
     }
     size_t size = 0;
@@ -519,7 +530,7 @@ static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
     if (flags & MG_FS_READ) {
         http_date(extra, sizeof(extra), "Last-Modified: ", (int64_t)mtime);
     }
-    struct mg_http_serve_opts opts = {.root_dir = "/", .fs = &mg_fs_packed, .extra_headers = extra};
+    struct mg_http_serve_opts opts = {.root_dir = PG_STATIC_ROOT, .fs = &mg_fs_packed, .extra_headers = extra};
     size_t before = c->send.len;
     mg_http_serve_dir(c, hm, &opts);
     pg_conn_t *st = conn_state(c);

@@ -16,12 +16,14 @@ static void stderr_print_strn(void *env, const char *str, size_t len) {
 
 const mp_print_t mp_stderr_print = {NULL, stderr_print_strn};
 
+// Via uint64_t: the epoch-based clock overflows 32 bits, and a direct
+// double-to-u32 conversion saturates instead of wrapping as ticks must.
 mp_uint_t mp_hal_ticks_ms(void) {
-    return (mp_uint_t)pg_millis();
+    return (mp_uint_t)(uint64_t)pg_millis();
 }
 
 mp_uint_t mp_hal_ticks_us(void) {
-    return (mp_uint_t)(pg_millis() * 1000.0);
+    return (mp_uint_t)(uint64_t)(pg_millis() * 1000.0);
 }
 
 mp_uint_t mp_hal_ticks_cpu(void) {

@@ -643,8 +643,10 @@ class _SocketRoute(_Route):
 
 
 def _auth_failed(realm):
-    return Response("Unauthorized\n", 401, {"WWW-Authenticate": 'Basic realm="%s"' % realm},
-                    "text/plain; charset=utf-8")
+    # realm None: no challenge, so a browser page that signs in with fetch()
+    # gets the 401 itself instead of the browser's own login prompt.
+    headers = {"WWW-Authenticate": 'Basic realm="%s"' % realm} if realm is not None else None
+    return Response("Unauthorized\n", 401, headers, "text/plain; charset=utf-8")
 
 
 class App:
@@ -665,7 +667,7 @@ class App:
         self._before = []
         self._after = []
         self._errors = {}
-        self._auth = []  # (prefix, check, realm)
+        self._auth = []  # (prefix, check, realm or None)
 
     # -- declaring routes --
 
@@ -743,10 +745,11 @@ class App:
             return fn
         return register
 
-    def basic_auth(self, check, prefix="/", realm="pythongoose"):
+    def basic_auth(self, check, prefix="/", realm="pythongoose", challenge=True):
         """Require Basic credentials accepted by check(user, password) for
-        every path under prefix."""
-        self._auth.append((prefix, check, realm))
+        every path under prefix. challenge=False leaves out WWW-Authenticate,
+        for pages that sign in with their own form."""
+        self._auth.append((prefix, check, realm if challenge else None))
 
     # -- serving --
 

@@ -205,13 +205,14 @@ function run(): void {
     exports._initialize();
     exports.pg_init(init.heapInitial, init.heapMax, init.pystackBytes, init.gcStress ? 1 : 0, init.accessLog ? 1 : 0);
     for (const file of init.staticFiles) {
-      // The guest keeps both buffers for its lifetime (pg_fs_add owns them).
+      // The guest keeps the data for its lifetime (pg_fs_add owns it) and copies the path.
       const data = exports.malloc(Math.max(1, file.data.length));
       if (data === 0) throw new Error(`no guest memory for static file ${file.path}`);
       memory().set(file.data, data);
-      if (!exports.pg_fs_add(cString(file.path), data, file.data.length, file.mtime)) {
-        throw new Error(`no guest memory for static file ${file.path}`);
-      }
+      const path = cString(file.path);
+      const added = exports.pg_fs_add(path, data, file.data.length, file.mtime);
+      exports.free(path);
+      if (!added) throw new Error(`no guest memory for static file ${file.path}`);
     }
     const src = new TextEncoder().encode(init.source);
     const p = exports.malloc(src.length + 1);

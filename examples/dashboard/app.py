@@ -1,0 +1,61 @@
+# A device-style dashboard: static page (--static public), a JSON API behind
+# Basic auth, and a WebSocket that pushes a live reading every second.
+#
+#   node dist/server.js examples/dashboard/app.py --static examples/dashboard/public
+import json
+import math
+import time
+
+from mongoose import App, timer
+
+USERS = {"admin": "admin"}  # a device's factory login; change it in real use
+
+app = App()
+# No challenge: the page signs in with its own form, not the browser prompt.
+app.basic_auth(lambda user, pwd: USERS.get(user) == pwd, prefix="/api/", challenge=False)
+
+state = {"label": "Boiler room", "interval_ms": 1000, "readings": 0}
+started = time.ticks_ms()
+
+
+def reading():
+    """A made-up sensor: a slow sine wave with a little noise."""
+    t = time.ticks_diff(time.ticks_ms(), started) / 1000
+    return {"seq": state["readings"], "uptime_s": round(t, 1),
+            "temperature_c": round(21 + 3 * math.sin(t / 20) + (state["readings"] % 7) / 10, 2)}
+
+
+@app.get("/api/status")
+def status(request):
+    return {"label": state["label"], "readings": state["readings"], "clients": len(app.clients("/ws")),
+            "latest": reading()}
+
+
+@app.post("/api/config")
+def config(request):
+    body = request.json()
+    label = body.get("label")
+    if not isinstance(label, str) or not 0 < len(label) <= 40:
+        return {"error": "label must be a string of 1 to 40 characters"}, 400
+    state["label"] = label
+    app.broadcast("/ws", json.dumps({"label": label}))
+    return {"label": label}
+
+
+@app.websocket("/ws")
+class Live:
+    def open(self, ws, request):
+        ws.send(json.dumps({"label": state["label"]}))
+
+    def message(self, ws, data):
+        if data == "ping":
+            ws.send("pong")
+
+
+def tick():
+    state["readings"] += 1
+    app.broadcast("/ws", json.dumps(reading()))
+
+
+timer(state["interval_ms"], tick, repeat=True)
+app.run()
