@@ -1,0 +1,95 @@
+// The README's Python API examples, run as one app: the reference must work
+// as written.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { ROOT, request, startServer, type TestServer } from './helpers/server.js';
+
+function readmeApp(): string {
+  const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+  const section = readme.slice(readme.indexOf('### Apps: routes'), readme.indexOf('### The seed API'));
+  const blocks = [...section.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1]);
+  if (blocks.length !== 3) throw new Error(`expected 3 python blocks in the README's API section, got ${blocks.length}`);
+  const [routes, hooks, sockets] = blocks;
+  return `${routes.replace(/^app\.run\(\).*$/m, '')}\n${hooks}\n${sockets}\napp.run()\n`;
+}
+
+const readme = suite<{ srv: TestServer }>('README Python examples');
+
+readme.before(async (ctx) => {
+  ctx.srv = await startServer({ source: readmeApp(), app: 'readme.py', accessLog: false });
+});
+readme.after(async (ctx) => ctx.srv.handle.close());
+
+readme('routes, parameters, JSON and status tuples', async ({ srv }) => {
+  const index = await request(srv.port, '/');
+  assert.is(index.status, 200);
+  assert.is(index.body.toString(), '<h1>hello</h1>');
+  assert.is(index.headers['cache-control'], 'no-store', 'the after_request hook ran');
+  const get = await request(srv.port, '/users/7?q=abc');
+  assert.equal(JSON.parse(get.body.toString()), { id: 7, q: 'abc' });
+  const post = await request(srv.port, '/users/7', { body: '{"n": 1}', headers: { 'content-type': 'application/json' } });
+  assert.is(post.status, 201);
+  assert.equal(JSON.parse(post.body.toString()), { id: 7, saved: { n: 1 } });
+});
+
+readme('hooks: before_request answers early, errorhandler(404)', async ({ srv }) => {
+  const early = await request(srv.port, '/users/7', { body: 'x=1', headers: { 'content-type': 'text/plain' } });
+  assert.is(early.status, 415);
+  const missing = await request(srv.port, '/nowhere');
+  assert.is(missing.status, 404);
+  assert.equal(JSON.parse(missing.body.toString()), { error: 'no such thing' });
+});
+
+readme('cookies, redirect and a streamed body', async ({ srv }) => {
+  const files = await request(srv.port, '/files/a/b.txt');
+  assert.is(files.body.toString(), 'text for a/b.txt');
+  assert.is(files.headers['x-kind'], 'demo');
+  assert.match(String(files.headers['set-cookie']), /seen=1; Path=\/; Max-Age=3600; HttpOnly; SameSite=Lax/);
+  const old = await request(srv.port, '/old');
+  assert.is(old.status, 302);
+  assert.is(old.headers.location, '/');
+  const big = await request(srv.port, '/big');
+  assert.is(big.headers['transfer-encoding'], 'chunked');
+  assert.is(big.body.length, 1000 * 65536);
+  assert.ok(big.body.every((b) => b === 0x78));
+});
+
+readme('the WebSocket and SSE examples', async ({ srv }) => {
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/chat`);
+  const got: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    ws.on('message', (d) => {
+      got.push(d.toString());
+      if (got.length === 1) ws.send('hi all');
+      if (got.length === 2) resolve();
+    });
+    ws.on('error', reject);
+  });
+  ws.close();
+  assert.equal(got, ['welcome', 'hi all']);
+
+  const events = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const req = (async () => {
+      const { request: httpRequest } = await import('node:http');
+      const r = httpRequest({ host: '127.0.0.1', port: srv.port, path: '/events' }, (res) => {
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+          if (text.includes('data: tick')) {
+            res.destroy();
+            resolve(text);
+          }
+        });
+      });
+      r.on('error', reject);
+      r.end();
+    })();
+    void req;
+  });
+  assert.match(events, /event: greeting\nid: 1\ndata: hello\n\n/);
+  assert.match(events, /data: tick\n\n/);
+});
+
+readme.run();
