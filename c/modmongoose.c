@@ -48,6 +48,7 @@ enum {
     F_DRAIN = 8,        // ... and DRAIN events
     F_CHUNKED = 16,     // the open response uses chunked encoding
     F_HEAD = 32,        // the current request is HEAD
+    F_HTTP10 = 64,      // ... and HTTP/1.0: no chunked encoding
 };
 typedef struct {
     char *log_line;  // "METHOD uri" of the request being answered (access log)
@@ -192,20 +193,27 @@ static const char *reason_phrase(int status) {
                                                                                                           : "Server Error";
 }
 
-static void begin_response(struct mg_connection *c, mp_int_t status, mp_obj_t headers) {
-    pg_conn_t *st = conn_state(c);
-    if (st->flags & F_STARTED || c->is_websocket) {
+// Raises before anything is queued or allocated if a response cannot start.
+static void check_start(struct mg_connection *c, mp_int_t status) {
+    if (conn_state(c)->flags & F_STARTED || c->is_websocket) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("response already started"));
     }
     if (status < 100 || status > 999) {
         mp_raise_ValueError(MP_ERROR_TEXT("status must be 100..999"));
     }
-    size_t hlen;
-    const char *h = mp_obj_str_get_data(headers, &hlen);
+}
+
+static void begin_response(struct mg_connection *c, mp_int_t status, const char *h, size_t hlen) {
+    pg_conn_t *st = conn_state(c);
     st->status = (uint16_t)status;
     st->bytes = 0;
     st->flags |= F_STARTED;
     mg_printf(c, "HTTP/1.1 %d %s\r\n%.*s", (int)status, reason_phrase((int)status), (int)hlen, h);
+}
+
+// 1xx, 204 and 304 responses have no body and no Content-Length (RFC 9110).
+static bool bodiless(mp_int_t status) {
+    return status < 200 || status == 204 || status == 304;
 }
 
 // reply(conn, status, headers, body): headers is a str of "Name: value\r\n"
@@ -213,8 +221,12 @@ static void begin_response(struct mg_connection *c, mp_int_t status, mp_obj_t he
 static mp_obj_t mongoose_reply(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
     struct mg_connection *c = conn_arg(args[0]);
+    mp_int_t status = mp_obj_get_int(args[1]);
+    check_start(c, status);
+    size_t hlen;
+    const char *h = mp_obj_str_get_data(args[2], &hlen);
     mp_buffer_info_t buf = {NULL, 0, 0};
-    if (args[3] != mp_const_none) {
+    if (args[3] != mp_const_none && !bodiless(status)) {
         mp_get_buffer_raise(args[3], &buf, MP_BUFFER_READ);
     }
     bool head = (conn_state(c)->flags & F_HEAD) != 0;
@@ -232,9 +244,14 @@ static mp_obj_t mongoose_reply(size_t n_args, const mp_obj_t *args) {
         s->buf = buf.buf;
         s->len = buf.len;
     }
-    begin_response(c, mp_obj_get_int(args[1]), args[2]);
-    mg_printf(c, "Content-Length: %lu\r\n\r\n", (unsigned long)buf.len);
-    conn_state(c)->bytes = (uint32_t)buf.len;
+    // Nothing below raises.
+    begin_response(c, status, h, hlen);
+    if (bodiless(status)) {
+        mg_send(c, "\r\n", 2);
+    } else {
+        mg_printf(c, "Content-Length: %lu\r\n\r\n", (unsigned long)buf.len);
+    }
+    conn_state(c)->bytes = head ? 0 : (uint32_t)buf.len;
     if (s != NULL) {
         c->fn_data = s;
         stream_feed(c);
@@ -248,15 +265,26 @@ static mp_obj_t mongoose_reply(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_reply_obj, 4, 4, mongoose_reply);
 
-// start(conn, status, headers, chunked): headers must say how the body is
-// framed (Content-Length, chunked, or neither for a body that ends when the
-// connection closes); this writes the blank line after them.
+// start(conn, status, headers, chunked): headers say how the body is framed:
+// Content-Length, or chunked=True (this adds Transfer-Encoding: chunked; to
+// an HTTP/1.0 client the body is instead ended by closing the connection),
+// or neither for a body that ends when the connection closes.
 static mp_obj_t mongoose_start(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
     struct mg_connection *c = conn_arg(args[0]);
-    begin_response(c, mp_obj_get_int(args[1]), args[2]);
-    if (mp_obj_is_true(args[3])) {
-        conn_state(c)->flags |= F_CHUNKED;
+    mp_int_t status = mp_obj_get_int(args[1]);
+    check_start(c, status);
+    size_t hlen;
+    const char *h = mp_obj_str_get_data(args[2], &hlen);
+    begin_response(c, status, h, hlen);
+    pg_conn_t *st = conn_state(c);
+    if (mp_obj_is_true(args[3]) && !bodiless(status)) {
+        if (st->flags & F_HTTP10) {
+            st->flags |= F_CLOSE_AFTER;
+        } else {
+            st->flags |= F_CHUNKED;
+            mg_printf(c, "Transfer-Encoding: chunked\r\n");
+        }
     }
     mg_send(c, "\r\n", 2);
     return mp_const_none;
@@ -400,17 +428,59 @@ static void ws_check_size(struct mg_connection *c) {
             len = (len << 8) | p[i];
         }
     }
-    if (ofs + len > PG_WS_MAX_MESSAGE) {
+    // While a fragmented message is buffered, Mongoose keeps its first
+    // frame's flags byte at recv.buf[0] ahead of the data: ofs - 1 bytes so far.
+    size_t held = ofs > 0 ? ofs - 1 : 0;
+    if (held + len > PG_WS_MAX_MESSAGE) {
         c->recv.len = 0;
         c->pfn = NULL;  // stop parsing: we are closing
         ws_close(c, 1009, "message too big", 15);
     }
 }
 
+// UTF-8 as RFC 3629 defines it, which RFC 6455 requires of text messages.
+// MicroPython's utf8_check() only checks the byte structure: it accepts
+// overlong forms, UTF-16 surrogates and code points above U+10FFFF.
+static bool utf8_strict(const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        uint8_t lo = 0x80, hi = 0xbf;  // the range of the second byte
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            lo = c == 0xe0 ? 0xa0 : 0x80;  // no overlong forms
+            hi = c == 0xed ? 0x9f : 0xbf;  // no surrogates
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            lo = c == 0xf0 ? 0x90 : 0x80;  // no overlong forms
+            hi = c == 0xf4 ? 0x8f : 0xbf;  // nothing above U+10FFFF
+        } else {
+            return false;
+        }
+        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi) {
+            return false;
+        }
+        for (size_t k = 2; k <= need; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+        }
+        i += need + 1;
+    }
+    return true;
+}
+
 static void ws_message(struct mg_connection *c, struct mg_ws_message *wm) {
     mp_obj_t data;
     if ((wm->flags & 15) == WEBSOCKET_OP_TEXT) {
-        if (!utf8_check((const byte *)wm->data.buf, wm->data.len)) {
+        if (!utf8_strict((const uint8_t *)wm->data.buf, wm->data.len)) {
             ws_close(c, 1007, "invalid UTF-8", 13);
             return;
         }
@@ -614,6 +684,13 @@ static void on_request(struct mg_connection *c, struct mg_http_message *hm) {
     pg_conn_t *st = conn_state(c);
     struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
     st->flags = 0;  // the previous response, if any, is complete
+    if (mg_strcmp(hm->proto, mg_str("HTTP/1.0")) == 0) {
+        // HTTP/1.0 closes after each response unless it asked to keep alive.
+        st->flags |= F_HTTP10;
+        if (conn_hdr == NULL || mg_strcasecmp(*conn_hdr, mg_str("keep-alive")) != 0) {
+            st->flags |= F_CLOSE_AFTER;
+        }
+    }
     if ((conn_hdr != NULL && mg_strcasecmp(*conn_hdr, mg_str("close")) == 0)) {
         st->flags |= F_CLOSE_AFTER;
     }
@@ -687,6 +764,9 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
             if (c->fn_data != NULL) {
                 stream_end(c);
             }
+            if (st->log_line != NULL && (st->flags & F_STARTED)) {
+                log_response(c);  // a response cut short still gets its line
+            }
             free(st->log_line);
             st->log_line = NULL;
             if (st->flags & F_WATCHED) {
@@ -732,6 +812,7 @@ static struct mg_timer *find_timer(mp_int_t id) {
 }
 
 static void timer_fn(void *arg) {
+    pg_gc_safe_point();  // first: below, the callable is held only in a wasm local
     mp_obj_t key = MP_OBJ_NEW_SMALL_INT((mp_int_t)(intptr_t)arg);
     mp_map_elem_t *e = mp_map_lookup(mp_obj_dict_get_map(MP_STATE_PORT(pg_timers)), key, MP_MAP_LOOKUP);
     if (e == NULL) {
@@ -742,7 +823,6 @@ static void timer_fn(void *arg) {
     if (entry->items[1] == mp_const_false) {
         mp_obj_dict_delete(MP_STATE_PORT(pg_timers), key);
     }
-    pg_gc_safe_point();
     pg_call("timer", fn, 0, NULL);
 }
 

@@ -143,6 +143,9 @@ init = _mongoose.entry(_init)
 
 # ---- Requests --------------------------------------------------------------
 
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+
+
 def _unquote(s, plus=False):
     """Percent-decode a str (and '+' as space in forms); invalid escapes stay."""
     if plus:
@@ -152,10 +155,11 @@ def _unquote(s, plus=False):
     parts = s.split("%")
     out = bytearray(parts[0].encode())
     for part in parts[1:]:
-        try:
+        # Exactly two hex digits: int() would also take "2" (at the end), "+F" or " F".
+        if len(part) >= 2 and part[0] in _HEX_DIGITS and part[1] in _HEX_DIGITS:
             out.append(int(part[:2], 16))
             out.extend(part[2:].encode())
-        except ValueError:
+        else:
             out.extend(b"%" + part.encode())
     try:
         return out.decode()
@@ -274,7 +278,7 @@ class Request:
     @property
     def query(self):
         if self._query is None:
-            self._query = _parse_qs(self.query_string, False)
+            self._query = _parse_qs(self.query_string)  # '+' is a space, as forms send it
         return self._query
 
     args = query  # Flask's name
@@ -402,6 +406,8 @@ class Response:
         lines = []
         for name, value in self.headers.items():
             _check_header(name, value)
+            if name.lower() in ("content-length", "transfer-encoding"):
+                continue  # the body is framed when it is sent: a second framing would contradict it
             lines.append("%s: %s\r\n" % (name, value))
         for c in self.cookies:
             _check_header("Set-Cookie", c)
@@ -771,7 +777,15 @@ class App:
         except Exception as e:
             resp = self._error(req, e)
         if resp is not None:
-            self._send(req, resp)
+            try:
+                self._send(req, resp)
+            except Exception as e:
+                # An invalid header or status shows only here, as the response is sent.
+                _log_exception("Traceback while answering %s %s:" % (req.method, req.path), e)
+                try:
+                    _mongoose.reply(conn, 500, _TEXT, "Internal Server Error\n")
+                except Exception:
+                    _mongoose.close(conn)  # begun already, or the client left
 
     def _error(self, req, e):
         if isinstance(e, HTTPError):
@@ -857,14 +871,20 @@ class App:
         return resp
 
     def _open_socket(self, req, route, params):
+        if route.kind == "sse" and req.method == "HEAD":
+            return Response("", 200, {"Cache-Control": "no-cache"}, "text/event-stream")
         if route.kind == "sse":
             stream = EventStream(req.conn, req, route)
-            _mongoose.start(req.conn, 200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                            "Transfer-Encoding: chunked\r\n", True)
+            _mongoose.start(req.conn, 200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n", True)
             _watched[req.conn] = stream
             _mongoose.watch(req.conn, False)
             route.clients.append(stream)
-            route.handler(stream, req, **params)
+            try:
+                route.handler(stream, req, **params)
+            except Exception as e:
+                # Too late for a 500: the 200 is on its way. End the stream.
+                _log_exception("Traceback in event stream handler for %s:" % req.path, e)
+                stream.close()
             return None
         upgrade = req.headers.get("Upgrade") or ""
         if upgrade.lower() != "websocket" or "Sec-WebSocket-Key" not in req.headers:
@@ -901,7 +921,13 @@ class App:
             it = iter(body)
         except TypeError:
             raise TypeError("cannot send a %s as a response body" % type(body).__name__)
-        _mongoose.start(conn, resp.status, resp._header_block() + "Transfer-Encoding: chunked\r\n", True)
+        _mongoose.start(conn, resp.status, resp._header_block(), True)
+        if req.method == "HEAD":
+            close = getattr(it, "close", None)
+            if close:
+                close()
+            _mongoose.end(conn)
+            return
         _watched[conn] = _Stream(conn, it, req)
         _mongoose.watch(conn, True)
 
