@@ -49,6 +49,7 @@ enum {
     F_CHUNKED = 16,     // the open response uses chunked encoding
     F_HEAD = 32,        // the current request is HEAD
     F_HTTP10 = 64,      // ... and HTTP/1.0: no chunked encoding
+    F_STATIC = 128,     // Mongoose is sending a static file for the current request
 };
 typedef struct {
     char *log_line;  // "METHOD uri" of the request being answered (access log)
@@ -376,6 +377,10 @@ static mp_obj_t mongoose_ws_send(mp_obj_t conn, mp_obj_t data) {
     if (!c->is_websocket) {
         mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("not a WebSocket"));
     }
+    if (c->is_draining) {
+        // A close frame has gone out: no data frame may follow it (RFC 6455 5.5.1).
+        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("WebSocket is closing"));
+    }
     mp_buffer_info_t buf;
     mp_get_buffer_raise(data, &buf, MP_BUFFER_READ);
     int op = mp_obj_is_str(data) ? WEBSOCKET_OP_TEXT : WEBSOCKET_OP_BINARY;
@@ -565,6 +570,22 @@ static void http_date(char *out, size_t cap, const char *prefix, int64_t t) {
         y, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
 }
 
+// The file Mongoose will send for a path it found (a directory's index.html,
+// the .gz variant for a client that takes gzip), for the headers Mongoose
+// leaves to us: false if it will send none. *has_gz: there is a .gz variant.
+static bool static_target(struct mg_http_message *hm, const char *path, int flags, size_t *size, time_t *mtime,
+    bool *has_gz) {
+    char file[MG_PATH_MAX + 16], gz[MG_PATH_MAX + 20];
+    snprintf(file, sizeof(file), (flags & MG_FS_DIR) ? "%s/" MG_HTTP_INDEX : "%s", path);
+    snprintf(gz, sizeof(gz), "%s.gz", file);
+    *has_gz = (mg_fs_packed.st(gz, NULL, NULL) & MG_FS_READ) != 0;
+    struct mg_str *ae = mg_http_get_header(hm, "Accept-Encoding");
+    if (*has_gz && ae != NULL && mg_match(*ae, mg_str("*gzip*"), NULL)) {
+        return (mg_fs_packed.st(gz, size, mtime) & MG_FS_READ) != 0;
+    }
+    return (mg_fs_packed.st(file, size, mtime) & MG_FS_READ) != 0;
+}
+
 // serve_static(conn): True if the request names a static file or directory
 // (the response is then sent), False if not (nothing is sent).
 static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
@@ -579,8 +600,10 @@ static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
     // Resolve as Mongoose will, to learn whether anything is there.
     char path[MG_PATH_MAX] = PG_STATIC_ROOT;
     size_t root_len = strlen(PG_STATIC_ROOT);
-    mg_url_decode(hm->uri.buf, hm->uri.len, path + root_len, sizeof(path) - root_len, 0);
+    int decoded = mg_url_decode(hm->uri.buf, hm->uri.len, path + root_len, sizeof(path) - root_len, 0);
     size_t n = strlen(path);
+    // A %00 would cut the name short (/a.css%00.txt is not /a.css).
+    bool nul = decoded > 0 && n != root_len + (size_t)decoded;
     while (n > root_len && path[n - 1] == '/') {
         path[--n] = '\0';
     }
@@ -592,21 +615,64 @@ static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
         snprintf(gz, sizeof(gz), "%s.gz", path);
         flags = mg_fs_packed.st(gz, &size, &mtime);
     }
-    if (flags == 0 && mg_path_is_sane(mg_str(path))) {
+    if (flags == 0 && mg_path_is_sane(mg_str(path)) && !nul) {
         return mp_const_false;
     }
-    // Last-Modified: Mongoose sends an ETag only.
-    char extra[64] = "";
-    if (flags & MG_FS_READ) {
-        http_date(extra, sizeof(extra), "Last-Modified: ", (int64_t)mtime);
-    }
-    struct mg_http_serve_opts opts = {.root_dir = PG_STATIC_ROOT, .fs = &mg_fs_packed, .extra_headers = extra};
-    size_t before = c->send.len;
-    mg_http_serve_dir(c, hm, &opts);
     pg_conn_t *st = conn_state(c);
+    size_t before = c->send.len;
+    if (nul) {
+        mg_http_reply(c, 400, "", "Invalid path\n");
+    } else {
+        // Last-Modified: Mongoose sends an ETag only.
+        char extra[96] = "";
+        size_t fsize = 0;
+        time_t fmtime = 0;
+        bool has_gz = false;
+        bool file = static_target(hm, path, flags, &fsize, &fmtime, &has_gz);
+        if (file) {
+            http_date(extra, sizeof(extra), "Last-Modified: ", (int64_t)fmtime);
+            size = fsize;
+        }
+        if (has_gz) {
+            // Caches must not hand the gzip variant to clients that did not ask for it.
+            strcat(extra, "Vary: Accept-Encoding\r\n");
+        }
+        // Mongoose reads a suffix range "bytes=-N" as the whole file: give it
+        // the range that means (restored after: Mongoose reads hm again).
+        struct mg_str *rh = mg_http_get_header(hm, "Range");
+        struct mg_str range_was = rh != NULL ? *rh : mg_str("");
+        char range[48];
+        size_t suffix = 0;
+        if (file && rh != NULL && rh->len > 7 && memcmp(rh->buf, "bytes=-", 7) == 0 &&
+            mg_str_to_num(mg_str_n(rh->buf + 7, rh->len - 7), 10, &suffix, sizeof(suffix))) {
+            size_t from = suffix == 0 ? fsize : suffix >= fsize ? 0 : fsize - suffix;  // fsize: unsatisfiable
+            snprintf(range, sizeof(range), "bytes=%lu-", (unsigned long)from);
+            *rh = mg_str(range);
+        }
+        struct mg_http_serve_opts opts = {.root_dir = PG_STATIC_ROOT, .fs = &mg_fs_packed, .extra_headers = extra};
+        mg_http_serve_dir(c, hm, &opts);
+        if (rh != NULL) {
+            *rh = range_was;
+        }
+    }
     st->flags |= F_STARTED;
     if (c->send.len >= before + 12) {
         st->status = (uint16_t)atoi((const char *)c->send.buf + before + 9);
+    }
+    if (st->flags & F_HEAD) {
+        // Mongoose's own replies (400, 403, 404) carry their body even for
+        // HEAD, which a keep-alive client would read as the next response.
+        for (size_t i = before; i + 4 <= c->send.len; i++) {
+            if (memcmp(c->send.buf + i, "\r\n\r\n", 4) == 0) {
+                c->send.len = i + 4;
+                break;
+            }
+        }
+    }
+    if (c->is_resp) {
+        st->flags |= F_STATIC;  // Mongoose streams the file: see MG_EV_WRITE
+    } else if (st->flags & F_CLOSE_AFTER) {
+        c->is_draining = 1;  // Mongoose sees "Connection: close" only, not HTTP/1.0
     }
     st->bytes = (uint32_t)size;
     log_response(c);  // Mongoose streams the file itself from here
@@ -745,6 +811,14 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
             break;
         case MG_EV_POLL:
         case MG_EV_WRITE:
+            if ((st->flags & F_STATIC) && !c->is_resp) {
+                // Mongoose has queued the whole file; it honours
+                // "Connection: close" only for responses sent at once.
+                st->flags &= (uint16_t)~F_STATIC;
+                if (st->flags & F_CLOSE_AFTER) {
+                    c->is_draining = 1;
+                }
+            }
             if (c->fn_data != NULL) {
                 stream_feed(c);
             } else if ((st->flags & F_DRAIN) && c->send.len < PG_STREAM_CHUNK && !c->is_closing) {

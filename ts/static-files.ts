@@ -24,11 +24,22 @@ export function readStaticDir(dir: string): StaticFile[] {
   }
   const files: StaticFile[] = [];
   let total = 0;
+  // Real paths of the directories being walked: a link to one of them (say
+  // `current -> .`) would otherwise be walked again and again, until ELOOP.
+  const walking = new Set<string>();
   const walk = (abs: string): void => {
+    const real = realpathSync(abs);
+    if (walking.has(real)) return;
+    walking.add(real);
     for (const name of readdirSync(abs).sort()) {
       let path = join(abs, name);
       if (lstatSync(path).isSymbolicLink()) {
-        const target = realpathSync(path);
+        let target: string;
+        try {
+          target = realpathSync(path);
+        } catch {
+          continue; // dangling (an editor's lock file, say): nothing to publish
+        }
         if (target !== root && !target.startsWith(root + sep)) continue;
         path = target;
       }
@@ -44,6 +55,7 @@ export function readStaticDir(dir: string): StaticFile[] {
         files.push({ path: `/${rel}`, data: readFileSync(path), mtime: Math.floor(st.mtimeMs / 1000) });
       }
     }
+    walking.delete(real);
   };
   walk(root);
   return files;

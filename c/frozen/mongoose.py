@@ -640,7 +640,7 @@ class _SocketRoute(_Route):
     def broadcast(self, data, event=None):
         for client in list(self.clients):
             try:
-                if event is None:
+                if event is None or self.kind == "ws":  # WebSocket messages have no event name
                     client.send(data)
                 else:
                     client.send(data, event)
