@@ -195,7 +195,7 @@ function requestText(method: string, path: string, port: number, auth: boolean, 
 
 function startTarget(name: string, argv: string[], cpu: number | null): Target {
   const [cmd, args] = cpu === null ? [process.execPath, argv] : ['taskset', ['-c', String(cpu), process.execPath, ...argv]];
-  // stdout ignored: the seed app prints a line per API call.
+  // stdout ignored: the seed app prints a line per API call (and --quiet: no access log).
   const child = track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   const stderr = { text: '' };
   child.stderr?.setEncoding('utf8');
@@ -380,7 +380,7 @@ async function main(): Promise<void> {
 
   // Ours first: the baseline is built from its answers.
   const oursPort = await freePort();
-  const ours = startTarget('pythongoose', [SERVER_JS, '--port', String(oursPort), '--host', HOST], serverCpu);
+  const ours = startTarget('pythongoose', [SERVER_JS, '--port', String(oursPort), '--host', HOST, '--quiet'], serverCpu);
   await waitReady(ours);
 
   const probes = {
