@@ -9,6 +9,7 @@ import { parseIpv4 } from './net/ipv4.js';
 import { PcapWriter } from './net/pcap.js';
 import { readStaticDir, StaticDirError } from './static-files.js';
 import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
+import { interceptHealth } from './health.js';
 
 export { DEFAULT_APP } from './paths.js';
 export type { AccessRecord } from './access-log.js';
@@ -35,6 +36,8 @@ export interface ServeOptions {
   staticDir?: string;
   /** One call per response (default: a line on stderr); false turns the access log off. */
   accessLog?: ((record: AccessRecord) => void) | false;
+  /** Health check path the host answers itself, never passed to Python (default '/healthz'; false: none). */
+  healthPath?: string | false;
   /** The app exited or the guest crashed (default: log to stderr). */
   onExit?: (code: number, error?: string) => void;
   /** Path of the guest .wasm (default: the built one). */
@@ -146,7 +149,17 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     throw new AppError(why);
   }
 
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => forwarder.accept(socket));
+  let guestRunning = true;
+  void exited.then(() => (guestRunning = false));
+  const healthPath = options.healthPath ?? '/healthz';
+  if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
+    await guest.terminate();
+    throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
+  }
+  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    if (healthPath === false) forwarder.accept(socket);
+    else interceptHealth(socket, healthPath, () => guestRunning, (s) => forwarder.accept(s));
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -15,6 +15,8 @@ Options:
   --static DIR    serve DIR's files for paths no route answers (copied into
                   the sandbox at start; Python cannot reach the host's files)
   --quiet         no access log (default: one line per response on stderr)
+  --health PATH   health check the host answers itself, never passed to
+                  Python (default /healthz; "off" for none)
   --heap-max MB   largest MicroPython heap, in MiB (default 256)
   -h, --help      show this help
 
@@ -37,6 +39,7 @@ function main(): void {
         'heap-max': { type: 'string' },
         static: { type: 'string' },
         quiet: { type: 'boolean' },
+        health: { type: 'string' },
         'gc-stress': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -64,6 +67,7 @@ function main(): void {
     gcStress: values['gc-stress'] ?? false,
     staticDir: values.static,
     accessLog: values.quiet ? false : undefined,
+    healthPath: values.health === 'off' ? false : values.health,
     onExit: (code, error) => {
       process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
       process.exit(code === 0 ? 0 : code || 1);

@@ -1,0 +1,76 @@
+// Health checks the host answers itself, before a connection reaches the
+// guest: load balancers and Kubernetes probes get an answer even while the
+// app is busy, and Python never sees them.
+import type { Socket } from 'node:net';
+
+/** First bytes a client may send before we must decide; more is not a probe. */
+const MAX_PEEK = 512;
+
+/**
+ * Watch a new connection's first bytes. A `GET|HEAD <path> ` request is
+ * answered here (200 while the guest runs, else 503) and the connection
+ * closed; anything else goes to `pass` with its bytes put back, unread.
+ */
+export function interceptHealth(socket: Socket, path: string, healthy: () => boolean, pass: (socket: Socket) => void): void {
+  const probes = [`GET ${path} `, `HEAD ${path} `, `GET ${path}?`, `HEAD ${path}?`];
+  let head: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+    const text = head.subarray(0, MAX_PEEK).toString('latin1');
+    const match = probes.find((p) => text.startsWith(p));
+    const undecided = !match && head.length < MAX_PEEK && probes.some((p) => p.startsWith(text));
+    if (undecided) return;
+    detach();
+    if (match) {
+      answer(socket, match.startsWith('HEAD'), healthy());
+      return;
+    }
+    socket.pause();
+    socket.unshift(head);
+    pass(socket);
+    socket.resume();
+  };
+  const onEnd = (): void => {
+    detach();
+    closeAfterWrite(socket, '');
+  };
+  const detach = (): void => {
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.off('error', onError);
+  };
+  const onError = (): void => {
+    socket.destroy();
+  };
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+}
+
+function answer(socket: Socket, head: boolean, ok: boolean): void {
+  const body = JSON.stringify({ status: ok ? 'ok' : 'down' }) + '\n';
+  closeAfterWrite(
+    socket,
+    `HTTP/1.1 ${ok ? '200 OK' : '503 Service Unavailable'}\r\n` +
+      'Content-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${head ? '' : body}`,
+  );
+}
+
+/** How long a closed probe connection may keep sending before it is cut. */
+const LINGER_MS = 2000;
+
+/**
+ * Send the last bytes and half-close, then read and drop whatever the client
+ * still sends until it closes too: destroying at once would answer its
+ * remaining bytes with a RST, which can discard our response on its side.
+ */
+function closeAfterWrite(socket: Socket, data: string): void {
+  socket.end(data);
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.on('data', () => {});
+  socket.once('end', () => socket.destroy());
+  socket.once('error', () => socket.destroy());
+  socket.once('close', () => clearTimeout(timer));
+}
