@@ -746,8 +746,35 @@ static void request(struct mg_connection *c, struct mg_http_message *hm) {
     call_handler("request handler", 7, args);
 }
 
+// The host answers health checks that open a connection; this answers those
+// that arrive later on a kept-alive one, so Python never sees either.
+static char *health_path;
+
+EMSCRIPTEN_KEEPALIVE void pg_set_health_path(const char *path) {
+    free(health_path);
+    health_path = NULL;
+    if (path[0] != '\0' && (health_path = malloc(strlen(path) + 1)) != NULL) {
+        strcpy(health_path, path);
+    }
+}
+
+static bool health_check(struct mg_connection *c, struct mg_http_message *hm) {
+    if (health_path == NULL || mg_strcmp(hm->uri, mg_str(health_path)) != 0 ||
+        (mg_strcmp(hm->method, mg_str("GET")) != 0 && mg_strcmp(hm->method, mg_str("HEAD")) != 0)) {
+        return false;
+    }
+    bool head = hm->method.buf[0] == 'H';
+    mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+        "Content-Length: 16\r\n\r\n%s", head ? "" : "{\"status\":\"ok\"}\n");
+    c->is_resp = 0;
+    return true;
+}
+
 static void on_request(struct mg_connection *c, struct mg_http_message *hm) {
     pg_conn_t *st = conn_state(c);
+    if (health_check(c, hm)) {
+        return;
+    }
     struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
     st->flags = 0;  // the previous response, if any, is complete
     if (mg_strcmp(hm->proto, mg_str("HTTP/1.0")) == 0) {

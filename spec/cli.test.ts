@@ -46,7 +46,9 @@ function stop(r: Running): Promise<number | null> {
   return new Promise((resolve) => {
     r.child.removeAllListeners('exit');
     r.child.on('exit', (code) => resolve(code));
-    r.child.kill('SIGTERM');
+    // Not r.child.kill(): Deno (2.9) then reports exit (null, 'SIGTERM') even
+    // when the child handles the signal and exits 0.
+    process.kill(r.child.pid!, 'SIGTERM');
   });
 }
 

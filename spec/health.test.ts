@@ -69,6 +69,14 @@ health('other paths, look-alikes and slow requests reach Python intact', async (
   assert.match((await readAll(s)).toString(), /python:\/slow$/);
 });
 
+health('a probe on a kept-alive connection is answered by the guest, not Python', async ({ srv }) => {
+  const s = await rawConnect(srv.port);
+  s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const text = (await readAll(s)).toString();
+  assert.match(text, /python:\/first/);
+  assert.match(text, /\r\n\r\n\{"status":"ok"\}\n$/);
+});
+
 health('Python and the access log never see the probes', async ({ srv, records }) => {
   const seen = JSON.parse((await request(srv.port, '/seen')).body.toString()).seen as string[];
   assert.ok(seen.includes('/healthzz') && seen.includes('/slow'), seen.join());

@@ -86,6 +86,10 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     }
   }
   const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => stderr(formatAccess(r)));
+  const healthPath = options.healthPath ?? '/healthz';
+  if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
+    throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
+  }
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
 
   let forwarder!: Forwarder;
@@ -103,6 +107,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       pystackBytes: 64 * 1024,
       gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
       accessLog: accessLog !== null,
+      healthPath: healthPath === false ? '' : healthPath,
       staticFiles,
     },
     {
@@ -151,11 +156,6 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
 
   let guestRunning = true;
   void exited.then(() => (guestRunning = false));
-  const healthPath = options.healthPath ?? '/healthz';
-  if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
-    await guest.terminate();
-    throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
-  }
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     if (healthPath === false) forwarder.accept(socket);
     else interceptHealth(socket, healthPath, () => guestRunning, (s) => forwarder.accept(s));

@@ -64,7 +64,10 @@ export class Guest {
     });
     this.worker.on('error', (err) => this.stop(70, `guest worker failed: ${err.message}`));
     this.worker.on('exit', (code) => this.stop(code === 0 ? 0 : 70, code === 0 ? undefined : `guest worker exited (${code})`));
-    void this.pump();
+    // Not from here: frames must not reach `events` before our caller has
+    // finished wiring them up (Deno's Worker constructor blocks for ~30 ms,
+    // long enough for the guest to queue its first frame).
+    queueMicrotask(() => void this.pump());
   }
 
   private stop(code: number, error?: string): void {

@@ -21,6 +21,8 @@ export interface GuestOptions {
   gcStress: boolean;
   /** Report each response on fd 3 for the access log. */
   accessLog: boolean;
+  /** Health check path the guest answers without Python ('' for none). */
+  healthPath: string;
   /** Files the guest serves for --static, copied into its memory at start. */
   staticFiles: StaticFile[];
 }

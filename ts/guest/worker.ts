@@ -12,6 +12,7 @@ interface GuestExports {
   free(p: number): void;
   pg_init(heapInitial: number, heapMax: number, pystack: number, stress: number, accessLog: number): void;
   pg_fs_add(path: number, data: number, size: number, mtime: number): number;
+  pg_set_health_path(path: number): void;
   pg_run(src: number, len: number, filename: number): number;
 }
 
@@ -204,6 +205,9 @@ function run(): void {
     exports = instance.exports as unknown as GuestExports;
     exports._initialize();
     exports.pg_init(init.heapInitial, init.heapMax, init.pystackBytes, init.gcStress ? 1 : 0, init.accessLog ? 1 : 0);
+    const health = cString(init.healthPath);
+    exports.pg_set_health_path(health);
+    exports.free(health);
     for (const file of init.staticFiles) {
       // The guest keeps the data for its lifetime (pg_fs_add owns it) and copies the path.
       const data = exports.malloc(Math.max(1, file.data.length));
