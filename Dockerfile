@@ -1,4 +1,5 @@
-# Build stage: the same scripts CI runs (scripts/build-guest.sh via npm).
+# Build stage: the same steps as .ci/run (Debian's emscripten, npm ci, the
+# guest + host build), ending in the npm package (`npm pack` runs prepack).
 FROM node:20-bookworm AS build
 WORKDIR /src
 RUN apt-get update -qq \
@@ -7,15 +8,17 @@ RUN apt-get update -qq \
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run build && npm prune --omit=dev
+RUN npm pack --pack-destination /tmp && mv /tmp/pythongoose-*.tgz /tmp/pythongoose.tgz
 
-# Runtime stage: Node and the built package only (no toolchain, no sources).
+# Runtime stage: a slim Node image with only the package installed (no
+# toolchain, no sources). Mount an app at /app/app.py, or run the seed app.
 FROM node:20-bookworm-slim
+COPY --from=build /tmp/pythongoose.tgz /tmp/pythongoose.tgz
+RUN npm install -g --no-audit --no-fund /tmp/pythongoose.tgz && rm /tmp/pythongoose.tgz && npm cache clean --force
 WORKDIR /app
-COPY --from=build /src/package.json ./
-COPY --from=build /src/dist ./dist
-COPY --from=build /src/wasm/build/pythongoose.wasm ./wasm/build/pythongoose.wasm
-COPY --from=build /src/examples ./examples
 USER node
 EXPOSE 8000
-ENTRYPOINT ["node", "dist/server.js", "--host", "0.0.0.0"]
+# The host answers /healthz itself (see --health); the image has no curl.
+HEALTHCHECK --interval=10s --timeout=3s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8000/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["pythongoose", "--host", "0.0.0.0"]
