@@ -12,7 +12,8 @@
 PG_IMPORT(tx) int pg_tx(const void *frame, size_t len);
 // Copy the next frame from the host into buf. Returns its length, 0 if none.
 PG_IMPORT(rx) size_t pg_rx(void *buf, size_t cap);
-// Block until a frame or a wake-up arrives, or ms pass. Returns 1 if woken.
+// Block until a frame or a wake-up arrives, or ms pass. Returns 1 if woken,
+// 2 once the host is shutting down (finish responses, close the rest).
 PG_IMPORT(wait) int pg_wait(int32_t ms);
 // Monotonic milliseconds.
 PG_IMPORT(millis) double pg_millis(void);

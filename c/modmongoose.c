@@ -974,6 +974,31 @@ static mp_obj_t mongoose_cancel(mp_obj_t id_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_cancel_obj, mongoose_cancel);
 
+// ---- Shutdown --------------------------------------------------------------------
+
+void pg_http_shutdown(void) {
+    for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
+        if (!c->is_accepted || c->is_closing || c->is_draining) {
+            continue;
+        }
+        pg_conn_t *st = conn_state(c);
+        if (c->is_websocket) {
+            ws_close(c, 1001, "server shutting down", 20);
+        } else if ((st->flags & (F_WATCHED | F_STARTED | F_DRAIN)) == (F_WATCHED | F_STARTED)) {
+            // An open event stream: end it as stream.close() would.
+            if (st->flags & F_CHUNKED) {
+                mg_send(c, "0\r\n\r\n", 5);
+            }
+            st->flags |= F_CLOSE_AFTER;
+            response_done(c);
+        } else if (!c->is_resp && c->recv.len == 0 && c->fn_data == NULL) {
+            c->is_draining = 1;  // idle keep-alive connection
+        } else {
+            st->flags |= F_CLOSE_AFTER;  // close once this response is out
+        }
+    }
+}
+
 // ---- Misc ----------------------------------------------------------------------
 
 static mp_obj_t mongoose_peer(mp_obj_t conn) {

@@ -104,6 +104,9 @@ void pg_net_poll(int32_t ms) {
         if (worked || now >= deadline) {
             return;
         }
-        pg_wait(next_deadline(now, (int32_t)(deadline - now) < 100 ? (int32_t)(deadline - now) : 100));
+        if (pg_wait(next_deadline(now, (int32_t)(deadline - now) < 100 ? (int32_t)(deadline - now) : 100)) == 2) {
+            pg_http_shutdown();
+            worked = true;
+        }
     }
 }

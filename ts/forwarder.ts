@@ -127,6 +127,17 @@ export class Forwarder implements TcpHost {
     this.startSyns();
   }
 
+  /** True once the guest has finished (sent its FIN on) every connection and clients hold all its bytes. */
+  drained(): boolean {
+    if (this.synQueue.length > 0) return false;
+    for (const flow of this.flows.values()) {
+      const s = flow.conn.state;
+      if (s !== TcpState.LastAck && s !== TcpState.Closing && s !== TcpState.Closed) return false;
+      if (flow.socket.writableLength > 0) return false;
+    }
+    return true;
+  }
+
   /** Drop every connection (RST to the guest, client sockets destroyed). */
   closeAll(): void {
     for (const flow of [...this.flows.values()]) {

@@ -38,6 +38,8 @@ export interface ServeOptions {
   accessLog?: ((record: AccessRecord) => void) | false;
   /** Health check path the host answers itself, never passed to Python (default '/healthz'; false: none). */
   healthPath?: string | false;
+  /** How long close() waits for responses in progress (default 10,000 ms). */
+  drainTimeoutMs?: number;
   /** The app exited or the guest crashed (default: log to stderr). */
   onExit?: (code: number, error?: string) => void;
   /** Path of the guest .wasm (default: the built one). */
@@ -50,7 +52,12 @@ export interface ServerHandle {
   /** Resolves with the guest's exit code when the app exits or crashes. */
   readonly exited: Promise<{ code: number; error?: string }>;
   stats(): ForwarderStats & { link: { framesIn: number; framesOut: number; refused: Record<string, number> } };
-  close(): Promise<void>;
+  /**
+   * Stop accepting, let responses in progress finish (up to drainTimeoutMs;
+   * idle keep-alive connections and WebSockets are closed at once), then
+   * reset whatever is left and end the guest. `{ drainTimeoutMs: 0 }`: at once.
+   */
+  close(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
 const LINK = {
@@ -63,6 +70,8 @@ const LINK = {
 const GUEST_HTTP_PORT = 80;
 
 export class AppError extends Error {}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Start serving; resolves once the port is bound and the app has started. */
 export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
@@ -177,9 +186,15 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   }
 
   let closing: Promise<void> | null = null;
-  const close = (): Promise<void> =>
+  const close = (how?: { drainTimeoutMs?: number }): Promise<void> =>
     (closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const drainMs = how?.drainTimeoutMs ?? options.drainTimeoutMs ?? 10000;
+      if (drainMs > 0 && guestRunning) {
+        guest.beginShutdown();
+        const deadline = Date.now() + drainMs;
+        while (!forwarder.drained() && guestRunning && Date.now() < deadline) await sleep(10);
+      }
       forwarder.closeAll();
       await closed;
       await guest.terminate();
@@ -189,7 +204,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   void exited.then((r) => {
     if (options.onExit) options.onExit(r.code, r.error);
     else stderr(`pythongoose: ${r.error ?? `app exited with code ${r.code}`}\n`);
-    void close();
+    void close({ drainTimeoutMs: 0 });
   });
   // close() waits for client sockets; unreferenced so a finished app can exit.
   const address = server.address() as AddressInfo;

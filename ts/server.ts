@@ -15,6 +15,8 @@ Options:
   --static DIR    serve DIR's files for paths no route answers (copied into
                   the sandbox at start; Python cannot reach the host's files)
   --quiet         no access log (default: one line per response on stderr)
+  --drain-timeout S  on SIGINT/SIGTERM, let responses in progress finish for
+                  up to S seconds (default 10) before closing the rest
   --health PATH   health check the host answers itself, never passed to
                   Python (default /healthz; "off" for none)
   --heap-max MB   largest MicroPython heap, in MiB (default 256)
@@ -40,6 +42,7 @@ function main(): void {
         static: { type: 'string' },
         quiet: { type: 'boolean' },
         health: { type: 'string' },
+        'drain-timeout': { type: 'string' },
         'gc-stress': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -58,6 +61,9 @@ function main(): void {
   const heapMb = values['heap-max'] === undefined ? 256 : Number(values['heap-max']);
   if (!(heapMb >= 1 && heapMb <= 1536)) fail(`--heap-max must be 1-1536 (MiB), got ${values['heap-max']}`);
 
+  const drainS = values['drain-timeout'] === undefined ? 10 : Number(values['drain-timeout']);
+  if (!(drainS >= 0 && drainS <= 3600)) fail(`--drain-timeout must be 0-3600 (seconds), got ${values['drain-timeout']}`);
+
   serve({
     app: positionals[0],
     port,
@@ -68,6 +74,7 @@ function main(): void {
     staticDir: values.static,
     accessLog: values.quiet ? false : undefined,
     healthPath: values.health === 'off' ? false : values.health,
+    drainTimeoutMs: drainS * 1000,
     onExit: (code, error) => {
       process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
       process.exit(code === 0 ? 0 : code || 1);

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { FrameRing } from '../ring.js';
 import { DEFAULT_WASM_PATH } from '../paths.js';
-import { CTRL_TX, CTRL_WAKE, CTRL_WORDS, PEER_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
+import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, PEER_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
 
@@ -98,6 +98,12 @@ export class Guest {
     this.wakeQueued = false;
     Atomics.add(this.ctrl, CTRL_WAKE, 1);
     Atomics.notify(this.ctrl, CTRL_WAKE);
+  }
+
+  /** Ask the guest to finish the responses in progress and close every other connection. */
+  beginShutdown(): void {
+    Atomics.store(this.ctrl, CTRL_SHUTDOWN, 1);
+    this.wake();
   }
 
   /** Record who the real client behind a host port is (request.client_addr). */

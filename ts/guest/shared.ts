@@ -4,6 +4,7 @@
 /** Indices into the control Int32Array. */
 export const CTRL_WAKE = 0; // bumped by the host when frames arrive or a flow resumes
 export const CTRL_TX = 1; // bumped by the guest when it queued frames for the host
+export const CTRL_SHUTDOWN = 2; // set by the host: finish in-flight responses, close the rest
 export const CTRL_WORDS = 4;
 
 /** Reserved for control frames: TCP data waits rather than crowd them out. */

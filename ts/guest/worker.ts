@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
 import { FrameRing } from '../ring.js';
-import { CTRL_TX, CTRL_WAKE, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
+import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
 
 interface GuestExports {
   memory: WebAssembly.Memory;
@@ -138,6 +138,7 @@ const imports = {
       const now = Atomics.load(ctrl, CTRL_WAKE);
       const woken = now !== wakeSeen;
       wakeSeen = now;
+      if (Atomics.load(ctrl, CTRL_SHUTDOWN) !== 0) return 2;
       return woken ? 1 : 0;
     },
     millis(): number {
