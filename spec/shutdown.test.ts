@@ -73,3 +73,21 @@ shutdown('drainTimeoutMs: 0 closes at once, cutting the response in progress', a
 });
 
 shutdown.run();
+
+const listener = suite('serving an existing net.Server');
+
+listener('connections of a caller-made server reach the app; close() leaves the server to its owner', async () => {
+  const { createServer } = await import('node:net');
+  const own = createServer();
+  await new Promise<void>((resolve) => own.listen(0, '127.0.0.1', resolve));
+  const port = (own.address() as { port: number }).port;
+  const srv = await startServer({ source: APP, app: 'shutdown.py', accessLog: false, listener: own, port: undefined });
+  assert.is(srv.handle.address.port, port);
+  const r = await request(port, '/fast');
+  assert.is(r.body.toString(), 'fast');
+  await srv.handle.close();
+  assert.ok(own.listening, 'still listening: it is the caller\'s');
+  await new Promise<void>((resolve) => own.close(() => resolve()));
+});
+
+listener.run();

@@ -1,5 +1,5 @@
 // The embedding API: serve a Python app from a wasm guest on a TCP port.
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Guest } from './guest/guest.js';
@@ -22,6 +22,12 @@ export interface ServeOptions {
   source?: string;
   port?: number; // default 8000; 0 picks a free port
   host?: string; // default 127.0.0.1
+  /**
+   * Serve the connections of this net.Server instead of creating one (it is
+   * listened on with port/host if it is not listening yet). close() detaches
+   * from it, and closes it only if serve() started it.
+   */
+  listener?: Server;
   /** Write every frame on the virtual link to this pcap file. */
   pcap?: string;
   /** MicroPython heap: initial and maximum bytes (defaults 1 MiB and 256 MiB). */
@@ -165,19 +171,27 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
 
   let guestRunning = true;
   void exited.then(() => (guestRunning = false));
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  const onConnection = (socket: Socket): void => {
+    socket.allowHalfOpen = true; // a client's FIN is relayed, not answered with ours
+    socket.setNoDelay(true);
     if (healthPath === false) forwarder.accept(socket);
     else interceptHealth(socket, healthPath, () => guestRunning, (s) => forwarder.accept(s));
-  });
+  };
+  const server: Server = options.listener ?? createServer({ allowHalfOpen: true, noDelay: true });
+  const ownServer = options.listener === undefined || !options.listener.listening;
+  server.on('connection', onConnection);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 8000, options.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
+    if (!server.listening) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port ?? 8000, options.host ?? '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    }
   } catch (err) {
+    server.off('connection', onConnection);
     await guest.terminate();
     pcap?.close();
     const e = err as NodeJS.ErrnoException;
@@ -188,7 +202,8 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   let closing: Promise<void> | null = null;
   const close = (how?: { drainTimeoutMs?: number }): Promise<void> =>
     (closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.off('connection', onConnection);
+      const closed = ownServer ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       const drainMs = how?.drainTimeoutMs ?? options.drainTimeoutMs ?? 10000;
       if (drainMs > 0 && guestRunning) {
         guest.beginShutdown();
