@@ -19,6 +19,7 @@ WORKDIR /app
 USER node
 EXPOSE 8000
 # The host answers /healthz itself (see --health); the image has no curl.
+# Running with another --port or --health? Override this check (docker run --health-cmd).
 HEALTHCHECK --interval=10s --timeout=3s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8000/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["pythongoose", "--host", "0.0.0.0"]

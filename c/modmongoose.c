@@ -49,6 +49,7 @@ enum {
     F_CHUNKED = 16,     // the open response uses chunked encoding
     F_HEAD = 32,        // the current request is HEAD
     F_HTTP10 = 64,      // ... and HTTP/1.0: no chunked encoding
+    F_SERVED = 256,     // a request has been answered on this connection
     F_STATIC = 128,     // Mongoose is sending a static file for the current request
 };
 typedef struct {
@@ -146,7 +147,9 @@ static void response_done(struct mg_connection *c) {
     pg_conn_t *st = conn_state(c);
     log_response(c);
     bool close_after = (st->flags & F_CLOSE_AFTER) != 0;
-    st->flags &= (uint16_t)~(F_STARTED | F_CHUNKED | F_DRAIN | F_HEAD | F_WATCHED);
+    // A connection about to close keeps F_WATCHED: Python learns of the close.
+    st->flags &= (uint16_t)~(F_STARTED | F_CHUNKED | F_DRAIN | F_HEAD | (close_after ? 0 : F_WATCHED));
+    st->flags |= F_SERVED;
     c->is_resp = 0;  // Mongoose may parse the next request
     if (close_after) {
         c->is_draining = 1;
@@ -199,8 +202,8 @@ static void check_start(struct mg_connection *c, mp_int_t status) {
     if (conn_state(c)->flags & F_STARTED || c->is_websocket) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("response already started"));
     }
-    if (status < 100 || status > 999) {
-        mp_raise_ValueError(MP_ERROR_TEXT("status must be 100..999"));
+    if (status < 200 || status > 999) {  // 1xx: Mongoose and the host own those
+        mp_raise_ValueError(MP_ERROR_TEXT("status must be 200..999"));
     }
 }
 
@@ -209,7 +212,8 @@ static void begin_response(struct mg_connection *c, mp_int_t status, const char 
     st->status = (uint16_t)status;
     st->bytes = 0;
     st->flags |= F_STARTED;
-    mg_printf(c, "HTTP/1.1 %d %s\r\n%.*s", (int)status, reason_phrase((int)status), (int)hlen, h);
+    mg_printf(c, "HTTP/1.1 %d %s\r\n%s%.*s", (int)status, reason_phrase((int)status),
+        st->flags & F_CLOSE_AFTER ? "Connection: close\r\n" : "", (int)hlen, h);
 }
 
 // 1xx, 204 and 304 responses have no body and no Content-Length (RFC 9110).
@@ -233,9 +237,15 @@ static mp_obj_t mongoose_reply(size_t n_args, const mp_obj_t *args) {
     bool head = (conn_state(c)->flags & F_HEAD) != 0;
     pg_stream_t *s = NULL;
     if (!head && buf.len > PG_STREAM_CHUNK) {
+        mp_obj_t body = args[3];
+        if (!mp_obj_is_str_or_bytes(body)) {
+            // A bytearray may be resized later, moving its buffer: stream a copy.
+            body = mp_obj_new_bytes(buf.buf, buf.len);
+            mp_get_buffer_raise(body, &buf, MP_BUFFER_READ);
+        }
         // Root the body first: this may raise, and nothing is queued yet.
         mp_obj_t key = MP_OBJ_NEW_SMALL_INT(c->id & 0x3fffffff);
-        mp_obj_dict_store(MP_STATE_PORT(pg_streams), key, args[3]);
+        mp_obj_dict_store(MP_STATE_PORT(pg_streams), key, body);
         s = calloc(1, sizeof(*s));
         if (s == NULL) {
             mp_obj_dict_delete(MP_STATE_PORT(pg_streams), key);
@@ -277,9 +287,12 @@ static mp_obj_t mongoose_start(size_t n_args, const mp_obj_t *args) {
     check_start(c, status);
     size_t hlen;
     const char *h = mp_obj_str_get_data(args[2], &hlen);
+    bool chunked = mp_obj_is_true(args[3]);
     begin_response(c, status, h, hlen);
     pg_conn_t *st = conn_state(c);
-    if (mp_obj_is_true(args[3]) && !bodiless(status)) {
+    if (bodiless(status)) {
+        st->flags |= F_HEAD;  // send() drops whatever the app streams
+    } else if (chunked) {
         if (st->flags & F_HTTP10) {
             st->flags |= F_CLOSE_AFTER;
         } else {
@@ -301,6 +314,9 @@ static mp_obj_t mongoose_send(size_t n_args, const mp_obj_t *args) {
     mp_buffer_info_t buf;
     mp_get_buffer_raise(args[1], &buf, MP_BUFFER_READ);
     if (!(st->flags & F_STARTED)) {
+        if (c->is_draining) {
+            mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("connection closing"));
+        }
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("send() before start()"));
     }
     if (buf.len > 0 && !(st->flags & F_HEAD)) {
@@ -406,6 +422,9 @@ static mp_obj_t mongoose_close(size_t n_args, const mp_obj_t *args) {
     if (c == NULL) {
         return mp_const_none;
     }
+    if (c->is_draining) {
+        return mp_const_none;  // already closing: one close frame only
+    }
     if (c->is_websocket) {
         size_t rlen = 0;
         const char *reason = n_args > 2 ? mp_obj_str_get_data(args[2], &rlen) : "";
@@ -420,6 +439,12 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_close_obj, 1, 3, mongoose_cl
 // Refuse a frame whose declared length is too big before Mongoose buffers it.
 static void ws_check_size(struct mg_connection *c) {
     size_t ofs = (size_t)c->pfn_data;  // Mongoose's offset past buffered fragments
+    if (ofs > PG_WS_MAX_MESSAGE + 1) {  // many small continuation frames
+        c->recv.len = 0;
+        c->pfn = NULL;
+        ws_close(c, 1009, "message too big", 15);
+        return;
+    }
     if (c->recv.len < ofs + 2) {
         return;
     }
@@ -482,7 +507,25 @@ static bool utf8_strict(const uint8_t *s, size_t n) {
     return true;
 }
 
+static void ws_deliver(struct mg_connection *c, struct mg_ws_message *wm);
+
+// Anything raised making the message (MemoryError) closes this socket only.
 static void ws_message(struct mg_connection *c, struct mg_ws_message *wm) {
+    if (c->is_draining) {
+        return;  // we have sent our close frame: nothing more is delivered
+    }
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        ws_deliver(c, wm);
+        nlr_pop();
+    } else {
+        mp_printf(&mp_stderr_print, "Traceback while receiving a WebSocket message:\n");
+        mp_obj_print_exception(&mp_stderr_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+        ws_close(c, 1011, "internal error", 14);
+    }
+}
+
+static void ws_deliver(struct mg_connection *c, struct mg_ws_message *wm) {
     mp_obj_t data;
     if ((wm->flags & 15) == WEBSOCKET_OP_TEXT) {
         if (!utf8_strict((const uint8_t *)wm->data.buf, wm->data.len)) {
@@ -601,6 +644,9 @@ static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
     char path[MG_PATH_MAX] = PG_STATIC_ROOT;
     size_t root_len = strlen(PG_STATIC_ROOT);
     int decoded = mg_url_decode(hm->uri.buf, hm->uri.len, path + root_len, sizeof(path) - root_len, 0);
+    if (decoded < 0) {
+        return mp_const_false;  // a bad escape or too long: no file has that name
+    }
     size_t n = strlen(path);
     // A %00 would cut the name short (/a.css%00.txt is not /a.css).
     bool nul = decoded > 0 && n != root_len + (size_t)decoded;
@@ -776,7 +822,7 @@ static void on_request(struct mg_connection *c, struct mg_http_message *hm) {
         return;
     }
     struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
-    st->flags = 0;  // the previous response, if any, is complete
+    st->flags &= F_SERVED | F_CLOSE_AFTER;  // the previous response, if any, is complete
     if (mg_strcmp(hm->proto, mg_str("HTTP/1.0")) == 0) {
         // HTTP/1.0 closes after each response unless it asked to keep alive.
         st->flags |= F_HTTP10;
@@ -991,8 +1037,8 @@ void pg_http_shutdown(void) {
             }
             st->flags |= F_CLOSE_AFTER;
             response_done(c);
-        } else if (!c->is_resp && c->recv.len == 0 && c->fn_data == NULL) {
-            c->is_draining = 1;  // idle keep-alive connection
+        } else if (!c->is_resp && c->recv.len == 0 && c->fn_data == NULL && (st->flags & F_SERVED)) {
+            c->is_draining = 1;  // idle keep-alive connection (a new one may have a request on its way)
         } else {
             st->flags |= F_CLOSE_AFTER;  // close once this response is out
         }

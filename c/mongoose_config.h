@@ -18,3 +18,4 @@
 #define MG_MAX_HTTP_HEADERS 64
 #define MG_ENABLE_PACKED_FS 1     // --static files, copied into guest memory by the host
 #define MG_MAX_RECV_SIZE (16UL * 1024UL * 1024UL)  // largest buffered request or WS message
+#define MG_PATH_MAX 256            // one value for mongoose.c and c/ (limits.h would give 4096 to some)

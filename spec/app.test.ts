@@ -502,7 +502,7 @@ resp('an invalid status is a 500 with a traceback naming the request', async ({ 
   assert.is(r.status, 500);
   assert.is(r.body.toString(), 'Internal Server Error\n');
   await waitFor('traceback', () => (/Traceback while answering GET \/r\/bad-status:\n/.test(stderrText(srv)) ? true : undefined));
-  assert.match(stderrText(srv), /ValueError: status must be 100\.\.999/);
+  assert.match(stderrText(srv), /ValueError: status must be 200\.\.999/);
 });
 
 resp("the app's Content-Length / Transfer-Encoding never contradict the real framing", async ({ srv }) => {
@@ -678,6 +678,15 @@ auth('good credentials are 200', async ({ srv }) => {
 auth('the prefix protects paths no route answers too (401 before 404)', async ({ srv }) => {
   assert.is((await request(srv.port, '/admin/nothing')).status, 401);
   assert.is((await request(srv.port, '/admin/nothing', { auth: 'admin:s3cret' })).status, 404);
+});
+
+auth('percent-encoded and doubled slashes do not get around the prefix', async ({ srv }) => {
+  for (const path of ['/%61dmin/panel', '/%41dmin/panel', '//admin/panel', '/admin//panel', '/%2561dmin/panel']) {
+    const r = await request(srv.port, path);
+    assert.ok(r.status === 401 || r.status === 404, `${path}: ${r.status}`);
+    assert.is.not(r.body.toString(), 'panel for admin', path);
+  }
+  assert.is((await request(srv.port, '/%61dmin/panel')).status, 401);
 });
 
 auth('paths outside the prefix need no credentials', async ({ srv }) => {

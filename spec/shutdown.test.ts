@@ -91,3 +91,54 @@ listener('connections of a caller-made server reach the app; close() leaves the 
 });
 
 listener.run();
+
+const review = suite('review regressions');
+
+review('SSE data with bare CRs cannot add fields; an idle unsent connection does not hold close()', async () => {
+  const srv = await startServer({
+    source: `
+from mongoose import App, Response
+app = App()
+
+@app.sse('/events')
+def events(stream, request):
+    stream.send('a\\rdata: injected\\revent: admin\\r\\rb', id=1)
+    try:
+        stream.send('x', event='bad\\nevent')
+    except ValueError:
+        stream.send('refused', event='ok')
+
+@app.get('/empty')
+def empty(request):
+    return Response(iter([b'should not be sent']), 204)
+
+app.run()
+`,
+    app: 'review.py',
+    accessLog: false,
+  });
+  const s = await rawConnect(srv.port);
+  s.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+  let text = '';
+  await new Promise<void>((resolve) => {
+    s.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('refused')) resolve();
+    });
+  });
+  s.destroy();
+  assert.match(text, /id: 1\ndata: a\ndata: data: injected\ndata: event: admin\ndata: \ndata: b\n\n/);
+  assert.match(text, /event: ok\ndata: refused\n\n/);
+  assert.not.match(text, /\revent: admin/);
+
+  const b = await rawConnect(srv.port);
+  b.write('GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const reply = (await readAll(b)).toString();
+  assert.match(reply, /^HTTP\/1\.1 204 No Content\r\n/);
+  assert.not.match(reply, /should not be sent/);
+
+  await rawConnect(srv.port); // connected, never sends a byte
+  await srv.handle.close({ drainTimeoutMs: 1000 });
+});
+
+review.run();

@@ -11,7 +11,14 @@ const MAX_PEEK = 512;
  * answered here (200 while the guest runs, else 503) and the connection
  * closed; anything else goes to `pass` with its bytes put back, unread.
  */
-export function interceptHealth(socket: Socket, path: string, healthy: () => boolean, pass: (socket: Socket) => void): void {
+export function interceptHealth(
+  socket: Socket,
+  path: string,
+  healthy: () => boolean,
+  pass: (socket: Socket) => void,
+  undecided: Set<Socket>,
+): void {
+  undecided.add(socket); // close() destroys these: they are not the forwarder's yet
   const probes = [`GET ${path} `, `HEAD ${path} `, `GET ${path}?`, `HEAD ${path}?`];
   let head: Buffer = Buffer.alloc(0);
   const onData = (chunk: Buffer): void => {
@@ -35,13 +42,16 @@ export function interceptHealth(socket: Socket, path: string, healthy: () => boo
     closeAfterWrite(socket, '');
   };
   const detach = (): void => {
+    undecided.delete(socket);
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('error', onError);
   };
   const onError = (): void => {
+    detach();
     socket.destroy();
   };
+  socket.once('close', () => undecided.delete(socket));
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('error', onError);

@@ -171,11 +171,13 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
 
   let guestRunning = true;
   void exited.then(() => (guestRunning = false));
+  const undecided = new Set<Socket>(); // connections still being checked for a health probe
+  let closing: Promise<void> | null = null;
   const onConnection = (socket: Socket): void => {
     socket.allowHalfOpen = true; // a client's FIN is relayed, not answered with ours
     socket.setNoDelay(true);
     if (healthPath === false) forwarder.accept(socket);
-    else interceptHealth(socket, healthPath, () => guestRunning, (s) => forwarder.accept(s));
+    else interceptHealth(socket, healthPath, () => guestRunning, (s) => (closing ? s.destroy() : forwarder.accept(s)), undecided);
   };
   const server: Server = options.listener ?? createServer({ allowHalfOpen: true, noDelay: true });
   const ownServer = options.listener === undefined || !options.listener.listening;
@@ -199,7 +201,6 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     throw new AppError(e.code === 'EADDRINUSE' ? `port ${where} is already in use` : `cannot listen on ${where}: ${e.message}`);
   }
 
-  let closing: Promise<void> | null = null;
   const close = (how?: { drainTimeoutMs?: number }): Promise<void> =>
     (closing ??= (async () => {
       server.off('connection', onConnection);
@@ -211,6 +212,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
         while (!forwarder.drained() && guestRunning && Date.now() < deadline) await sleep(10);
       }
       forwarder.closeAll();
+      for (const socket of undecided) socket.destroy();
       await closed;
       await guest.terminate();
       pcap?.close();

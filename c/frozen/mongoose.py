@@ -381,6 +381,9 @@ class Response:
 
     def set_cookie(self, name, value, max_age=None, expires=None, path="/", domain=None, secure=False,
                    http_only=False, same_site=None):
+        for part in (name, value, path, domain, same_site, expires):
+            if part is not None and (";" in str(part) or "\r" in str(part) or "\n" in str(part)):
+                raise ValueError("cookie %r: no ';' or line breaks allowed in its parts" % name)
         c = "%s=%s" % (name, value)
         if path:
             c += "; Path=" + path
@@ -545,6 +548,11 @@ class EventStream:
             raise OSError("event stream is closed")
         if not isinstance(data, str):
             data = json.dumps(data)
+        # A lone CR ends a line in SSE too: normalise, so data cannot add fields.
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
+        for field in (event, id):
+            if field is not None and ("\r" in str(field) or "\n" in str(field)):
+                raise ValueError("event and id must be single lines")
         out = []
         if event is not None:
             out.append("event: %s\n" % event)
@@ -814,9 +822,15 @@ class App:
             _log_exception("Traceback in error handler for %s %s:" % (req.method, req.path), e2)
             return Response("Internal Server Error\n", 500, None, "text/plain; charset=utf-8")
 
-    def _check_auth(self, req, route):
+    def _check_auth(self, req, route, parts):
+        # Prefixes are matched against the decoded path with empty segments
+        # dropped, as routes and static files see it: "/%61dmin/x" and
+        # "//admin/x" are "/admin/x" here too.
+        path = "/" + "/".join(p for p in parts if p)
+        if len(path) > 1 and req.path.endswith("/"):
+            path += "/"
         for prefix, check, realm in self._auth:
-            if req.path.startswith(prefix) and not self._credentials_ok(req, check):
+            if path.startswith(prefix) and not self._credentials_ok(req, check):
                 return _auth_failed(realm)
         if route is not None and route.auth is not None and not self._credentials_ok(req, route.auth):
             return _auth_failed("pythongoose")
@@ -842,7 +856,7 @@ class App:
                 route, params = r, p
                 break
             allowed.extend(r.methods)
-        denied = self._check_auth(req, route)
+        denied = self._check_auth(req, route, parts)
         if denied is not None:
             return denied
         for fn in self._before:
@@ -911,6 +925,8 @@ class App:
         body = resp.body
         conn = req.conn
         if isinstance(body, (str, bytes, bytearray, memoryview)):
+            if not isinstance(body, (str, bytes)):
+                body = bytes(body)  # a snapshot: C streams big bodies from their buffer
             _mongoose.reply(conn, resp.status, resp._header_block(), body)
             return
         if isinstance(body, (dict, list)):

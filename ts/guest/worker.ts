@@ -86,7 +86,14 @@ function flushAccess(): void {
 function write(fd: number, ptr: number, len: number): void {
   if (fd === 3) {
     accessRecords += decoder.decode(memory().subarray(ptr, ptr + len));
-    if (accessRecords.length > 16384) flushAccess();
+    if (accessRecords.length > 16384) {
+      // Whole records only: the guest writes one in two pieces.
+      const end = accessRecords.lastIndexOf('\n') + 1;
+      if (end > 0) {
+        post({ type: 'access', records: accessRecords.slice(0, end) });
+        accessRecords = accessRecords.slice(end);
+      }
+    }
     return;
   }
   const which: 1 | 2 = fd === 2 ? 2 : 1;
