@@ -216,6 +216,15 @@ static void begin_response(struct mg_connection *c, mp_int_t status, const char 
         st->flags & F_CLOSE_AFTER ? "Connection: close\r\n" : "", (int)hlen, h);
 }
 
+// The (conn, status, headers) that reply() and start() share, checked before
+// anything is queued. Returns the header block.
+static const char *response_args(const mp_obj_t *args, struct mg_connection **c, mp_int_t *status, size_t *hlen) {
+    *c = conn_arg(args[0]);
+    *status = mp_obj_get_int(args[1]);
+    check_start(*c, *status);
+    return mp_obj_str_get_data(args[2], hlen);
+}
+
 // 1xx, 204 and 304 responses have no body and no Content-Length (RFC 9110).
 static bool bodiless(mp_int_t status) {
     return status < 200 || status == 204 || status == 304;
@@ -225,11 +234,10 @@ static bool bodiless(mp_int_t status) {
 // lines; Content-Length is added here.
 static mp_obj_t mongoose_reply(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    struct mg_connection *c = conn_arg(args[0]);
-    mp_int_t status = mp_obj_get_int(args[1]);
-    check_start(c, status);
+    struct mg_connection *c;
+    mp_int_t status;
     size_t hlen;
-    const char *h = mp_obj_str_get_data(args[2], &hlen);
+    const char *h = response_args(args, &c, &status, &hlen);
     mp_buffer_info_t buf = {NULL, 0, 0};
     if (args[3] != mp_const_none && !bodiless(status)) {
         mp_get_buffer_raise(args[3], &buf, MP_BUFFER_READ);
@@ -282,11 +290,10 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_reply_obj, 4, 4, mongoose_re
 // or neither for a body that ends when the connection closes.
 static mp_obj_t mongoose_start(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    struct mg_connection *c = conn_arg(args[0]);
-    mp_int_t status = mp_obj_get_int(args[1]);
-    check_start(c, status);
+    struct mg_connection *c;
+    mp_int_t status;
     size_t hlen;
-    const char *h = mp_obj_str_get_data(args[2], &hlen);
+    const char *h = response_args(args, &c, &status, &hlen);
     bool chunked = mp_obj_is_true(args[3]);
     begin_response(c, status, h, hlen);
     pg_conn_t *st = conn_state(c);

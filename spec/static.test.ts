@@ -11,6 +11,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { AppError } from '../ts/index.js';
 import { rng } from './helpers/rng.js';
 import { rawConnect, readAll, request, settled, startServer, type TestServer } from './helpers/server.js';
+import { ResponseReader, type RawResponse } from './helpers/http1.js';
 
 // ---- The fixture -------------------------------------------------------------
 
@@ -67,71 +68,30 @@ function makeFixture(): Fixture {
 
 // ---- Raw HTTP/1.1 over one connection, HEAD-aware ---------------------------
 
-interface Resp {
-  status: number;
-  headers: Map<string, string>;
-  body: Buffer;
-}
+type Resp = RawResponse;
 
 class Conn {
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | null = null;
-  ended = false;
+  private readonly reader: ResponseReader;
 
   constructor(readonly s: Socket) {
-    s.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.wake?.();
-    });
-    const end = (): void => {
-      this.ended = true;
-      this.wake?.();
-    };
-    s.on('end', end);
-    s.on('close', end);
-    s.on('error', end);
+    this.reader = new ResponseReader(s);
   }
 
   static async open(port: number): Promise<Conn> {
     return new Conn(await rawConnect(port));
   }
 
-  private async more(): Promise<void> {
-    if (this.ended) assert.unreachable(`connection closed; have ${JSON.stringify(this.buf.toString('latin1').slice(0, 200))}`);
-    const until = Date.now() + 20000;
-    await new Promise<void>((resolve) => {
-      this.wake = resolve;
-      setTimeout(resolve, Math.max(0, until - Date.now()));
-    });
-    this.wake = null;
-    if (Date.now() >= until) assert.unreachable('timed out waiting for a response');
-  }
-
-  /** The next response; a HEAD response has no body whatever its Content-Length says. */
-  async next(head = false): Promise<Resp> {
-    let end: number;
-    while ((end = this.buf.indexOf('\r\n\r\n')) < 0) await this.more();
-    const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
-    const status = Number(lines[0].split(' ')[1]);
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const i = line.indexOf(':');
-      headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-    }
-    const len = head ? 0 : Number(headers.get('content-length') ?? 0);
-    while (this.buf.length < end + 4 + len) await this.more();
-    const body = this.buf.subarray(end + 4, end + 4 + len);
-    this.buf = this.buf.subarray(end + 4 + len);
-    return { status, headers, body };
+  next(head = false): Promise<Resp> {
+    return this.reader.next(head);
   }
 
   send(method: string, path: string, extra = ''): void {
     this.s.write(`${method} ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`);
   }
 
-  /** Nothing more arrives: the buffer is empty now and stays empty briefly. */
+  /** Bytes that arrived after the responses taken so far. */
   leftover(): string {
-    return this.buf.toString('latin1');
+    return this.reader.pending();
   }
 
   close(): void {

@@ -514,10 +514,7 @@ class WebSocket:
         if fn is None:
             return
         try:
-            if self.route.cls:
-                fn(self, data)
-            else:
-                fn(self, data)
+            fn(self, data)
         except Exception as e:
             _log_exception("Traceback in WebSocket handler for %s:" % self.request.path, e)
             self.close(1011, "internal error")
@@ -801,11 +798,8 @@ class App:
             if handler is None:
                 return Response(e.message + "\n", e.status, None, "text/plain; charset=utf-8")
         else:
-            handler = None
-            for cls in type(e).__mro__ if hasattr(type(e), "__mro__") else (type(e),):
-                handler = self._errors.get(cls)
-                if handler:
-                    break
+            # The exact class first, then the first registered base class.
+            handler = self._errors.get(type(e))
             if handler is None:
                 for key, fn in self._errors.items():
                     if isinstance(key, type) and isinstance(e, key):

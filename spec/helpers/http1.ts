@@ -8,6 +8,8 @@ export interface RawResponse {
   body: Buffer;
 }
 
+const READ_TIMEOUT_MS = 20000;
+
 /** Reads Content-Length-delimited responses from a socket, in order. */
 export class ResponseReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -27,33 +29,47 @@ export class ResponseReader {
       this.ended = true;
       this.waiting?.();
     });
+    socket.on('error', () => {
+      this.ended = true;
+      this.waiting?.();
+    });
   }
 
   private async more(): Promise<void> {
-    if (this.ended) throw new Error('connection closed before a whole response');
-    await new Promise<void>((resolve) => (this.waiting = resolve));
+    if (this.ended) {
+      throw new Error(`connection closed before a whole response; have ${JSON.stringify(this.pending().slice(0, 200))}`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const arrived = await new Promise<boolean>((resolve) => {
+      this.waiting = () => resolve(true);
+      timer = setTimeout(() => resolve(false), READ_TIMEOUT_MS);
+    });
+    clearTimeout(timer);
     this.waiting = null;
+    if (!arrived) throw new Error('timed out waiting for a response');
   }
 
-  async next(): Promise<RawResponse> {
-    for (;;) {
-      const end = this.buf.indexOf('\r\n\r\n');
-      if (end >= 0) {
-        const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
-        const status = Number(lines[0].split(' ')[1]);
-        const headers = new Map<string, string>();
-        for (const line of lines.slice(1)) {
-          const i = line.indexOf(':');
-          headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-        }
-        const len = Number(headers.get('content-length') ?? 0);
-        while (this.buf.length < end + 4 + len) await this.more();
-        const body = this.buf.subarray(end + 4, end + 4 + len);
-        this.buf = this.buf.subarray(end + 4 + len);
-        return { status, headers, body };
-      }
-      await this.more();
+  /** The next response; a HEAD response has no body whatever its Content-Length says. */
+  async next(head = false): Promise<RawResponse> {
+    let end: number;
+    while ((end = this.buf.indexOf('\r\n\r\n')) < 0) await this.more();
+    const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
+    const status = Number(lines[0].split(' ')[1]);
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const i = line.indexOf(':');
+      headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
     }
+    const len = head ? 0 : Number(headers.get('content-length') ?? 0);
+    while (this.buf.length < end + 4 + len) await this.more();
+    const body = this.buf.subarray(end + 4, end + 4 + len);
+    this.buf = this.buf.subarray(end + 4 + len);
+    return { status, headers, body };
+  }
+
+  /** Bytes received and not yet taken as a response. */
+  pending(): string {
+    return this.buf.toString('latin1');
   }
 
   /** Resolves true if the peer closes with no further bytes. */

@@ -76,24 +76,19 @@ function flushText(fd: 1 | 2): void {
 
 let accessRecords = '';
 
+/** Post the whole records buffered (the guest writes each in two pieces). */
 function flushAccess(): void {
-  if (accessRecords.length > 0) {
-    post({ type: 'access', records: accessRecords });
-    accessRecords = '';
+  const end = accessRecords.lastIndexOf('\n') + 1;
+  if (end > 0) {
+    post({ type: 'access', records: accessRecords.slice(0, end) });
+    accessRecords = accessRecords.slice(end);
   }
 }
 
 function write(fd: number, ptr: number, len: number): void {
   if (fd === 3) {
     accessRecords += decoder.decode(memory().subarray(ptr, ptr + len));
-    if (accessRecords.length > 16384) {
-      // Whole records only: the guest writes one in two pieces.
-      const end = accessRecords.lastIndexOf('\n') + 1;
-      if (end > 0) {
-        post({ type: 'access', records: accessRecords.slice(0, end) });
-        accessRecords = accessRecords.slice(end);
-      }
-    }
+    if (accessRecords.length > 16384) flushAccess();
     return;
   }
   const which: 1 | 2 = fd === 2 ? 2 : 1;
