@@ -23,6 +23,8 @@
 //   timer(ms, fn, repeat) -> id, cancel(id)
 //   peer(conn) -> (host, port) the real client, as the host saw it
 //   log_exception(heading, exc) a traceback on the server's stderr
+//   mqtt_connect/mqtt_pub/mqtt_sub/mqtt_unsub/mqtt_ping/mqtt_disconnect,
+//   http_request, abort, ready: outbound connections (c/client.c)
 // Responses to HEAD requests get their headers only, whatever Python passes.
 #include <emscripten/emscripten.h>
 #include <string.h>
@@ -31,13 +33,12 @@
 #include "py/objstr.h"
 #include "py/runtime.h"
 #include "py/unicode.h"
+#include "c/client.h"
 #include "c/imports.h"
 #include "c/netif.h"
 #include "c/port.h"
 
 #define PG_HTTP_URL "http://0.0.0.0:80"
-
-enum { EV_REQUEST, EV_DRAIN, EV_WS_MSG, EV_CLOSE };
 
 // Per-connection state in c->data. Mongoose's static file sender keeps its
 // byte count in the last size_t of c->data, so this must stay clear of it.
@@ -90,7 +91,7 @@ static void log_response(struct mg_connection *c) {
     st->log_line = NULL;
 }
 
-static struct mg_connection *find_conn(mp_obj_t id_in) {
+struct mg_connection *pg_find_conn(mp_obj_t id_in) {
     unsigned long id = (unsigned long)mp_obj_get_int(id_in);
     if (current_conn != NULL && current_conn->id == id) {
         return current_conn;
@@ -105,8 +106,8 @@ static struct mg_connection *find_conn(mp_obj_t id_in) {
 
 // Connections that are gone raise OSError: writing to a closed socket is an
 // error the app can catch, as with sockets.
-static struct mg_connection *conn_arg(mp_obj_t id_in) {
-    struct mg_connection *c = find_conn(id_in);
+struct mg_connection *pg_conn_arg(mp_obj_t id_in) {
+    struct mg_connection *c = pg_find_conn(id_in);
     if (c == NULL) {
         mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("connection closed"));
     }
@@ -219,7 +220,7 @@ static void begin_response(struct mg_connection *c, mp_int_t status, const char 
 // The (conn, status, headers) that reply() and start() share, checked before
 // anything is queued. Returns the header block.
 static const char *response_args(const mp_obj_t *args, struct mg_connection **c, mp_int_t *status, size_t *hlen) {
-    *c = conn_arg(args[0]);
+    *c = pg_conn_arg(args[0]);
     *status = mp_obj_get_int(args[1]);
     check_start(*c, *status);
     return mp_obj_str_get_data(args[2], hlen);
@@ -316,7 +317,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_start_obj, 4, 4, mongoose_st
 // added when the response is chunked). Returns the bytes now waiting in the
 // connection's send buffer, for the caller's flow control.
 static mp_obj_t mongoose_send(size_t n_args, const mp_obj_t *args) {
-    struct mg_connection *c = conn_arg(args[0]);
+    struct mg_connection *c = pg_conn_arg(args[0]);
     pg_conn_t *st = conn_state(c);
     mp_buffer_info_t buf;
     mp_get_buffer_raise(args[1], &buf, MP_BUFFER_READ);
@@ -342,7 +343,7 @@ static mp_obj_t mongoose_send(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_send_obj, 2, 3, mongoose_send);
 
 static mp_obj_t mongoose_end(size_t n_args, const mp_obj_t *args) {
-    struct mg_connection *c = find_conn(args[0]);
+    struct mg_connection *c = pg_find_conn(args[0]);
     if (c == NULL) {
         return mp_const_none;  // the client left first: nothing to finish
     }
@@ -362,7 +363,7 @@ static mp_obj_t mongoose_end(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_end_obj, 1, 2, mongoose_end);
 
 static mp_obj_t mongoose_watch(mp_obj_t conn, mp_obj_t drain) {
-    struct mg_connection *c = conn_arg(conn);
+    struct mg_connection *c = pg_conn_arg(conn);
     pg_conn_t *st = conn_state(c);
     st->flags |= F_WATCHED;
     if (mp_obj_is_true(drain)) {
@@ -380,7 +381,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_watch_obj, mongoose_watch);
 #define PG_WS_MAX_MESSAGE (4 * 1024 * 1024)
 
 static mp_obj_t mongoose_ws_upgrade(mp_obj_t conn, mp_obj_t headers) {
-    struct mg_connection *c = conn_arg(conn);
+    struct mg_connection *c = pg_conn_arg(conn);
     if (c != current_conn || current_hm == NULL) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("ws_upgrade() only while handling the request"));
     }
@@ -396,7 +397,7 @@ static mp_obj_t mongoose_ws_upgrade(mp_obj_t conn, mp_obj_t headers) {
 static MP_DEFINE_CONST_FUN_OBJ_2(mongoose_ws_upgrade_obj, mongoose_ws_upgrade);
 
 static mp_obj_t mongoose_ws_send(mp_obj_t conn, mp_obj_t data) {
-    struct mg_connection *c = conn_arg(conn);
+    struct mg_connection *c = pg_conn_arg(conn);
     if (!c->is_websocket) {
         mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("not a WebSocket"));
     }
@@ -425,7 +426,7 @@ static void ws_close(struct mg_connection *c, int code, const char *reason, size
 }
 
 static mp_obj_t mongoose_close(size_t n_args, const mp_obj_t *args) {
-    struct mg_connection *c = find_conn(args[0]);
+    struct mg_connection *c = pg_find_conn(args[0]);
     if (c == NULL) {
         return mp_const_none;
     }
@@ -639,7 +640,7 @@ static bool static_target(struct mg_http_message *hm, const char *path, int flag
 // serve_static(conn): True if the request names a static file or directory
 // (the response is then sent), False if not (nothing is sent).
 static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
-    struct mg_connection *c = conn_arg(conn);
+    struct mg_connection *c = pg_conn_arg(conn);
     struct mg_http_message *hm = current_hm;
     if (c != current_conn || hm == NULL) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("serve_static() only while handling the request"));
@@ -764,18 +765,27 @@ static mp_obj_t new_str_checked(struct mg_str s, bool *ok) {
 }
 
 // Header values that are not UTF-8 reach Python as bytes: nothing is lost.
-static mp_obj_t text_or_bytes(struct mg_str s) {
+mp_obj_t pg_text_or_bytes(struct mg_str s) {
     if (utf8_check((const byte *)s.buf, s.len)) {
         return mp_obj_new_str(s.buf, s.len);
     }
     return mp_obj_new_bytes((const byte *)s.buf, s.len);
 }
 
-static void request(struct mg_connection *c, struct mg_http_message *hm) {
+mp_obj_t pg_headers_tuple(struct mg_http_message *hm) {
     size_t n_headers = 0;
     while (n_headers < MG_MAX_HTTP_HEADERS && hm->headers[n_headers].name.len > 0) {
         n_headers++;
     }
+    mp_obj_tuple_t *headers = MP_OBJ_TO_PTR(mp_obj_new_tuple(n_headers * 2, NULL));
+    for (size_t i = 0; i < n_headers; i++) {
+        headers->items[2 * i] = pg_text_or_bytes(hm->headers[i].name);
+        headers->items[2 * i + 1] = pg_text_or_bytes(hm->headers[i].value);
+    }
+    return MP_OBJ_FROM_PTR(headers);
+}
+
+static void request(struct mg_connection *c, struct mg_http_message *hm) {
     bool ok = true;
     mp_obj_t args[7];
     args[0] = MP_OBJ_NEW_SMALL_INT(EV_REQUEST);
@@ -789,12 +799,7 @@ static void request(struct mg_connection *c, struct mg_http_message *hm) {
         log_response(c);
         return;
     }
-    mp_obj_tuple_t *headers = MP_OBJ_TO_PTR(mp_obj_new_tuple(n_headers * 2, NULL));
-    for (size_t i = 0; i < n_headers; i++) {
-        headers->items[2 * i] = text_or_bytes(hm->headers[i].name);
-        headers->items[2 * i + 1] = text_or_bytes(hm->headers[i].value);
-    }
-    args[5] = MP_OBJ_FROM_PTR(headers);
+    args[5] = pg_headers_tuple(hm);
     args[6] = hm->body.len == 0 ? mp_const_empty_bytes : mp_obj_new_bytes((const byte *)hm->body.buf, hm->body.len);
     call_handler("request handler", 7, args);
 }
@@ -1055,7 +1060,7 @@ void pg_http_shutdown(void) {
 // ---- Misc ----------------------------------------------------------------------
 
 static mp_obj_t mongoose_peer(mp_obj_t conn) {
-    struct mg_connection *c = conn_arg(conn);
+    struct mg_connection *c = pg_conn_arg(conn);
     char text[64];
     size_t n = pg_peer(mg_ntohs(c->rem.port), text, sizeof(text));
     const char *colon = NULL;
@@ -1166,10 +1171,23 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_cancel), MP_ROM_PTR(&mongoose_cancel_obj) },
     { MP_ROM_QSTR(MP_QSTR_peer), MP_ROM_PTR(&mongoose_peer_obj) },
     { MP_ROM_QSTR(MP_QSTR_log_exception), MP_ROM_PTR(&mongoose_log_exception_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mqtt_connect), MP_ROM_PTR(&pg_client_mqtt_connect_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mqtt_pub), MP_ROM_PTR(&pg_client_mqtt_pub_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mqtt_sub), MP_ROM_PTR(&pg_client_mqtt_sub_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mqtt_unsub), MP_ROM_PTR(&pg_client_mqtt_unsub_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mqtt_ping), MP_ROM_PTR(&pg_client_mqtt_ping_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mqtt_disconnect), MP_ROM_PTR(&pg_client_mqtt_disconnect_obj) },
+    { MP_ROM_QSTR(MP_QSTR_http_request), MP_ROM_PTR(&pg_client_http_request_obj) },
+    { MP_ROM_QSTR(MP_QSTR_abort), MP_ROM_PTR(&pg_client_abort_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ready), MP_ROM_PTR(&pg_client_ready_obj) },
     { MP_ROM_QSTR(MP_QSTR_REQUEST), MP_ROM_INT(EV_REQUEST) },
     { MP_ROM_QSTR(MP_QSTR_DRAIN), MP_ROM_INT(EV_DRAIN) },
     { MP_ROM_QSTR(MP_QSTR_WS_MSG), MP_ROM_INT(EV_WS_MSG) },
     { MP_ROM_QSTR(MP_QSTR_CLOSE), MP_ROM_INT(EV_CLOSE) },
+    { MP_ROM_QSTR(MP_QSTR_OPEN), MP_ROM_INT(EV_OPEN) },
+    { MP_ROM_QSTR(MP_QSTR_MESSAGE), MP_ROM_INT(EV_MESSAGE) },
+    { MP_ROM_QSTR(MP_QSTR_RESPONSE), MP_ROM_INT(EV_RESPONSE) },
+    { MP_ROM_QSTR(MP_QSTR_ERROR), MP_ROM_INT(EV_ERROR) },
 };
 static MP_DEFINE_CONST_DICT(mongoose_module_globals, mongoose_module_globals_table);
 

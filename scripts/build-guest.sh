@@ -95,7 +95,7 @@ make -s -f wasm/Makefile -j"$jobs" MICROPYTHON_TOP="$src" MONGOOSE_DIR="$mg"
 # "What the guest can reach"): fail the build if it changes unnoticed.
 node --input-type=module -e '
   import { readFileSync } from "node:fs";
-  const allowed = new Set(["pg.tx", "pg.rx", "pg.wait", "pg.millis", "pg.random", "pg.write", "pg.peer",
+  const allowed = new Set(["pg.tx", "pg.rx", "pg.wait", "pg.millis", "pg.random", "pg.write", "pg.peer", "pg.refusal",
     "env.getTempRet0", "env.setTempRet0", "env.emscripten_notify_memory_growth",
     "wasi_snapshot_preview1.fd_write", "wasi_snapshot_preview1.proc_exit"]);
   const mod = new WebAssembly.Module(readFileSync("wasm/build/pythongoose.wasm"));

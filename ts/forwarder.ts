@@ -3,28 +3,29 @@
 // backpressure both ways, and nothing kept once a connection is gone.
 import type { Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
-import { NetInterface, type FrameSink, type LinkConfig } from './net/interface.js';
-import { TcpConnection, TcpState, type TcpCounters, type TcpHost, type TcpSegmentOut } from './net/tcp.js';
+import type { NetInterface } from './net/interface.js';
+import { TcpConnection, TcpState, type TcpCounters, type TcpSegmentOut } from './net/tcp.js';
 import { ACK, RST, SYN, seqAdd, type TcpRepr } from './net/tcp-wire.js';
 import { PortPool } from './net/ports.js';
+import { Relay, type RelayFlow } from './relay.js';
 
 /** Mongoose keeps 5 half-open connections per listener and drops further SYNs. */
 export const MAX_HALF_OPEN = 5;
-const TICK_MS = 5;
 /** Mongoose frees an unanswered backlog slot within 1-2 s. */
 const ABANDONED_SYN_MS = 2500;
 /** How long a client may keep its half of a finished connection open. */
 const LINGER_MS = 5000;
+/**
+ * Host ports for inbound connections. The guest's own ephemeral ports (its
+ * outbound connections) are 32768-65535, so a port names one flow either way.
+ */
+export const INBOUND_PORTS: [number, number] = [1024, 32767];
 
-interface Flow {
-  conn: TcpConnection;
-  socket: Socket;
+interface Flow extends RelayFlow {
   /** The client socket is closed and the connection is finished. */
   done: boolean;
   /** Holds one of the guest's backlog slots (SYN sent, no SYN|ACK yet). */
   halfOpen: boolean;
-  /** The guest's output to this client is held until the socket drains. */
-  guestPaused: boolean;
   /** Closed during SYN-SENT; the port returns via releaseAbandoned(). */
   abandonedSyn: boolean;
 }
@@ -40,30 +41,31 @@ export interface ForwarderStats {
   counters: TcpCounters;
 }
 
-export class Forwarder implements TcpHost {
-  readonly iface: NetInterface;
-  readonly counters: TcpCounters = { segmentsIn: 0, segmentsOut: 0, duplicates: 0, outOfOrder: 0 };
-  private readonly flows = new Map<number, Flow>();
+/** Relays client sockets to the guest's HTTP listener; flows are keyed by host port. */
+export class Forwarder extends Relay<Flow> {
   private readonly synQueue: Flow[] = [];
   private halfOpen = 0;
-  private readonly ports = new PortPool(1024, 65535, 2000);
-  private readonly ticking = new Set<TcpConnection>();
-  private readonly stalled = new Set<TcpConnection>();
-  private timer: NodeJS.Timeout | null = null;
-  private readonly touched = new Set<TcpConnection>();
+  private readonly ports = new PortPool(INBOUND_PORTS[0], INBOUND_PORTS[1], 2000);
   private readonly lingering = new Set<Socket>();
   /** Ports whose client left during SYN-SENT: the guest's backlog slot is still taken. */
   private readonly abandoned = new Map<number, NodeJS.Timeout>();
 
   constructor(
-    config: LinkConfig,
-    sink: FrameSink,
+    iface: NetInterface,
     private readonly guestPort: number,
-    private readonly pause: (hostPort: number, paused: boolean) => void,
+    pause: (hostPort: number, paused: boolean) => void,
     private readonly onAccept: (hostPort: number, socket: Socket) => void = () => {},
   ) {
-    this.iface = new NetInterface(config, sink, (seg, frame) => this.segment(seg, frame));
-    this.iface.onGuestUp = () => this.startSyns();
+    super(iface, pause);
+  }
+
+  protected flowKey(conn: TcpConnection): number {
+    return conn.localPort;
+  }
+
+  /** Whether a segment from the guest belongs to an inbound connection. */
+  owns(seg: TcpRepr, dstIp: number): boolean {
+    return seg.srcPort === this.guestPort && dstIp === this.iface.config.hostIp;
   }
 
   stats(): ForwarderStats {
@@ -85,18 +87,6 @@ export class Forwarder implements TcpHost {
     };
   }
 
-  /** A frame from the guest. */
-  receive(frame: Uint8Array): void {
-    this.iface.receive(frame);
-  }
-
-  /** After a batch of guest frames: one ACK per connection that got data. */
-  batchEnd(): void {
-    for (const conn of this.touched) conn.flushAck();
-    this.touched.clear();
-    this.retryStalled();
-  }
-
   /** Hand a client socket to the guest. */
   accept(socket: Socket): void {
     const port = this.ports.take();
@@ -108,17 +98,7 @@ export class Forwarder implements TcpHost {
     const conn = new TcpConnection(this, port, this.guestPort, this.counters, randomInt(0, 2 ** 32));
     const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false };
     this.flows.set(port, flow);
-    socket.setNoDelay(true);
-    socket.on('data', (data: Buffer) => {
-      conn.write(data);
-      if (conn.stalled) this.stall(conn);
-      if (conn.overBudget) socket.pause();
-    });
-    socket.on('end', () => {
-      conn.clientFinished();
-      this.watch(conn);
-    });
-    socket.on('error', () => {}); // 'close' follows; the guest gets a RST there
+    this.relaySocket(flow);
     socket.on('close', () => {
       conn.abort('client closed');
       this.release(flow);
@@ -149,7 +129,8 @@ export class Forwarder implements TcpHost {
     this.abandoned.clear();
   }
 
-  private startSyns(): void {
+  /** The guest's interface is up: start the connections waiting for it. */
+  startSyns(): void {
     if (!this.iface.guestUp) return;
     while (this.halfOpen < MAX_HALF_OPEN && this.synQueue.length > 0) {
       const flow = this.synQueue.shift()!;
@@ -161,7 +142,7 @@ export class Forwarder implements TcpHost {
     }
   }
 
-  private segment(seg: TcpRepr, frame: Uint8Array): void {
+  segment(seg: TcpRepr, frame: Uint8Array): void {
     const flow = seg.srcPort === this.guestPort ? this.flows.get(seg.dstPort) : undefined;
     if (flow === undefined || flow.conn.state === TcpState.Closed) {
       if (seg.srcPort === this.guestPort && this.abandoned.has(seg.dstPort) && (seg.flags & (SYN | ACK)) === (SYN | ACK)) {
@@ -175,67 +156,13 @@ export class Forwarder implements TcpHost {
       this.iface.sendResetFor(seg);
       return;
     }
-    flow.conn.input(seg, frame, Date.now());
-    if (flow.conn.ackPending) this.touched.add(flow.conn);
-    if (flow.conn.wantsTick) this.watch(flow.conn);
-  }
-
-  private watch(conn: TcpConnection): void {
-    if (conn.wantsTick) this.ticking.add(conn);
-    this.arm();
-  }
-
-  private stall(conn: TcpConnection): void {
-    this.stalled.add(conn);
-    this.arm();
-  }
-
-  private arm(): void {
-    if (this.timer === null && (this.ticking.size > 0 || this.stalled.size > 0)) {
-      this.timer = setInterval(() => this.tick(), TICK_MS);
-      this.timer.unref();
-    }
-  }
-
-  private tick(): void {
-    const now = Date.now();
-    for (const conn of this.ticking) {
-      conn.tick(now);
-      if (!conn.wantsTick) this.ticking.delete(conn);
-    }
-    this.retryStalled();
-    if (this.ticking.size === 0 && this.stalled.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-  }
-
-  private retryStalled(): void {
-    for (const conn of this.stalled) {
-      conn.flush();
-      if (!conn.stalled) this.stalled.delete(conn);
-    }
+    this.input(flow.conn, seg, frame);
   }
 
   // --- TcpHost ---------------------------------------------------------------
 
   emit(conn: TcpConnection, seg: TcpSegmentOut): boolean {
     return this.iface.sendTcp(conn.localPort, conn.remotePort, seg.flags, seg.seq, seg.ack, seg.payload, seg.mss);
-  }
-
-  deliver(conn: TcpConnection, data: Uint8Array): void {
-    const flow = this.flows.get(conn.localPort);
-    if (flow === undefined || flow.socket.destroyed || flow.socket.writableEnded) return;
-    if (!flow.socket.write(Buffer.from(data)) && !flow.guestPaused) {
-      // The client reads slowly: hold the guest's output in the guest.
-      flow.guestPaused = true;
-      this.pause(conn.localPort, true);
-      flow.socket.once('drain', () => {
-        flow.guestPaused = false;
-        // The port may belong to a newer flow by now.
-        if (this.flows.get(conn.localPort) === flow) this.pause(conn.localPort, false);
-      });
-    }
   }
 
   private endHalfOpen(flow: Flow | undefined): void {
@@ -251,11 +178,6 @@ export class Forwarder implements TcpHost {
     if (conn.stalled) this.stall(conn);
   }
 
-  guestFinished(conn: TcpConnection): void {
-    const flow = this.flows.get(conn.localPort);
-    if (flow !== undefined && !flow.socket.destroyed) flow.socket.end();
-  }
-
   closed(conn: TcpConnection, reset: boolean, _reason: string): void {
     const flow = this.flows.get(conn.localPort);
     if (flow?.halfOpen) {
@@ -268,22 +190,11 @@ export class Forwarder implements TcpHost {
       timer.unref();
       this.abandoned.set(port, timer);
     }
-    this.ticking.delete(conn);
-    this.stalled.delete(conn);
-    this.pause(conn.localPort, false);
+    this.forget(conn);
     if (flow === undefined) return;
     if (reset) flow.socket.destroy();
     else if (!flow.socket.destroyed) flow.socket.end();
     this.release(flow);
-  }
-
-  clientCaughtUp(conn: TcpConnection): boolean {
-    const flow = this.flows.get(conn.localPort);
-    return flow === undefined || (!flow.guestPaused && flow.socket.writableLength === 0);
-  }
-
-  writable(conn: TcpConnection): void {
-    this.flows.get(conn.localPort)?.socket.resume();
   }
 
   private releaseAbandoned(port: number): void {

@@ -3,7 +3,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Guest } from './guest/guest.js';
+import { GUEST_HTTP_PORT } from './guest/shared.js';
 import { Forwarder, type ForwarderStats } from './forwarder.js';
+import { Gateway, type EgressOptions, type GatewayStats } from './gateway.js';
+import { EgressRuleError, parseAllowRule } from './egress.js';
+import { NetInterface } from './net/interface.js';
 import { parseMac } from './net/ethernet.js';
 import { parseIpv4 } from './net/ipv4.js';
 import { PcapWriter } from './net/pcap.js';
@@ -13,6 +17,7 @@ import { interceptHealth } from './health.js';
 
 export { DEFAULT_APP } from './paths.js';
 export type { AccessRecord } from './access-log.js';
+export type { EgressOptions, GatewayStats } from './gateway.js';
 import { DEFAULT_APP } from './paths.js';
 
 export interface ServeOptions {
@@ -44,6 +49,8 @@ export interface ServeOptions {
   accessLog?: ((record: AccessRecord) => void) | false;
   /** Health check path the host answers itself, never passed to Python (default '/healthz'; false: none). */
   healthPath?: string | false;
+  /** Outbound connections from Python (MQTT, HTTP client): denied unless `allow` names them. */
+  egress?: EgressOptions;
   /** How long close() waits for responses in progress (default 10,000 ms). */
   drainTimeoutMs?: number;
   /** The app exited or the guest crashed (default: log to stderr). */
@@ -57,7 +64,10 @@ export interface ServerHandle {
   readonly url: string;
   /** Resolves with the guest's exit code when the app exits or crashes. */
   readonly exited: Promise<{ code: number; error?: string }>;
-  stats(): ForwarderStats & { link: { framesIn: number; framesOut: number; refused: Record<string, number> } };
+  stats(): ForwarderStats & {
+    link: { framesIn: number; framesOut: number; refused: Record<string, number> };
+    outbound: GatewayStats;
+  };
   /**
    * Stop accepting, let responses in progress finish (up to drainTimeoutMs;
    * idle keep-alive connections and WebSockets are closed at once), then
@@ -73,7 +83,6 @@ const LINK = {
   guestIp: parseIpv4('10.0.2.15'),
   maxFrame: 1514,
 };
-const GUEST_HTTP_PORT = 80;
 
 export class AppError extends Error {}
 
@@ -105,9 +114,21 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
     throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
   }
+  const egress = options.egress ?? {};
+  try {
+    for (const rule of egress.allow ?? []) parseAllowRule(rule);
+  } catch (err) {
+    throw new AppError(err instanceof EgressRuleError ? err.message : String(err));
+  }
+  for (const [name, value] of Object.entries({ maxConnections: egress.maxConnections, connectTimeoutMs: egress.connectTimeoutMs, idleTimeoutMs: egress.idleTimeoutMs })) {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) throw new AppError(`egress.${name} must be a positive integer (got ${value})`);
+  }
+  if ((egress.connectTimeoutMs ?? 0) >= 15000) throw new AppError('egress.connectTimeoutMs must be under 15,000 (the guest gives up at 15 s)');
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
 
+  let iface!: NetInterface;
   let forwarder!: Forwarder;
+  let gateway!: Gateway;
   let onUp!: () => void;
   let onFirstExit!: (r: { code: number; error?: string }) => void;
   const up = new Promise<void>((resolve) => (onUp = resolve));
@@ -128,9 +149,12 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     {
       frame: (f) => {
         pcap?.write(f);
-        forwarder.receive(f);
+        iface.receive(f);
       },
-      batchEnd: () => forwarder.batchEnd(),
+      batchEnd: () => {
+        forwarder.batchEnd();
+        gateway.batchEnd();
+      },
       output: (fd, text) => (fd === 1 ? stdout(text) : stderr(text)),
       access: (records) => {
         for (const r of parseAccessRecords(records, (port) => guest.peer(port))) accessLog?.(r);
@@ -139,7 +163,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     },
     options.wasmPath,
   );
-  forwarder = new Forwarder(
+  iface = new NetInterface(
     LINK,
     {
       send: (frame, reserve) => {
@@ -148,17 +172,19 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
         return true;
       },
     },
-    GUEST_HTTP_PORT,
-    (port, paused) => guest.setPaused(port, paused),
-    (port, socket) => {
-      const addr = socket.remoteAddress ?? '';
-      guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);
-    },
+    (seg, frame, dstIp) => (forwarder.owns(seg, dstIp) ? forwarder.segment(seg, frame) : gateway.segment(seg, frame, dstIp)),
+    (dgram, frame, dstIp) => gateway.datagram(dgram, frame, dstIp),
   );
-  forwarder.iface.onGuestUp = ((start) => () => {
-    start();
+  const setPaused = (port: number, paused: boolean): void => guest.setPaused(port, paused);
+  forwarder = new Forwarder(iface, GUEST_HTTP_PORT, setPaused, (port, socket) => {
+    const addr = socket.remoteAddress ?? '';
+    guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);
+  });
+  gateway = new Gateway(iface, egress, setPaused, (port, reason) => guest.setRefusal(port, reason), (line) => stderr(`pythongoose: ${line}\n`));
+  iface.onGuestUp = () => {
+    forwarder.startSyns();
     onUp();
-  })(forwarder.iface.onGuestUp);
+  };
 
   // The app must get to mongoose.poll() (link up) or fail first.
   const started = await Promise.race([up.then(() => null), exited]);
@@ -212,6 +238,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
         while (!forwarder.drained() && guestRunning && Date.now() < deadline) await sleep(10);
       }
       forwarder.closeAll();
+      gateway.closeAll();
       for (const socket of undecided) socket.destroy();
       await closed;
       await guest.terminate();
@@ -230,7 +257,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     address,
     url: `http://${host}:${address.port}`,
     exited,
-    stats: () => ({ ...forwarder.stats(), link: forwarder.iface.counters }),
+    stats: () => ({ ...forwarder.stats(), link: iface.counters, outbound: gateway.stats() }),
     close,
   };
 }

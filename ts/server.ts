@@ -20,6 +20,17 @@ Options:
   --health PATH   health check the host answers itself, never passed to
                   Python (default /healthz; "off" for none)
   --heap-max MB   largest MicroPython heap, in MiB (default 256)
+
+Outbound connections from Python (MQTTclient, fetch) are denied by default:
+  --allow HOST[:PORT]  let the app reach HOST (repeatable): a name
+                  (example.com), a wildcard (*.example.com), an address or a
+                  network (203.0.113.7, 10.0.0.0/8), or * for any public host.
+                  Loopback and link-local need a rule that names them
+                  (--allow 127.0.0.1:1883, --allow localhost:1883)
+  --max-outbound N     outbound connections at once (default 64)
+  --connect-timeout S  how long a dial may take (default 10, under 15)
+  --outbound-idle-timeout S  reset an outbound connection idle this long
+                  (default 300)
   -h, --help      show this help
 
 Python's print() goes to stdout; host messages and tracebacks go to stderr.`;
@@ -44,6 +55,10 @@ function main(): void {
         health: { type: 'string' },
         'drain-timeout': { type: 'string' },
         'gc-stress': { type: 'boolean' },
+        allow: { type: 'string', multiple: true },
+        'max-outbound': { type: 'string' },
+        'connect-timeout': { type: 'string' },
+        'outbound-idle-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -64,6 +79,17 @@ function main(): void {
   const drainS = values['drain-timeout'] === undefined ? 10 : Number(values['drain-timeout']);
   if (!(drainS >= 0 && drainS <= 3600)) fail(`--drain-timeout must be 0-3600 (seconds), got ${values['drain-timeout']}`);
 
+  const number = (flag: string, min: number, max: number): number | undefined => {
+    const text = values[flag as keyof typeof values] as string | undefined;
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!(n >= min && n <= max)) fail(`--${flag} must be ${min}-${max}, got ${text}`);
+    return n;
+  };
+  const maxOutbound = number('max-outbound', 1, 65536);
+  const connectS = number('connect-timeout', 0.1, 14);
+  const outboundIdleS = number('outbound-idle-timeout', 1, 86400);
+
   serve({
     app: positionals[0],
     port,
@@ -75,6 +101,12 @@ function main(): void {
     accessLog: values.quiet ? false : undefined,
     healthPath: values.health === 'off' ? false : values.health,
     drainTimeoutMs: drainS * 1000,
+    egress: {
+      allow: values.allow ?? [],
+      maxConnections: maxOutbound === undefined ? undefined : Math.floor(maxOutbound),
+      connectTimeoutMs: connectS === undefined ? undefined : Math.round(connectS * 1000),
+      idleTimeoutMs: outboundIdleS === undefined ? undefined : Math.round(outboundIdleS * 1000),
+    },
     onExit: (code, error) => {
       process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
       process.exit(code === 0 ? 0 : code || 1);

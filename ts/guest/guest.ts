@@ -108,8 +108,17 @@ export class Guest {
 
   /** Record who the real client behind a host port is (request.client_addr). */
   setPeer(port: number, peer: string): void {
+    this.setNote(port, peer);
+  }
+
+  /** Record why the guest's connection from `guestPort` was refused ('' clears it). */
+  setRefusal(guestPort: number, reason: string): void {
+    this.setNote(guestPort, reason);
+  }
+
+  private setNote(port: number, text: string): void {
     const slot = port * PEER_SLOT;
-    const { written } = this.encoder.encodeInto(peer, this.peers.subarray(slot + 1, slot + PEER_SLOT));
+    const { written } = this.encoder.encodeInto(text, this.peers.subarray(slot + 1, slot + PEER_SLOT));
     this.peers[slot] = written;
   }
 

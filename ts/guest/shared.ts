@@ -7,6 +7,9 @@ export const CTRL_TX = 1; // bumped by the guest when it queued frames for the h
 export const CTRL_SHUTDOWN = 2; // set by the host: finish in-flight responses, close the rest
 export const CTRL_WORDS = 4;
 
+/** The guest's HTTP listener port. */
+export const GUEST_HTTP_PORT = 80;
+
 /** Reserved for control frames: TCP data waits rather than crowd them out. */
 export const TX_CONTROL_RESERVE = 64 * 1024;
 
@@ -34,7 +37,12 @@ export interface StaticFile {
   mtime: number; // seconds since the epoch
 }
 
-/** Per host port: who the real client is, as text (see PeerTable). */
+/**
+ * Per port, a note from the host as text: for inbound connections (host
+ * ports 1024-32767) the real client, read by pg.peer; for the guest's own
+ * connections (its ports 32768-65535) why the host refused one, read by
+ * pg.refusal. The ranges never overlap, so one table serves both.
+ */
 export const PEER_SLOT = 48;
 
 export interface WorkerInit extends GuestOptions {
@@ -42,8 +50,8 @@ export interface WorkerInit extends GuestOptions {
   rx: SharedArrayBuffer; // host -> guest frames
   tx: SharedArrayBuffer; // guest -> host frames
   ctrl: SharedArrayBuffer;
-  paused: SharedArrayBuffer; // Uint8Array(65536): 1 = hold TCP data to that host port
-  peers: SharedArrayBuffer; // Uint8Array(65536 * PEER_SLOT): length byte + "addr:port"
+  paused: SharedArrayBuffer; // Uint8Array(65536): 1 = hold TCP data of that flow (host port inbound, guest port outbound)
+  peers: SharedArrayBuffer; // Uint8Array(65536 * PEER_SLOT): length byte + text
 }
 
 export type WorkerMessage =

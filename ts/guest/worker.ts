@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
 import { FrameRing } from '../ring.js';
-import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
+import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, GUEST_HTTP_PORT, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
 
 interface GuestExports {
   memory: WebAssembly.Memory;
@@ -55,7 +55,10 @@ function flushOverflow(): boolean {
   return true;
 }
 
-/** TCP payload length and destination port of an IPv4/TCP frame, else null. */
+/**
+ * TCP payload length of an IPv4/TCP frame and the port that names its flow
+ * (the host port of an inbound connection, else the guest's port), or null.
+ */
 function tcpData(f: Uint8Array): [number, number] | null {
   if (f.length < 54 || f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 6) return null;
   const ihl = (f[14] & 15) * 4;
@@ -63,7 +66,8 @@ function tcpData(f: Uint8Array): [number, number] | null {
   const t = 14 + ihl;
   if (f.length < t + 20) return null;
   const doff = (f[t + 12] >> 4) * 4;
-  return [total - ihl - doff, (f[t + 2] << 8) | f[t + 3]];
+  const src = (f[t] << 8) | f[t + 1];
+  return [total - ihl - doff, src === GUEST_HTTP_PORT ? (f[t + 2] << 8) | f[t + 3] : src];
 }
 
 function flushText(fd: 1 | 2): void {
@@ -95,6 +99,14 @@ function write(fd: number, ptr: number, len: number): void {
   const text = pendingText[which - 1] + decoder.decode(memory().subarray(ptr, ptr + len));
   pendingText[which - 1] = text;
   if (text.endsWith('\n') || text.length > 8192) flushText(which);
+}
+
+/** pg.peer and pg.refusal: the host's note for a port (see PEER_SLOT). */
+function readNote(port: number, ptr: number, cap: number): number {
+  const slot = (port & 0xffff) * PEER_SLOT;
+  const n = Math.min(peers[slot], cap, PEER_SLOT - 1);
+  memory().set(peers.subarray(slot + 1, slot + 1 + n), ptr);
+  return n;
 }
 
 const imports = {
@@ -152,12 +164,8 @@ const imports = {
       }
     },
     write,
-    peer(port: number, ptr: number, cap: number): number {
-      const slot = (port & 0xffff) * PEER_SLOT;
-      const n = Math.min(peers[slot], cap, PEER_SLOT - 1);
-      memory().set(peers.subarray(slot + 1, slot + 1 + n), ptr);
-      return n;
-    },
+    peer: readNote,
+    refusal: readNote,
   },
   env: {
     // i64 return halves for the setjmp helpers (wasm32 legalisation).

@@ -1,10 +1,12 @@
 // The host's interface on the virtual link: it is the guest's gateway. It
 // validates every frame the guest sends, answers ARP, and hands TCP segments
-// to the connection they belong to; frames toward the guest are built here.
+// and UDP datagrams on (to the inbound forwarder or the outbound gateway);
+// frames toward the guest are built here.
 import { buildArp, parseArp, ARP_REPLY, ARP_REQUEST } from './arp.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, type Mac, BROADCAST_MAC, writeEthernet } from './ethernet.js';
-import { IPV4_HEADER_LEN, PROTO_TCP, parseIpv4Header, writeIpv4Header, type Ipv4 } from './ipv4.js';
+import { IPV4_HEADER_LEN, PROTO_TCP, PROTO_UDP, parseIpv4Header, writeIpv4Header, type Ipv4 } from './ipv4.js';
 import { ACK, RST, parseTcp, seqAdd, writeTcp, type TcpRepr } from './tcp-wire.js';
+import { UDP_HEADER_LEN, parseUdp, writeUdp, type UdpRepr } from './udp.js';
 
 export interface LinkConfig {
   hostMac: Mac;
@@ -30,8 +32,15 @@ export interface LinkCounters {
   refused: Record<string, number>; // invalid guest frames, by reason
 }
 
-/** A TCP segment from the guest, already validated. */
-export type SegmentHandler = (seg: TcpRepr, frame: Uint8Array) => void;
+/** A TCP segment from the guest, already validated, and the address it is for. */
+export type SegmentHandler = (seg: TcpRepr, frame: Uint8Array, dstIp: Ipv4) => void;
+/** A UDP datagram from the guest, already validated. */
+export type DatagramHandler = (dgram: UdpRepr, frame: Uint8Array, dstIp: Ipv4) => void;
+
+/** Destinations no frame may go to: broadcast, multicast, "this network". */
+function unroutable(ip: Ipv4): boolean {
+  return ip >>> 28 >= 14 || ip >>> 24 === 0;
+}
 
 export class NetInterface {
   readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, refused: {} };
@@ -46,12 +55,9 @@ export class NetInterface {
     readonly config: LinkConfig,
     private readonly sink: FrameSink,
     private readonly onSegment: SegmentHandler,
+    private readonly onDatagram: DatagramHandler = () => this.refuse('udp-unhandled'),
   ) {
     this.scratch = new Uint8Array(Math.max(config.maxFrame, 1514) + 64);
-  }
-
-  private refuse(reason: string): void {
-    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
   }
 
   /** One frame from the guest (the view is valid only during the call). */
@@ -66,11 +72,23 @@ export class NetInterface {
     const ip = parseIpv4Header(frame, ETH_HEADER_LEN);
     if (typeof ip === 'string') return this.refuse(`ipv4-${ip}`);
     if (ip.src !== this.config.guestIp) return this.refuse('ipv4-spoofed-source');
-    if (ip.protocol !== PROTO_TCP) return this.refuse('ipv4-protocol');
-    if (ip.dst !== this.config.hostIp) return this.refuse('ipv4-destination');
-    const tcp = parseTcp(frame, ip.payloadStart, ip.payloadEnd);
-    if (typeof tcp === 'string') return this.refuse(`tcp-${tcp}`);
-    this.onSegment(tcp, frame);
+    if (ip.dst === this.config.guestIp || unroutable(ip.dst)) return this.refuse('ipv4-destination');
+    if (ip.protocol === PROTO_TCP) {
+      const tcp = parseTcp(frame, ip.payloadStart, ip.payloadEnd);
+      if (typeof tcp === 'string') return this.refuse(`tcp-${tcp}`);
+      this.onSegment(tcp, frame, ip.dst);
+    } else if (ip.protocol === PROTO_UDP) {
+      const udp = parseUdp(frame, ip.payloadStart, ip.payloadEnd);
+      if (typeof udp === 'string') return this.refuse(`udp-${udp}`);
+      this.onDatagram(udp, frame, ip.dst);
+    } else {
+      this.refuse('ipv4-protocol');
+    }
+  }
+
+  /** Count a frame a handler refused. */
+  refuse(reason: string): void {
+    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
   }
 
   private receiveArp(frame: Uint8Array): void {
@@ -94,6 +112,11 @@ export class NetInterface {
 
   /** Build and send a TCP segment from the host to the guest. */
   sendTcp(srcPort: number, dstPort: number, flags: number, seq: number, ack: number, payload?: Uint8Array, mss?: number, window = 65535): boolean {
+    return this.sendTcpFrom(this.config.hostIp, srcPort, dstPort, flags, seq, ack, payload, mss, window);
+  }
+
+  /** The same, from another address (the far end of an outbound connection). */
+  sendTcpFrom(srcIp: Ipv4, srcPort: number, dstPort: number, flags: number, seq: number, ack: number, payload?: Uint8Array, mss?: number, window = 65535): boolean {
     const out = this.scratch;
     const ipAt = ETH_HEADER_LEN;
     const tcpAt = ipAt + IPV4_HEADER_LEN;
@@ -101,18 +124,31 @@ export class NetInterface {
     const plen = payload ? payload.length : 0;
     if (payload) out.set(payload, tcpAt + hlen);
     writeEthernet(out, this.config.guestMac, this.config.hostMac, ETHERTYPE_IPV4);
-    writeTcp(out, tcpAt, { srcIp: this.config.hostIp, dstIp: this.config.guestIp, srcPort, dstPort, seq, ack, flags, window, mss }, plen);
+    writeTcp(out, tcpAt, { srcIp, dstIp: this.config.guestIp, srcPort, dstPort, seq, ack, flags, window, mss }, plen);
     this.ipId = (this.ipId + 1) & 0xffff;
-    writeIpv4Header(out, ipAt, this.config.hostIp, this.config.guestIp, PROTO_TCP, hlen + plen, this.ipId);
+    writeIpv4Header(out, ipAt, srcIp, this.config.guestIp, PROTO_TCP, hlen + plen, this.ipId);
     return this.sendRaw(out.subarray(0, tcpAt + hlen + plen), plen > 0 ? CONTROL_RESERVE : 0);
   }
 
-  /** Answer a segment that belongs to no connection (RFC 9293 3.10.7.1). */
-  sendResetFor(seg: TcpRepr): void {
+  /** A UDP datagram from `srcIp:srcPort` to the guest (payload small enough for one frame). */
+  sendUdp(srcIp: Ipv4, srcPort: number, dstPort: number, payload: Uint8Array): boolean {
+    const out = this.scratch;
+    const udpAt = ETH_HEADER_LEN + IPV4_HEADER_LEN;
+    if (udpAt + UDP_HEADER_LEN + payload.length > this.config.maxFrame) return false;
+    out.set(payload, udpAt + UDP_HEADER_LEN);
+    writeEthernet(out, this.config.guestMac, this.config.hostMac, ETHERTYPE_IPV4);
+    writeUdp(out, udpAt, srcIp, this.config.guestIp, srcPort, dstPort, payload.length);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    writeIpv4Header(out, ETH_HEADER_LEN, srcIp, this.config.guestIp, PROTO_UDP, UDP_HEADER_LEN + payload.length, this.ipId);
+    return this.sendRaw(out.subarray(0, udpAt + UDP_HEADER_LEN + payload.length));
+  }
+
+  /** Answer a segment that belongs to no connection (RFC 9293 3.10.7.1), from the address it was sent to. */
+  sendResetFor(seg: TcpRepr, from = this.config.hostIp): void {
     if (seg.flags & RST) return;
     const len = seg.payloadEnd - seg.payloadStart;
-    if (seg.flags & ACK) this.sendTcp(seg.dstPort, seg.srcPort, RST, seg.ack, 0);
-    else this.sendTcp(seg.dstPort, seg.srcPort, RST | ACK, 0, seqAdd(seg.seq, len + ((seg.flags & 0x03) ? 1 : 0)));
+    if (seg.flags & ACK) this.sendTcpFrom(from, seg.dstPort, seg.srcPort, RST, seg.ack, 0);
+    else this.sendTcpFrom(from, seg.dstPort, seg.srcPort, RST | ACK, 0, seqAdd(seg.seq, len + ((seg.flags & 0x03) ? 1 : 0)));
   }
 
   /** Tell the guest where the gateway is before it asks (saves its ARP timeout). */

@@ -1,5 +1,7 @@
 // The host's end of one TCP connection to the guest, as an explicit state
-// machine. The host opens it (a client arrived) and relays bytes both ways.
+// machine. The host opens it (a client arrived: open()) or accepts the
+// guest's SYN (an outbound connection was dialled: acceptSyn()), and relays
+// bytes both ways. "Client" below is the host's socket either way.
 // Mongoose's stack shapes it: it never retransmits data (so we must never
 // lose a frame it sends), answers a FIN at once even with output queued (so a
 // client's FIN is held until the guest has answered), and may send data after
@@ -9,6 +11,7 @@ import { ACK, FIN, PSH, RST, SYN, type TcpRepr, seqAdd, seqLe, seqLt } from './t
 export enum TcpState {
   Idle = 'IDLE', // created, waiting for a backlog slot; client bytes queue up
   SynSent = 'SYN-SENT',
+  SynReceived = 'SYN-RECEIVED', // we answered the guest's SYN, waiting for its ACK
   Established = 'ESTABLISHED',
   FinWait = 'FIN-WAIT', // we sent FIN (client half-closed), waiting for the guest's FIN
   Closing = 'CLOSING', // both FINs sent; collecting data Mongoose sends after its FIN
@@ -104,15 +107,26 @@ export class TcpConnection {
     this.sendSyn(now);
   }
 
+  /** Answer the guest's SYN (its seq and MSS option) with SYN|ACK. */
+  acceptSyn(seq: number, mss: number, now: number): void {
+    this.rcvNxt = seqAdd(seq, 1);
+    if (mss > 0) this.mss = Math.min(mss, MAX_MSS);
+    this.state = TcpState.SynReceived;
+    this.synFirstSentAt = now;
+    this.sendSyn(now);
+  }
+
   private sendSyn(now: number): void {
     this.synSentAt = now;
-    this.host.emit(this, { flags: SYN, seq: this.sndUna, ack: 0, mss: 1460 });
+    const passive = this.state === TcpState.SynReceived;
+    this.host.emit(this, { flags: passive ? SYN | ACK : SYN, seq: this.sndUna, ack: passive ? this.rcvNxt : 0, mss: 1460 });
+    this.sndNxt = seqAdd(this.sndUna, passive ? 1 : 0);
     this.counters.segmentsOut++;
   }
 
   /** Queue client bytes for the guest; the caller hands over `data` and must not reuse it. */
   write(data: Uint8Array): void {
-    if (this.state !== TcpState.Idle && this.state !== TcpState.SynSent && this.state !== TcpState.Established) return;
+    if (this.state !== TcpState.Idle && this.state !== TcpState.SynSent && this.state !== TcpState.SynReceived && this.state !== TcpState.Established) return;
     if (this.clientFinPending || data.length === 0) return;
     this.queue.push(data);
     this.queued += data.length;
@@ -129,7 +143,8 @@ export class TcpConnection {
   abort(reason: string): void {
     if (this.state === TcpState.Closed) return;
     if (this.state !== TcpState.SynSent && this.state !== TcpState.Idle) {
-      this.host.emit(this, { flags: RST | ACK, seq: this.sndNxt, ack: this.rcvNxt });
+      const seq = this.state === TcpState.SynReceived ? seqAdd(this.sndUna, 1) : this.sndNxt;
+      this.host.emit(this, { flags: RST | ACK, seq, ack: this.rcvNxt });
       this.counters.segmentsOut++;
     }
     this.finish(true, reason);
@@ -182,6 +197,21 @@ export class TcpConnection {
           this.counters.segmentsOut++;
         }
         return;
+      case TcpState.SynReceived:
+        if ((seg.flags & (SYN | ACK)) === SYN) {
+          if (now - this.synSentAt >= SYN_RETRY_MS / 10) this.sendSyn(now); // our SYN|ACK was lost
+          return;
+        }
+        if (!(seg.flags & ACK) || seg.ack !== this.sndNxt) {
+          this.host.emit(this, { flags: RST, seq: seg.ack, ack: 0 });
+          this.counters.segmentsOut++;
+          return;
+        }
+        this.sndUna = seg.ack;
+        this.state = TcpState.Established;
+        this.host.established(this);
+        this.flush(); // what the far end sent meanwhile
+        break; // the ACK may carry data
       default:
         break;
     }
@@ -305,8 +335,8 @@ export class TcpConnection {
       }
       return;
     }
-    if (this.state === TcpState.SynSent) {
-      if (now - this.synFirstSentAt >= SYN_GIVE_UP_MS) this.finish(true, 'guest did not accept the connection');
+    if (this.state === TcpState.SynSent || this.state === TcpState.SynReceived) {
+      if (now - this.synFirstSentAt >= SYN_GIVE_UP_MS) this.abort('guest did not complete the handshake');
       else if (now - this.synSentAt >= SYN_RETRY_MS) this.sendSyn(now);
       return;
     }
@@ -327,6 +357,7 @@ export class TcpConnection {
   get wantsTick(): boolean {
     return (
       this.state === TcpState.SynSent ||
+      this.state === TcpState.SynReceived ||
       this.state === TcpState.Closing ||
       this.state === TcpState.FinWait ||
       this.state === TcpState.LastAck ||

@@ -1,0 +1,152 @@
+// What the inbound forwarder and the outbound gateway share: relaying bytes
+// between a host socket and a TcpConnection to the guest, with backpressure
+// both ways, one ACK per batch of guest frames, and the TCP timers.
+import type { Socket } from 'node:net';
+import type { NetInterface } from './net/interface.js';
+import type { TcpConnection, TcpCounters, TcpHost, TcpSegmentOut } from './net/tcp.js';
+
+const TICK_MS = 5;
+
+export interface RelayFlow {
+  conn: TcpConnection;
+  socket: Socket;
+  /** The guest's output to this socket is held until the socket drains. */
+  guestPaused: boolean;
+}
+
+export abstract class Relay<F extends RelayFlow> implements TcpHost {
+  readonly counters: TcpCounters = { segmentsIn: 0, segmentsOut: 0, duplicates: 0, outOfOrder: 0 };
+  /** Live flows by their port key (see flowKey). */
+  protected readonly flows = new Map<number, F>();
+  private readonly ticking = new Set<TcpConnection>();
+  private readonly stalled = new Set<TcpConnection>();
+  private readonly touched = new Set<TcpConnection>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly iface: NetInterface,
+    /** Hold (or release) the guest's TCP data on the flow with this port key. */
+    private readonly pause: (key: number, paused: boolean) => void,
+  ) {}
+
+  /** The port that names a flow: unique among live flows of this relay. */
+  protected abstract flowKey(conn: TcpConnection): number;
+  abstract emit(conn: TcpConnection, seg: TcpSegmentOut): boolean;
+  abstract established(conn: TcpConnection): void;
+  abstract closed(conn: TcpConnection, reset: boolean, reason: string): void;
+  /** Extra periodic work while the timer runs; true keeps it running. */
+  protected onTick(_now: number): boolean {
+    return false;
+  }
+
+  protected flowOf(conn: TcpConnection): F | undefined {
+    return this.flows.get(this.flowKey(conn));
+  }
+
+  /** Feed a socket's bytes and half-close to its connection ('close' is the subclass's). */
+  protected relaySocket(flow: F): void {
+    const { conn, socket } = flow;
+    socket.setNoDelay(true);
+    socket.on('data', (data: Buffer) => {
+      conn.write(data);
+      if (conn.stalled) this.stall(conn);
+      if (conn.overBudget) socket.pause();
+    });
+    socket.on('end', () => {
+      conn.clientFinished();
+      this.watch(conn);
+    });
+    socket.on('error', () => {}); // 'close' follows
+  }
+
+  /** A segment from the guest for this flow. */
+  protected input(conn: TcpConnection, seg: Parameters<TcpConnection['input']>[0], frame: Uint8Array): void {
+    conn.input(seg, frame, Date.now());
+    if (conn.ackPending) this.touched.add(conn);
+    if (conn.wantsTick) this.watch(conn);
+  }
+
+  /** After a batch of guest frames: one ACK per connection that got data. */
+  batchEnd(): void {
+    for (const conn of this.touched) conn.flushAck();
+    this.touched.clear();
+    this.retryStalled();
+  }
+
+  protected watch(conn: TcpConnection): void {
+    if (conn.wantsTick) this.ticking.add(conn);
+    this.arm();
+  }
+
+  protected stall(conn: TcpConnection): void {
+    this.stalled.add(conn);
+    this.arm();
+  }
+
+  protected arm(): void {
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.tick(), TICK_MS);
+      this.timer.unref();
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const conn of this.ticking) {
+      conn.tick(now);
+      if (!conn.wantsTick) this.ticking.delete(conn);
+    }
+    this.retryStalled();
+    const more = this.onTick(now);
+    if (this.ticking.size === 0 && this.stalled.size === 0 && !more && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private retryStalled(): void {
+    for (const conn of this.stalled) {
+      conn.flush();
+      if (!conn.stalled) this.stalled.delete(conn);
+    }
+  }
+
+  /** Forget a finished connection's timers and release its guest output. */
+  protected forget(conn: TcpConnection): void {
+    this.ticking.delete(conn);
+    this.stalled.delete(conn);
+    this.pause(this.flowKey(conn), false);
+  }
+
+  // --- TcpHost ---------------------------------------------------------------
+
+  deliver(conn: TcpConnection, data: Uint8Array): void {
+    const flow = this.flowOf(conn);
+    if (flow === undefined || flow.socket.destroyed || flow.socket.writableEnded) return;
+    if (!flow.socket.write(Buffer.from(data)) && !flow.guestPaused) {
+      // The socket drains slowly: hold the guest's output in the guest.
+      const key = this.flowKey(conn);
+      flow.guestPaused = true;
+      this.pause(key, true);
+      flow.socket.once('drain', () => {
+        flow.guestPaused = false;
+        // The key may belong to a newer flow by now.
+        if (this.flows.get(key) === flow) this.pause(key, false);
+      });
+    }
+  }
+
+  guestFinished(conn: TcpConnection): void {
+    const flow = this.flowOf(conn);
+    if (flow !== undefined && !flow.socket.destroyed) flow.socket.end();
+  }
+
+  clientCaughtUp(conn: TcpConnection): boolean {
+    const flow = this.flowOf(conn);
+    return flow === undefined || (!flow.guestPaused && flow.socket.writableLength === 0);
+  }
+
+  writable(conn: TcpConnection): void {
+    this.flowOf(conn)?.socket.resume();
+  }
+}
