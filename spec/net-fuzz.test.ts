@@ -3,12 +3,17 @@
 // TcpConnection. Nothing may throw, and nothing invalid may get through.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import dnsPacket from 'dns-packet';
+import { createServer, type Socket } from 'node:net';
+import { Gateway } from '../ts/gateway.js';
+import { fold, sum16 } from '../ts/net/checksum.js';
 import { NetInterface, type LinkConfig } from '../ts/net/interface.js';
 import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
 import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../ts/net/ethernet.js';
-import { PROTO_TCP, parseIpv4, readU32, writeIpv4Header } from '../ts/net/ipv4.js';
+import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, readU32, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
 import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
 import { TcpConnection, TcpState, type TcpHost, type TcpSegmentOut } from '../ts/net/tcp.js';
+import { parseUdp, writeUdp, type UdpRepr } from '../ts/net/udp.js';
 import { rng } from './helpers/rng.js';
 
 
@@ -38,9 +43,14 @@ function refOptions(buf: Uint8Array, from: number, to: number): number | null {
   return mss;
 }
 
-/** Re-validate, from scratch, a frame that reached the segment handler. Returns a problem or null. */
-function problemWith(frame: Uint8Array, seg: TcpRepr): string | null {
-  if (frame.length < 14 + 20 + 20) return 'frame too short';
+/** A destination the interface passes on: not the guest itself, broadcast, multicast or 0/8. */
+function routable(dst: number): boolean {
+  return dst !== GUEST_IP && dst >>> 28 < 14 && dst >>> 24 !== 0;
+}
+
+/** Re-validate, from scratch, the IPv4 layer of a frame that reached a handler. */
+function ipProblem(frame: Uint8Array, protocol: number, dstIp: number): string | null {
+  if (frame.length < 14 + 20) return 'frame too short';
   if (((frame[12] << 8) | frame[13]) !== ETHERTYPE_IPV4) return 'ethertype';
   if (frame[14] >> 4 !== 4) return 'ip version';
   const ihl = (frame[14] & 15) * 4;
@@ -48,9 +58,34 @@ function problemWith(frame: Uint8Array, seg: TcpRepr): string | null {
   const total = (frame[16] << 8) | frame[17];
   if (total < ihl || 14 + total > frame.length) return 'ip total length';
   if ((((frame[20] << 8) | frame[21]) & 0x3fff) !== 0) return 'fragment';
-  if (frame[23] !== PROTO_TCP) return 'protocol';
+  if (frame[23] !== protocol) return 'protocol';
   if (readU32(frame, 26) !== GUEST_IP) return 'source';
-  if (readU32(frame, 30) !== HOST_IP) return 'destination';
+  if (readU32(frame, 30) !== dstIp) return 'destination argument';
+  if (!routable(dstIp)) return 'destination';
+  return null;
+}
+
+/** Re-validate, from scratch, a frame that reached the datagram handler. */
+function udpProblem(frame: Uint8Array, dgram: UdpRepr, dstIp: number): string | null {
+  const p = ipProblem(frame, PROTO_UDP, dstIp);
+  if (p !== null) return p;
+  const u = 14 + (frame[14] & 15) * 4;
+  const total = (frame[16] << 8) | frame[17];
+  const len = (frame[u + 4] << 8) | frame[u + 5];
+  if (total - (u - 14) < 8) return 'udp short';
+  if (len < 8 || u + len > 14 + total) return 'udp length';
+  if (dgram.srcPort !== ((frame[u] << 8) | frame[u + 1])) return 'udp srcPort';
+  if (dgram.dstPort !== ((frame[u + 2] << 8) | frame[u + 3])) return 'udp dstPort';
+  if (dgram.payloadStart !== u + 8 || dgram.payloadEnd !== u + len) return 'udp payload bounds';
+  return null;
+}
+
+/** Re-validate, from scratch, a frame that reached the segment handler. Returns a problem or null. */
+function problemWith(frame: Uint8Array, seg: TcpRepr, dstIp = HOST_IP): string | null {
+  const p = ipProblem(frame, PROTO_TCP, dstIp);
+  if (p !== null) return p;
+  const ihl = (frame[14] & 15) * 4;
+  const total = (frame[16] << 8) | frame[17];
   const t = 14 + ihl;
   const tcpLen = total - ihl;
   if (tcpLen < 20) return 'tcp short';
@@ -75,13 +110,42 @@ function randomBytes(next: () => number, n: number): Uint8Array {
   return b;
 }
 
-/** A plausible frame from the guest: TCP with random options and payload, or ARP. */
-function baseFrame(next: () => number): Uint8Array {
+/** Where base frames go: [address, port] for TCP and UDP, and the guest's source port. */
+interface Shape {
+  dst(next: () => number, udp: boolean): [number, number];
+  srcPort(next: () => number): number;
+  /** TCP flags (default: any six bits). */
+  flags?(next: () => number): number;
+}
+
+/** Mostly the host, sometimes any address (the interface passes on routable ones). */
+const INTERFACE_SHAPE: Shape = {
+  dst: (next, udp) => [next() < 0.8 ? HOST_IP : Math.floor(next() * 2 ** 32), udp ? (next() < 0.7 ? 53 : Math.floor(next() * 65536)) : 40000 + Math.floor(next() * 10)],
+  srcPort: () => 8080,
+};
+
+/** A UDP frame from the guest with a random (or given) payload. */
+function udpFrame(next: () => number, dstIp: number, srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(42 + payload.length + (next() < 0.2 ? Math.floor(next() * 10) : 0));
+  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
+  frame.set(payload, 42);
+  writeUdp(frame, 34, GUEST_IP, dstIp, srcPort, dstPort, payload.length);
+  writeIpv4Header(frame, 14, GUEST_IP, dstIp, PROTO_UDP, 8 + payload.length, Math.floor(next() * 65536));
+  return frame;
+}
+
+/** A plausible frame from the guest: TCP with random options and payload, UDP, or ARP. */
+function baseFrame(next: () => number, shape: Shape = INTERFACE_SHAPE): Uint8Array {
   const r = next();
   if (r < 0.15) {
     const target = next() < 0.7 ? HOST_IP : Math.floor(next() * 2 ** 32);
     return buildArp(next() < 0.8 ? ARP_REQUEST : ARP_REPLY, GUEST_MAC, next() < 0.9 ? GUEST_IP : Math.floor(next() * 2 ** 32), BROADCAST_MAC, target);
   }
+  if (r < 0.25) {
+    const [dstIp, dstPort] = shape.dst(next, true);
+    return udpFrame(next, dstIp, shape.srcPort(next), dstPort, randomBytes(next, Math.floor(next() * 80)));
+  }
+  const [dstIp, dstPort] = shape.dst(next, false);
   const options: number[] = [];
   const nOpts = Math.floor(next() * 4);
   for (let i = 0; i < nOpts; i++) {
@@ -100,17 +164,17 @@ function baseFrame(next: () => number): Uint8Array {
   writeTcp(
     frame,
     34,
-    { srcIp: GUEST_IP, dstIp: HOST_IP, srcPort: 8080, dstPort: 40000 + Math.floor(next() * 10), seq: Math.floor(next() * 2 ** 32), ack: Math.floor(next() * 2 ** 32), flags: Math.floor(next() * 64), window: 6000 },
+    { srcIp: GUEST_IP, dstIp, srcPort: shape.srcPort(next), dstPort, seq: Math.floor(next() * 2 ** 32), ack: Math.floor(next() * 2 ** 32), flags: shape.flags ? shape.flags(next) : Math.floor(next() * 64), window: 6000 },
     payload.length,
   );
   frame.set(options, 54);
   frame[46] = (hlen / 4) << 4;
-  writeIpv4Header(frame, 14, GUEST_IP, HOST_IP, PROTO_TCP, hlen + payload.length, Math.floor(next() * 65536));
+  writeIpv4Header(frame, 14, GUEST_IP, dstIp, PROTO_TCP, hlen + payload.length, Math.floor(next() * 65536));
   return frame;
 }
 
-/** Interesting header bytes to overwrite (Ethernet type, IP vihl/length/frag/proto/addresses, TCP offset/options). */
-const HOT = [12, 13, 14, 16, 17, 20, 21, 23, 26, 29, 30, 33, 46, 54, 55, 56, 57];
+/** Interesting header bytes to overwrite (Ethernet type, IP vihl/length/frag/proto/addresses, UDP length, TCP offset/options). */
+const HOT = [12, 13, 14, 16, 17, 20, 21, 23, 26, 29, 30, 33, 38, 39, 46, 54, 55, 56, 57];
 
 function mutate(next: () => number, f: Uint8Array): Uint8Array {
   let frame = f;
@@ -151,12 +215,22 @@ test('2,000 random and mutated frames: nothing throws, nothing invalid reaches t
   const sent: Uint8Array[] = [];
   const sink = { send: (frame: Uint8Array) => (sent.push(frame.slice()), true) };
   let handled = 0;
+  let datagrams = 0;
   const problems: string[] = [];
-  const iface = new NetInterface(CONFIG, sink, (seg, frame) => {
-    handled++;
-    const p = problemWith(frame, seg);
-    if (p !== null) problems.push(p);
-  });
+  const iface = new NetInterface(
+    CONFIG,
+    sink,
+    (seg, frame, dstIp) => {
+      handled++;
+      const p = problemWith(frame, seg, dstIp);
+      if (p !== null) problems.push(p);
+    },
+    (dgram, frame, dstIp) => {
+      datagrams++;
+      const p = udpProblem(frame, dgram, dstIp);
+      if (p !== null) problems.push(`udp: ${p}`);
+    },
+  );
   let expectArpOk = 0;
   let expectReplies = 0;
   const N = 2000;
@@ -180,7 +254,7 @@ test('2,000 random and mutated frames: nothing throws, nothing invalid reaches t
   assert.equal(problems, [], 'invalid segments reached the handler');
   const refused = Object.values(iface.counters.refused).reduce((a, b) => a + b, 0);
   assert.is(iface.counters.framesIn, N);
-  assert.is(handled + refused + expectArpOk, N, 'every frame is handled, refused, or an accepted ARP');
+  assert.is(handled + datagrams + refused + expectArpOk, N, 'every frame is handled, refused, or an accepted ARP');
   assert.is(sent.length, expectReplies, 'one ARP reply per request for the host');
   for (const f of sent) {
     const a = parseArp(f, 14);
@@ -188,8 +262,9 @@ test('2,000 random and mutated frames: nothing throws, nothing invalid reaches t
   }
   // The fuzzer reached both the handler and many distinct refusals.
   assert.ok(handled > 300, `handled ${handled}`);
+  assert.ok(datagrams > 50, `datagrams ${datagrams}`);
   const reasons = Object.keys(iface.counters.refused);
-  for (const r of ['ethernet-short', 'ethertype', 'ipv4-version', 'ipv4-total-length', 'ipv4-protocol', 'tcp-data-offset', 'tcp-option', 'arp']) {
+  for (const r of ['ethernet-short', 'ethertype', 'ipv4-version', 'ipv4-total-length', 'ipv4-protocol', 'ipv4-destination', 'tcp-data-offset', 'tcp-option', 'udp-length', 'arp']) {
     assert.ok(reasons.includes(r), `reason ${r} seen (${reasons.join(', ')})`);
   }
 });
@@ -382,6 +457,202 @@ test('random segments in random states never throw and never deliver after CLOSE
       }
     }
   }
+});
+
+
+// ---------------------------------------------------------------------------
+// The same with the outbound gateway behind the interface: random and mutated
+// frames to allowed, denied and link destinations, DNS queries, and frames
+// that follow the gateway's own segments (so connections are really opened,
+// carry data to a loopback server, and close). Nothing may throw, now or in
+// the socket callbacks later, and every frame toward the guest is well-formed.
+
+const LOOPBACK = parseIpv4('127.0.0.1');
+
+/** Check one frame the host sent toward the guest; returns a problem or null. */
+function outProblem(frame: Uint8Array, allowedPort: number): string | null {
+  const type = (frame[12] << 8) | frame[13];
+  if (type === ETHERTYPE_ARP) {
+    const a = parseArp(frame, 14);
+    return a && a.op === ARP_REPLY && a.senderIp === HOST_IP && a.targetIp === GUEST_IP ? null : 'arp';
+  }
+  if (type !== ETHERTYPE_IPV4) return 'ethertype';
+  const ip = parseIpv4Header(frame, 14, true);
+  if (typeof ip === 'string') return `ip ${ip}`;
+  const r = ip as Ipv4Repr;
+  if (r.dst !== GUEST_IP) return 'not to the guest';
+  if (r.payloadEnd !== frame.length) return 'trailing bytes';
+  const len = r.payloadEnd - r.payloadStart;
+  const pseudo = (r.src >>> 16) + (r.src & 0xffff) + (r.dst >>> 16) + (r.dst & 0xffff) + r.protocol + len;
+  if (fold(sum16(frame, r.payloadStart, r.payloadEnd, pseudo)) !== 0) return 'checksum';
+  if (r.protocol === PROTO_UDP) {
+    const u = parseUdp(frame, r.payloadStart, r.payloadEnd);
+    if (typeof u === 'string') return `udp ${u}`;
+    if (r.src !== HOST_IP || u.srcPort !== 53) return 'udp not from the DNS server';
+    try {
+      if (dnsPacket.decode(Buffer.from(frame.subarray(u.payloadStart, u.payloadEnd))).type !== 'response') return 'dns not a response';
+    } catch {
+      return 'dns reply does not decode';
+    }
+    return null;
+  }
+  if (r.protocol !== PROTO_TCP) return 'protocol';
+  const t = parseTcp(frame, r.payloadStart, r.payloadEnd);
+  if (typeof t === 'string') return `tcp ${t}`;
+  if (!routable(r.src)) return 'tcp from an unroutable address';
+  if (t.flags & RST) return t.payloadEnd === t.payloadStart ? null : 'RST with data';
+  // Anything but a reset comes from a connection, and only the allowed destination has those.
+  if (r.src !== LOOPBACK || t.srcPort !== allowedPort) return `${t.flags} from a destination never dialled`;
+  if (t.flags & SYN && t.flags !== (SYN | ACK)) return 'an active open';
+  if (t.flags & FIN && t.payloadEnd !== t.payloadStart) return 'FIN with data';
+  if (!(t.flags & ACK)) return 'no ACK';
+  return null;
+}
+
+test('gateway attached: random, mutated and stateful frames never throw; every frame toward the guest is well-formed', async () => {
+  const sockets: Socket[] = [];
+  let serverBytes = 0;
+  const serverNext = rng(31337); // server behaviour (its timing is not deterministic anyway)
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.push(s);
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      serverBytes += d.length;
+      const r = serverNext();
+      if (r < 0.6) s.write(d.length > 100 ? Buffer.concat([d, d, d]) : d);
+      else if (r < 0.65) s.end();
+      else if (r < 0.68) s.destroy();
+    });
+    s.on('end', () => s.end());
+    if (serverNext() < 0.3) s.write('hello from the far end');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const dead = createServer();
+  await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+  const deadPort = (dead.address() as { port: number }).port;
+  await new Promise((resolve) => dead.close(resolve));
+
+  const next = rng(0x9a7e);
+  const problems: string[] = [];
+  let out = 0;
+  let refuseOut = false;
+  /** Per guest port: the far end's next seq and the guest's, learned from the gateway's segments. */
+  const flows = new Map<number, { src: number; srcPort: number; hostNext: number; guestNext: number }>();
+  const sink = {
+    send(frame: Uint8Array): boolean {
+      if (refuseOut) return false;
+      out++;
+      const p = outProblem(frame, port);
+      if (p !== null) problems.push(`${p}: ${Buffer.from(frame).toString('hex')}`);
+      if (p === null && frame[23] === PROTO_TCP && ((frame[12] << 8) | frame[13]) === ETHERTYPE_IPV4) {
+        const t = parseTcp(frame, 34, frame.length) as TcpRepr;
+        const src = readU32(frame, 26);
+        const len = t.payloadEnd - t.payloadStart;
+        if (t.flags & RST) flows.delete(t.dstPort);
+        else if (t.flags & SYN) flows.set(t.dstPort, { src, srcPort: t.srcPort, hostNext: seqAdd(t.seq, 1), guestNext: t.ack });
+        else {
+          const f = flows.get(t.dstPort);
+          if (f) f.hostNext = seqAdd(t.seq, len + (t.flags & FIN ? 1 : 0));
+        }
+      }
+      return true;
+    },
+  };
+  let gateway!: Gateway;
+  const iface = new NetInterface(
+    CONFIG,
+    sink,
+    (seg, frame, dstIp) => gateway.segment(seg, frame, dstIp),
+    (dgram, frame, dstIp) => gateway.datagram(dgram, frame, dstIp),
+  );
+  const refusals: string[] = [];
+  gateway = new Gateway(iface, { allow: [`127.0.0.1:${port}`, `127.0.0.1:${deadPort}`], maxConnections: 6, idleTimeoutMs: 2000 }, () => {}, (_p, r) => r && refusals.push(r), () => {});
+
+  const shape: Shape = {
+    dst: (n, udp) => {
+      const r = n();
+      if (udp) return r < 0.6 ? [HOST_IP, 53] : r < 0.8 ? [HOST_IP, Math.floor(n() * 65536)] : [Math.floor(n() * 2 ** 32), 53];
+      if (r < 0.45) return [LOOPBACK, port];
+      if (r < 0.55) return [LOOPBACK, deadPort];
+      if (r < 0.65) return [LOOPBACK, Math.floor(n() * 65536)];
+      if (r < 0.75) return [HOST_IP, Math.floor(n() * 65536)];
+      if (r < 0.85) return [parseIpv4('203.0.113.9'), 443];
+      return [Math.floor(n() * 2 ** 32), Math.floor(n() * 65536)];
+    },
+    srcPort: (n) => 40000 + Math.floor(n() * 8),
+    flags: (n) => (n() < 0.5 ? SYN : Math.floor(n() * 64)),
+  };
+
+  /** A segment that follows a live flow (possibly off by a little), or a DNS query. */
+  function stateful(): Uint8Array {
+    const ports = [...flows.keys()];
+    if (ports.length === 0 || next() < 0.1) {
+      const names = ['example.com', 'a.b.example', 'x', 'bad name', '127.0.0.1', `n${Math.floor(next() * 1000)}.test`];
+      const q = dnsPacket.encode({ type: 'query', id: Math.floor(next() * 65536), questions: [{ type: next() < 0.8 ? 'A' : 'AAAA', name: names[Math.floor(next() * names.length)] }] });
+      return udpFrame(next, HOST_IP, 40000 + Math.floor(next() * 8), 53, new Uint8Array(q));
+    }
+    const gp = ports[Math.floor(next() * ports.length)];
+    const f = flows.get(gp)!;
+    const r = next();
+    let flags = ACK;
+    let len = 0;
+    if (r < 0.45) {
+      flags = ACK | PSH;
+      len = 1 + Math.floor(next() * (next() < 0.9 ? 200 : 1400));
+    } else if (r < 0.6) flags = FIN | ACK;
+    else if (r < 0.65) flags = RST;
+    else if (r < 0.7) flags = SYN;
+    const payload = randomBytes(next, len);
+    const skew = next() < 0.15 ? Math.floor(next() * 2000) - 1000 : 0;
+    const seq = seqAdd(f.guestNext, skew);
+    const ack = next() < 0.9 ? f.hostNext : Math.floor(next() * 2 ** 32);
+    if (skew === 0) f.guestNext = seqAdd(f.guestNext, len + (flags & (FIN | SYN) ? 1 : 0));
+    const frame = new Uint8Array(54 + len);
+    writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
+    frame.set(payload, 54);
+    writeTcp(frame, 34, { srcIp: GUEST_IP, dstIp: f.src, srcPort: gp, dstPort: f.srcPort, seq, ack, flags, window: 6000 }, len);
+    writeIpv4Header(frame, 14, GUEST_IP, f.src, PROTO_TCP, 20 + len, 9);
+    return frame;
+  }
+
+  const N = 1500;
+  for (let n = 0; n < N; n++) {
+    const r = next();
+    const frame = r < 0.1 ? randomFrame(next) : r < 0.35 ? baseFrame(next, shape) : r < 0.55 ? mutate(next, baseFrame(next, shape)) : stateful();
+    refuseOut = next() < 0.05;
+    try {
+      iface.receive(frame);
+      if (next() < 0.3) gateway.batchEnd();
+    } catch (e) {
+      assert.unreachable(`frame ${n} threw ${(e as Error).stack}: ${Buffer.from(frame).toString('hex')}`);
+    }
+    refuseOut = false;
+    if (n % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  gateway.batchEnd();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const stats = gateway.stats();
+  if (process.env.FUZZ_VERBOSE) console.log(stats, { serverBytes, sockets: sockets.length, out, refused: iface.counters.refused });
+  gateway.closeAll();
+  assert.is(gateway.stats().active, 0, 'closeAll leaves nothing');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  for (const s of sockets) s.destroy();
+  await new Promise((resolve) => server.close(resolve));
+
+  assert.equal(problems.slice(0, 5), [], `${problems.length} bad frames toward the guest`);
+  // The fuzzer got deep: connections opened and carried data, dials failed, destinations were denied, DNS answered.
+  assert.ok(stats.opened >= 5, `opened ${stats.opened}`);
+  assert.ok(sockets.length >= stats.opened, 'every opened flow is a real connection');
+  assert.ok(serverBytes > 1000, `server got ${serverBytes} bytes`);
+  assert.ok(stats.failed >= 1, `failed ${stats.failed}`);
+  assert.ok(stats.denied > 50, `denied ${stats.denied}`);
+  assert.ok(refusals.some((r) => r.startsWith('ECONNREFUSED')), 'a refused dial was reported');
+  assert.ok(refusals.some((r) => r.startsWith('egress denied: ')), 'a denial was reported');
+  assert.ok(refusals.every((r) => r.length <= 47), 'refusal reasons fit the guest slot');
+  assert.ok(stats.dns.queries > 20 && stats.dns.malformed > 10, JSON.stringify(stats.dns));
+  assert.ok(out > 300, `frames out ${out}`);
+  assert.ok((iface.counters.refused['udp-destination'] ?? 0) > 5, JSON.stringify(iface.counters.refused));
 });
 
 test.run();

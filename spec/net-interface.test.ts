@@ -7,6 +7,7 @@ import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, 
 import { checksum, fold, sum16 } from '../ts/net/checksum.js';
 import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
 import { ACK, FIN, PSH, RST, SYN, parseTcp, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
+import { parseUdp, writeUdp, type UdpRepr } from '../ts/net/udp.js';
 
 const HOST_MAC = parseMac('02:00:00:00:00:01');
 const GUEST_MAC = parseMac('02:00:00:00:00:02');
@@ -24,11 +25,24 @@ class FakeSink {
   }
 }
 
-function setup(): { sink: FakeSink; iface: NetInterface; segs: { seg: TcpRepr; frame: Uint8Array }[] } {
+interface Setup {
+  sink: FakeSink;
+  iface: NetInterface;
+  segs: { seg: TcpRepr; frame: Uint8Array; dstIp: number }[];
+  dgrams: { dgram: UdpRepr; frame: Uint8Array; dstIp: number }[];
+}
+
+function setup(): Setup {
   const sink = new FakeSink();
-  const segs: { seg: TcpRepr; frame: Uint8Array }[] = [];
-  const iface = new NetInterface(CONFIG, sink, (seg, frame) => segs.push({ seg: { ...seg }, frame: frame.slice() }));
-  return { sink, iface, segs };
+  const segs: Setup['segs'] = [];
+  const dgrams: Setup['dgrams'] = [];
+  const iface = new NetInterface(
+    CONFIG,
+    sink,
+    (seg, frame, dstIp) => segs.push({ seg: { ...seg }, frame: frame.slice(), dstIp }),
+    (dgram, frame, dstIp) => dgrams.push({ dgram: { ...dgram }, frame: frame.slice(), dstIp }),
+  );
+  return { sink, iface, segs, dgrams };
 }
 
 interface GuestTcp {
@@ -74,6 +88,40 @@ function guestRawTcp(tcp: Uint8Array): Uint8Array {
   return frame;
 }
 
+interface GuestUdp {
+  dstIp?: number;
+  srcPort?: number;
+  dstPort?: number;
+  payload?: Uint8Array;
+  udpLength?: number; // override the UDP length field
+  pad?: number;
+}
+
+/** A UDP frame from the guest (to the host's DNS port unless told otherwise). */
+function guestUdp(o: GuestUdp = {}): Uint8Array {
+  const payload = o.payload ?? new Uint8Array(0);
+  const dstIp = o.dstIp ?? HOST_IP;
+  const frame = new Uint8Array(14 + 20 + 8 + payload.length + (o.pad ?? 0));
+  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
+  frame.set(payload, 42);
+  writeUdp(frame, 34, GUEST_IP, dstIp, o.srcPort ?? 33000, o.dstPort ?? 53, payload.length);
+  if (o.udpLength !== undefined) {
+    frame[38] = o.udpLength >> 8;
+    frame[39] = o.udpLength & 255;
+  }
+  writeIpv4Header(frame, 14, GUEST_IP, dstIp, PROTO_UDP, 8 + payload.length, 78);
+  return frame;
+}
+
+/** Wrap raw UDP bytes (possibly malformed) in a valid Ethernet + IPv4 frame from the guest. */
+function guestRawUdp(udp: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(34 + udp.length);
+  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
+  frame.set(udp, 34);
+  writeIpv4Header(frame, 14, GUEST_IP, HOST_IP, PROTO_UDP, udp.length, 1);
+  return frame;
+}
+
 function fixIpChecksum(frame: Uint8Array): void {
   frame[24] = 0;
   frame[25] = 0;
@@ -89,7 +137,7 @@ function tcpChecksumOk(frame: Uint8Array, ip: Ipv4Repr): boolean {
 }
 
 /** Parse a frame the host sent toward the guest, checking every layer. */
-function parseOut(frame: Uint8Array): { ip: Ipv4Repr; tcp: TcpRepr; payload: Uint8Array } {
+function parseOut(frame: Uint8Array, src = HOST_IP): { ip: Ipv4Repr; tcp: TcpRepr; payload: Uint8Array } {
   const eth = new EthernetView(frame);
   assert.ok(eth.check());
   assert.is(formatMac(eth.dst()), formatMac(GUEST_MAC));
@@ -98,7 +146,7 @@ function parseOut(frame: Uint8Array): { ip: Ipv4Repr; tcp: TcpRepr; payload: Uin
   const ip = parseIpv4Header(frame, 14, true);
   assert.type(ip, 'object', `IPv4 header: ${String(ip)}`);
   const r = ip as Ipv4Repr;
-  assert.is(r.src, HOST_IP);
+  assert.is(r.src, src);
   assert.is(r.dst, GUEST_IP);
   assert.is(r.protocol, PROTO_TCP);
   assert.is(r.payloadEnd, frame.length, 'no trailing bytes');
@@ -234,9 +282,21 @@ const cases: [string, () => Uint8Array][] = [
   ],
   ['ipv4-spoofed-source', () => guestTcp({ srcIp: parseIpv4('10.0.0.3') })],
   ['ipv4-spoofed-source', () => guestTcp({ srcIp: HOST_IP })],
-  ['ipv4-destination', () => guestTcp({ dstIp: parseIpv4('8.8.8.8') })],
-  ['ipv4-protocol', () => guestTcp({ protocol: PROTO_UDP })],
-  ['ipv4-protocol', () => guestTcp({ protocol: 1 })],
+  ['ipv4-destination', () => guestTcp({ dstIp: GUEST_IP })], // to itself
+  ['ipv4-destination', () => guestTcp({ dstIp: parseIpv4('255.255.255.255') })],
+  ['ipv4-destination', () => guestTcp({ dstIp: parseIpv4('224.0.0.1') })],
+  ['ipv4-destination', () => guestTcp({ dstIp: parseIpv4('239.255.255.250') })],
+  ['ipv4-destination', () => guestTcp({ dstIp: parseIpv4('240.0.0.1') })],
+  ['ipv4-destination', () => guestTcp({ dstIp: parseIpv4('0.0.0.0') })],
+  ['ipv4-destination', () => guestTcp({ dstIp: parseIpv4('0.1.2.3') })],
+  ['ipv4-destination', () => guestUdp({ dstIp: parseIpv4('255.255.255.255') })],
+  ['ipv4-protocol', () => guestTcp({ protocol: 1 })], // ICMP
+  ['ipv4-protocol', () => guestTcp({ protocol: 47 })], // GRE
+  ['ipv4-protocol', () => guestTcp({ protocol: 0 })],
+  ['udp-short', () => guestRawUdp(new Uint8Array(7))],
+  ['udp-length', () => guestUdp({ payload: new Uint8Array(4), udpLength: 7 })], // shorter than the header
+  ['udp-length', () => guestUdp({ payload: new Uint8Array(4), udpLength: 13 })], // beyond the IP packet
+  ['udp-length', () => guestTcp({ protocol: PROTO_UDP })], // TCP bytes read as UDP: its length field is the seq
   ['tcp-short', () => guestRawTcp(new Uint8Array(19))],
   [
     'tcp-data-offset',
@@ -267,10 +327,11 @@ const cases: [string, () => Uint8Array][] = [
 
 for (const [reason, make] of cases) {
   Refuse(`refused and counted: ${reason}`, () => {
-    const { sink, iface, segs } = setup();
+    const { sink, iface, segs, dgrams } = setup();
     iface.receive(make());
     assert.equal(iface.counters.refused, { [reason]: 1 });
     assert.is(segs.length, 0, 'never reaches the segment handler');
+    assert.is(dgrams.length, 0, 'never reaches the datagram handler');
     assert.is(sink.frames.length, 0, 'nothing answered');
     assert.is(iface.counters.framesIn, 1);
     assert.not.ok(iface.guestUp);
@@ -278,14 +339,37 @@ for (const [reason, make] of cases) {
 }
 
 Refuse('counts accumulate by reason', () => {
-  const { iface, segs } = setup();
+  const { iface, segs, dgrams } = setup();
   iface.receive(new Uint8Array(3));
   iface.receive(new Uint8Array(3));
-  iface.receive(guestTcp({ protocol: PROTO_UDP }));
+  iface.receive(guestTcp({ protocol: 1 }));
+  iface.receive(guestTcp({ dstIp: GUEST_IP }));
   iface.receive(guestTcp());
-  assert.equal(iface.counters.refused, { 'ethernet-short': 2, 'ipv4-protocol': 1 });
+  iface.receive(guestUdp());
+  assert.equal(iface.counters.refused, { 'ethernet-short': 2, 'ipv4-protocol': 1, 'ipv4-destination': 1 });
   assert.is(segs.length, 1);
-  assert.is(iface.counters.framesIn, 4);
+  assert.is(dgrams.length, 1);
+  assert.is(iface.counters.framesIn, 6);
+});
+
+Refuse('without a datagram handler, UDP is refused as udp-unhandled', () => {
+  const sink = new FakeSink();
+  const segs: TcpRepr[] = [];
+  const iface = new NetInterface(CONFIG, sink, (seg) => segs.push(seg));
+  iface.receive(guestUdp({ payload: new Uint8Array(12) }));
+  iface.receive(guestRawUdp(new Uint8Array(3))); // still validated first
+  assert.equal(iface.counters.refused, { 'udp-unhandled': 1, 'udp-short': 1 });
+  assert.is(segs.length, 0);
+  assert.is(sink.frames.length, 0);
+});
+
+Refuse('a handler can count its own refusals with refuse()', () => {
+  const { iface } = setup();
+  iface.refuse('udp-destination');
+  iface.refuse('udp-destination');
+  iface.refuse('dns-reply-dropped');
+  assert.equal(iface.counters.refused, { 'udp-destination': 2, 'dns-reply-dropped': 1 });
+  assert.is(iface.counters.framesIn, 0, 'refuse() does not count a frame in');
 });
 
 Refuse.run();
@@ -294,12 +378,14 @@ Refuse.run();
 const Rx = suite('interface TCP in');
 
 Rx('a valid TCP frame reaches the handler with the right fields', () => {
-  const { sink, iface, segs } = setup();
+  const { sink, iface, segs, dgrams } = setup();
   const payload = new Uint8Array(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
   const frame = guestTcp({ srcPort: 8080, dstPort: 41234, seq: 0xfffffff0, ack: 0x12345678, flags: ACK | PSH, window: 6000, payload });
   iface.receive(frame);
   assert.is(segs.length, 1);
-  const { seg, frame: got } = segs[0];
+  const { seg, frame: got, dstIp } = segs[0];
+  assert.is(dstIp, HOST_IP);
+  assert.is(dgrams.length, 0);
   assert.is(seg.srcPort, 8080);
   assert.is(seg.dstPort, 41234);
   assert.is(seg.seq, 0xfffffff0);
@@ -333,7 +419,125 @@ Rx('Ethernet padding is not payload', () => {
   assert.is(segs[0].seg.payloadEnd - segs[0].seg.payloadStart, 0);
 });
 
+Rx('TCP to an address beyond the link reaches the handler with that destination', () => {
+  const { sink, iface, segs } = setup();
+  const dsts = ['8.8.8.8', '127.0.0.1', '169.254.1.1', '10.0.0.255', '223.255.255.255', '1.0.0.0'].map(parseIpv4);
+  for (const dstIp of dsts) iface.receive(guestTcp({ dstIp, srcPort: 41000, dstPort: 443, flags: SYN, mss: 1460 }));
+  assert.equal(
+    segs.map((s) => s.dstIp),
+    dsts,
+  );
+  for (const { seg } of segs) {
+    assert.is(seg.srcPort, 41000);
+    assert.is(seg.dstPort, 443);
+    assert.is(seg.flags, SYN);
+    assert.is(seg.mss, 1460);
+  }
+  assert.is(refusedTotal(iface), 0);
+  assert.is(sink.frames.length, 0, 'the interface itself answers nothing');
+});
+
 Rx.run();
+
+// ---------------------------------------------------------------------------
+const Udp = suite('interface UDP');
+
+Udp('a valid datagram reaches the datagram handler with its fields and destination', () => {
+  const { sink, iface, segs, dgrams } = setup();
+  const payload = new Uint8Array([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  iface.receive(guestUdp({ srcPort: 49152, dstPort: 53, payload }));
+  iface.receive(guestUdp({ dstIp: parseIpv4('192.0.2.9'), srcPort: 5000, dstPort: 123, payload: new Uint8Array(3) }));
+  assert.is(segs.length, 0);
+  assert.is(dgrams.length, 2);
+  const [a, b] = dgrams;
+  assert.is(a.dstIp, HOST_IP);
+  assert.is(a.dgram.srcPort, 49152);
+  assert.is(a.dgram.dstPort, 53);
+  assert.is(a.dgram.payloadStart, 42);
+  assert.is(a.dgram.payloadEnd, 42 + payload.length);
+  assert.equal(Array.from(a.frame.subarray(a.dgram.payloadStart, a.dgram.payloadEnd)), Array.from(payload));
+  assert.is(b.dstIp, parseIpv4('192.0.2.9'));
+  assert.is(b.dgram.dstPort, 123);
+  assert.is(b.dgram.payloadEnd - b.dgram.payloadStart, 3);
+  assert.is(refusedTotal(iface), 0);
+  assert.is(sink.frames.length, 0);
+});
+
+Udp('the UDP length field bounds the payload (IP and Ethernet padding are not payload)', () => {
+  const { iface, dgrams } = setup();
+  const f = guestUdp({ payload: new Uint8Array([1, 2, 3, 4, 5, 6]), udpLength: 8 + 4, pad: 10 });
+  iface.receive(f);
+  assert.is(dgrams.length, 1);
+  assert.is(dgrams[0].dgram.payloadEnd - dgrams[0].dgram.payloadStart, 4);
+  const g = guestUdp({ payload: new Uint8Array(0) });
+  iface.receive(g);
+  assert.is(dgrams[1].dgram.payloadStart, dgrams[1].dgram.payloadEnd, 'an empty datagram is valid');
+});
+
+Udp('parseUdp on truncated headers and lengths', () => {
+  const b = new Uint8Array(20);
+  assert.is(parseUdp(b, 0, 7), 'short');
+  b[5] = 8;
+  assert.equal(parseUdp(b, 0, 8), { srcPort: 0, dstPort: 0, payloadStart: 8, payloadEnd: 8 });
+  b[5] = 9;
+  assert.is(parseUdp(b, 0, 8), 'length');
+  assert.is(parseUdp(b, 13, 20), 'short', 'relative to start');
+  b[5] = 0;
+  assert.is(parseUdp(b, 0, 20), 'length');
+});
+
+/** Parse a UDP frame the host sent toward the guest, checking every layer. */
+function parseUdpOut(frame: Uint8Array): { ip: Ipv4Repr; udp: UdpRepr; payload: Uint8Array } {
+  const eth = new EthernetView(frame);
+  assert.is(formatMac(eth.dst()), formatMac(GUEST_MAC));
+  assert.is(formatMac(eth.src()), formatMac(HOST_MAC));
+  assert.is(eth.ethertype(), ETHERTYPE_IPV4);
+  const ip = parseIpv4Header(frame, 14, true);
+  assert.type(ip, 'object', `IPv4 header: ${String(ip)}`);
+  const r = ip as Ipv4Repr;
+  assert.is(r.dst, GUEST_IP);
+  assert.is(r.protocol, PROTO_UDP);
+  assert.is(r.payloadEnd, frame.length);
+  const len = r.payloadEnd - r.payloadStart;
+  const pseudo = (r.src >>> 16) + (r.src & 0xffff) + (r.dst >>> 16) + (r.dst & 0xffff) + PROTO_UDP + len;
+  assert.is(fold(sum16(frame, r.payloadStart, r.payloadEnd, pseudo)), 0, 'UDP checksum');
+  assert.is.not((frame[r.payloadStart + 6] << 8) | frame[r.payloadStart + 7], 0, 'a checksum is always sent');
+  const udp = parseUdp(frame, r.payloadStart, r.payloadEnd) as UdpRepr;
+  assert.type(udp, 'object');
+  return { ip: r, udp, payload: frame.subarray(udp.payloadStart, udp.payloadEnd) };
+}
+
+Udp('sendUdp builds a frame that parses back with a valid checksum', () => {
+  const { sink, iface } = setup();
+  const payload = new Uint8Array(300).map((_, i) => (i * 31) & 255);
+  assert.ok(iface.sendUdp(HOST_IP, 53, 49152, payload));
+  assert.is(sink.frames.length, 1);
+  assert.is(sink.frames[0].reserve, 0);
+  const { ip, udp, payload: got } = parseUdpOut(sink.frames[0].frame);
+  assert.is(ip.src, HOST_IP);
+  assert.is(udp.srcPort, 53);
+  assert.is(udp.dstPort, 49152);
+  assert.equal(Array.from(got), Array.from(payload));
+  assert.is(iface.counters.framesOut, 1);
+  // From another address, and an empty payload.
+  assert.ok(iface.sendUdp(parseIpv4('192.0.2.1'), 7, 8, new Uint8Array(0)));
+  const second = parseUdpOut(sink.frames[1].frame);
+  assert.is(second.ip.src, parseIpv4('192.0.2.1'));
+  assert.is(second.payload.length, 0);
+});
+
+Udp('sendUdp refuses a payload larger than one frame, and a full sink', () => {
+  const { sink, iface } = setup();
+  assert.is(iface.sendUdp(HOST_IP, 53, 1000, new Uint8Array(1514 - 42 + 1)), false);
+  assert.is(sink.frames.length, 0);
+  assert.ok(iface.sendUdp(HOST_IP, 53, 1000, new Uint8Array(1514 - 42)), 'exactly maxFrame fits');
+  assert.is(sink.frames[0].frame.length, 1514);
+  sink.accept = false;
+  assert.is(iface.sendUdp(HOST_IP, 53, 1000, new Uint8Array(10)), false);
+  assert.is(iface.counters.framesOut, 1);
+});
+
+Udp.run();
 
 // ---------------------------------------------------------------------------
 const Tx = suite('interface TCP out');
@@ -412,6 +616,23 @@ Tx('a full-size segment (MSS 1460) fits in maxFrame', () => {
   assert.ok(parseOut(sink.frames[0].frame).payload.every((x) => x === 9));
 });
 
+Tx('sendTcpFrom: the segment comes from the far address, checksummed over it', () => {
+  const { sink, iface } = setup();
+  const far = parseIpv4('93.184.216.34');
+  assert.ok(iface.sendTcpFrom(far, 443, 41000, SYN | ACK, 0xdeadbeef, 1001, undefined, 1460));
+  assert.ok(iface.sendTcpFrom(far, 443, 41000, ACK | PSH, 0xdeadbef0, 1001, new Uint8Array([7, 8, 9])));
+  const a = parseOut(sink.frames[0].frame, far);
+  assert.is(a.tcp.srcPort, 443);
+  assert.is(a.tcp.dstPort, 41000);
+  assert.is(a.tcp.flags, SYN | ACK);
+  assert.is(a.tcp.seq, 0xdeadbeef);
+  assert.is(a.tcp.ack, 1001);
+  assert.is(a.tcp.mss, 1460);
+  const b = parseOut(sink.frames[1].frame, far);
+  assert.equal(Array.from(b.payload), [7, 8, 9]);
+  assert.is(sink.frames[1].reserve, CONTROL_RESERVE);
+});
+
 Tx.run();
 
 // ---------------------------------------------------------------------------
@@ -453,6 +674,16 @@ Reset('non-ACK segments: RST|ACK acknowledging SYN, FIN and data', () => {
       [RST | ACK, 0, 0],
     ],
   );
+});
+
+Reset('from another address: the RST comes from the address the segment was sent to', () => {
+  const { sink, iface } = setup();
+  const far = parseIpv4('198.51.100.7');
+  iface.sendResetFor(segOf({ dstIp: far, srcPort: 41000, dstPort: 80, seq: 500, ack: 0, flags: SYN }), far);
+  iface.sendResetFor(segOf({ dstIp: far, srcPort: 41000, dstPort: 80, seq: 501, ack: 9000, flags: ACK }), far);
+  const [a, b] = sink.frames.map((f) => parseOut(f.frame, far).tcp);
+  assert.equal([a.srcPort, a.dstPort, a.flags, a.seq, a.ack], [80, 41000, RST | ACK, 0, 501]);
+  assert.equal([b.srcPort, b.dstPort, b.flags, b.seq, b.ack], [80, 41000, RST, 9000, 0]);
 });
 
 Reset('a RST is never answered', () => {

@@ -72,11 +72,11 @@ export class DnsServer {
     if (packet.type !== 'query' || questions.length !== 1) return send(RCODE_NOTIMP);
     const name = normalizeName(question.name);
     if (name === null) return send(RCODE_NXDOMAIN);
-    if (question.type !== 'A' || (question.class ?? 'IN') !== 'IN') return send(0); // no data: the guest speaks IPv4
     if (!this.policy.allowsName(name)) {
       this.events.denied(name);
       return send(RCODE_NXDOMAIN);
     }
+    if (question.type !== 'A' || (question.class ?? 'IN') !== 'IN') return send(0); // no data: the guest speaks IPv4
     if (this.pending >= MAX_PENDING) return send(RCODE_SERVFAIL);
     this.pending++;
     let timer: NodeJS.Timeout | undefined;

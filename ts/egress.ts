@@ -31,6 +31,9 @@ const SPECIAL: Array<[Ipv4, number]> = [
   [parseIpv4('0.0.0.0'), 8],
 ];
 
+/** Mongoose resolves the name "localhost" to this itself (mg_aton), never asking the gateway's DNS. */
+const LOCALHOST = parseIpv4('127.0.0.1');
+
 const maskOf = (bits: number): number => (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
 const inNet = (ip: Ipv4, net: Ipv4, mask: number): boolean => ((ip & mask) >>> 0) === net;
 
@@ -131,6 +134,7 @@ export class EgressPolicy {
   check(ip: Ipv4, port: number, names: Iterable<string>): string | null {
     const special = isSpecialAddress(ip);
     const known = [...names];
+    if (ip === LOCALHOST) known.push('localhost');
     for (const r of this.rules) {
       if (r.port !== null && r.port !== port) continue;
       const p = r.pattern;

@@ -42,6 +42,8 @@ interface OutFlow extends RelayFlow {
 }
 
 const DNS_PORT = 53;
+/** How long the far end may keep its half of a connection the guest finished. */
+const LINGER_MS = 5000;
 const MAX_NAMES = 4096; // addresses remembered with the names that resolved to them
 const MAX_LOGGED = 1024; // destinations whose denial was logged
 /** The guest tells why a connection was refused in at most this many bytes (PEER_SLOT - 1). */
@@ -250,6 +252,10 @@ export class Gateway extends Relay<OutFlow> {
     if (flow === undefined) return;
     this.flows.delete(conn.remotePort);
     if (reset) flow.socket.destroy();
-    else if (!flow.socket.destroyed) flow.socket.end();
+    else if (!flow.socket.destroyed) {
+      // Untracked from here: a far end that never closes its half is cut off.
+      flow.socket.end();
+      flow.socket.setTimeout(LINGER_MS, () => flow.socket.destroy());
+    }
   }
 }
