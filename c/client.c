@@ -19,6 +19,7 @@
 enum {
     CF_MQTT = 1,
     CF_ANSWERED = 2,  // RESPONSE (or ERROR) was delivered
+    CF_HEAD = 4,      // a HEAD request: the response has no body, whatever Content-Length says
 };
 typedef struct {
     size_t max_body;  // HTTP: largest response accepted
@@ -28,6 +29,9 @@ typedef struct {
 static inline pg_client_t *client_state(struct mg_connection *c) {
     return (pg_client_t *)c->data;
 }
+
+static const char truncated[] = "connection closed before the response was complete";
+static const char too_large[] = "response body too large";
 
 // Errors raised while Python is inside a connect call are kept for it here.
 static bool connecting_now;
@@ -79,10 +83,22 @@ static void client_fn(struct mg_connection *c, int ev, void *ev_data) {
         struct mg_http_message *hm = (struct mg_http_message *)ev_data;
         st->flags |= CF_ANSWERED;
         c->is_draining = 1;  // one request per connection
+        // At MG_EV_CLOSE Mongoose delivers whatever body arrived, even short of Content-Length.
+        struct mg_str *cl = mg_http_get_header(hm, "Content-Length");
+        int status = mg_http_status(hm);
+        size_t want = 0;
+        if (cl != NULL && !(st->flags & CF_HEAD) && status != 204 && status != 304 &&
+            mg_str_to_num(*cl, 10, &want, sizeof(want)) && want != hm->body.len) {
+            pg_gc_safe_point();
+            mp_obj_t args[3] = {MP_OBJ_NEW_SMALL_INT(EV_ERROR), mp_obj_new_int_from_uint(c->id),
+                                mp_obj_new_str(truncated, sizeof(truncated) - 1)};
+            deliver(c, 3, args);
+            return;
+        }
         if (hm->body.len > st->max_body) {
             pg_gc_safe_point();
             mp_obj_t args[3] = {MP_OBJ_NEW_SMALL_INT(EV_ERROR), mp_obj_new_int_from_uint(c->id),
-                                mp_obj_new_str("response body too large", 23)};
+                                mp_obj_new_str(too_large, sizeof(too_large) - 1)};
             deliver(c, 3, args);
             return;
         }
@@ -116,7 +132,7 @@ static void client_fn(struct mg_connection *c, int ev, void *ev_data) {
             st->flags |= CF_ANSWERED;
             pg_gc_safe_point();
             mp_obj_t args[3] = {MP_OBJ_NEW_SMALL_INT(EV_ERROR), mp_obj_new_int_from_uint(c->id),
-                                mp_obj_new_str("connection closed before the response was complete", 51)};
+                                mp_obj_new_str(truncated, sizeof(truncated) - 1)};
             deliver(c, 3, args);
         }
         pg_gc_safe_point();
@@ -269,6 +285,9 @@ static mp_obj_t client_http_request(size_t n_args, const mp_obj_t *args) {
     struct mg_connection *c = mg_http_connect(&pg_mgr, u, client_fn, NULL);
     if (c != NULL && !c->is_closing) {
         client_state(c)->max_body = max_body > 0 ? (size_t)max_body : 0;
+        if (req.len >= 5 && memcmp(req.buf, "HEAD ", 5) == 0) {
+            client_state(c)->flags |= CF_HEAD;
+        }
         if (!mg_send(c, req.buf, req.len)) {
             mg_error(c, "no memory for the request");
         }
@@ -282,7 +301,15 @@ static mp_obj_t client_abort(mp_obj_t conn) {
     struct mg_connection *c = pg_find_conn(conn);
     if (c != NULL) {
         client_state(c)->flags |= CF_ANSWERED;
-        c->is_closing = 1;
+        // Not is_closing: Mongoose's TCP/IP stack would drop it without a word to the
+        // peer, and the host's connection would stay open. A FIN ends it.
+        if (c->is_connecting || c->is_resolving) {
+            c->is_closing = 1;  // nothing to end yet; a late SYN|ACK draws the guest's RST
+        } else {
+            c->send.len = 0;
+            c->recv.len = 0;
+            c->is_draining = 1;
+        }
     }
     return mp_const_none;
 }
