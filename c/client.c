@@ -51,9 +51,10 @@ static void deliver(struct mg_connection *c, size_t n_args, mp_obj_t *args) {
     }
 }
 
-// The host's reason for refusing a connection beats Mongoose's "connection refused".
+// The host's reason for refusing or resetting a connection beats Mongoose's
+// "connection refused" / "peer RST" (the host clears it at each new SYN).
 static void error_text(struct mg_connection *c, const char *mg_text, char *out, size_t cap) {
-    size_t n = c->is_connecting ? pg_refusal(mg_ntohs(c->loc.port), out, cap - 1) : 0;
+    size_t n = c->loc.port != 0 ? pg_refusal(mg_ntohs(c->loc.port), out, cap - 1) : 0;
     if (n == 0) {
         n = strlen(mg_text) < cap - 1 ? strlen(mg_text) : cap - 1;
         memcpy(out, mg_text, n);

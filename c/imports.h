@@ -24,7 +24,7 @@ PG_IMPORT(write) void pg_write(int fd, const void *buf, size_t len);
 // The real client of the connection from host port `port`, as text
 // ("203.0.113.7:51234" or "[2001:db8::1]:51234"). Returns its length.
 PG_IMPORT(peer) size_t pg_peer(uint16_t port, char *buf, size_t cap);
-// Why the host refused the guest's outbound connection from local port
-// `port` ("egress denied: 203.0.113.7:443", "ECONNREFUSED 127.0.0.1:1883"),
-// or 0 bytes if it did not. Returns its length.
+// Why the host refused or reset the guest's outbound connection from local
+// port `port` ("egress denied: 203.0.113.7:443", "ECONNREFUSED 127.0.0.1:1883",
+// "idle for 300 s, reset"), or 0 bytes if it did not. Returns its length.
 PG_IMPORT(refusal) size_t pg_refusal(uint16_t port, char *buf, size_t cap);

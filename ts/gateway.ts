@@ -64,7 +64,7 @@ export class Gateway extends Relay<OutFlow> {
     iface: NetInterface,
     options: EgressOptions,
     pause: (guestPort: number, paused: boolean) => void,
-    /** Tell the guest why its connection from guestPort was refused ('' clears it). */
+    /** Tell the guest why its connection from guestPort was refused or reset ('' clears it). */
     private readonly refuse: (guestPort: number, reason: string) => void,
     private readonly log: (line: string) => void,
   ) {
@@ -170,6 +170,8 @@ export class Gateway extends Relay<OutFlow> {
         refuseSyn(failure || `connection failed ${dest}`);
         return;
       }
+      // Reset by the far end (or the host): the guest's error says why.
+      if (failure) this.refuse(guestPort, failure.slice(0, REASON_MAX));
       conn.abort('remote end closed');
     });
   }
@@ -197,7 +199,10 @@ export class Gateway extends Relay<OutFlow> {
     this.idleTimer = setInterval(() => {
       const now = Date.now();
       for (const flow of [...this.flows.values()]) {
-        if (flow.conn.state !== TcpState.Idle && now - flow.lastActive >= this.idleTimeoutMs) flow.conn.abort('idle timeout');
+        if (flow.conn.state !== TcpState.Idle && now - flow.lastActive >= this.idleTimeoutMs) {
+          this.refuse(flow.conn.remotePort, `idle for ${Math.round(this.idleTimeoutMs / 1000)} s, reset`);
+          flow.conn.abort('idle timeout');
+        }
       }
       if (this.flows.size === 0 && this.idleTimer !== null) {
         clearInterval(this.idleTimer);
