@@ -90,6 +90,16 @@ EMSCRIPTEN_KEEPALIVE void pg_init(size_t heap_initial, size_t heap_max, size_t p
     mp_init();  // sys.path: "" (nothing there) and ".frozen" (py/manifest.py)
 }
 
+pg_limits_t pg_limits;
+
+EMSCRIPTEN_KEEPALIVE void pg_set_limits(uint32_t cpu_budget_ms, uint32_t max_body, uint32_t header_timeout_ms,
+    uint32_t idle_timeout_ms) {
+    pg_limits.cpu_budget_ms = cpu_budget_ms;
+    pg_limits.max_body = max_body;
+    pg_limits.header_timeout_ms = header_timeout_ms;
+    pg_limits.idle_timeout_ms = idle_timeout_ms;
+}
+
 // Compile and run an app. Returns 0 when it finished, 1 on an uncaught
 // exception or a syntax error (traceback printed on stderr), or the code
 // passed to sys.exit().

@@ -1,6 +1,7 @@
 // VM wiring shared by the port's C files.
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include "py/obj.h"
 
 // Collect garbage if one is due (or always, in GC stress mode). Call only at a
@@ -23,3 +24,12 @@ void pg_gc_leave(void);
 
 // Whether responses are reported to the host's access log (fd 3).
 extern bool pg_access_log;
+
+// Limits the host sets before the app starts (pg_set_limits; 0 = none).
+typedef struct {
+    uint32_t cpu_budget_ms;      // wall time one callback may run before it is interrupted
+    uint32_t max_body;           // largest request body accepted (bytes)
+    uint32_t header_timeout_ms;  // a request head must be complete this soon after its first byte
+    uint32_t idle_timeout_ms;    // a keep-alive connection with no request in progress is closed after this
+} pg_limits_t;
+extern pg_limits_t pg_limits;

@@ -49,6 +49,8 @@ export interface ServeOptions {
   accessLog?: ((record: AccessRecord) => void) | false;
   /** Health check path the host answers itself, never passed to Python (default '/healthz'; false: none). */
   healthPath?: string | false;
+  /** Limits on Python and on clients (see Limits for the defaults). */
+  limits?: Limits;
   /** Outbound connections from Python (MQTT, HTTP client): denied unless `allow` names them. */
   egress?: EgressOptions;
   /** How long close() waits for responses in progress (default 10,000 ms). */
@@ -58,6 +60,27 @@ export interface ServeOptions {
   /** Path of the guest .wasm (default: the built one). */
   wasmPath?: string;
 }
+
+export interface Limits {
+  /** Wall time one Python callback may run before it is interrupted (503); default 1000 ms, 0: none. */
+  cpuBudgetMs?: number;
+  /** Largest request body; larger ones get 413 without being read (default 8 MiB). */
+  maxBody?: number;
+  /** A request's head must arrive within this (else 408); default 10,000 ms. */
+  headerTimeoutMs?: number;
+  /** A keep-alive connection with no request in progress is closed after this; default 60,000 ms. */
+  idleTimeoutMs?: number;
+  /** Client connections at once; beyond it new ones are refused at once (default 10,000). */
+  maxConnections?: number;
+}
+
+export const DEFAULT_LIMITS: Required<Limits> = {
+  cpuBudgetMs: 1000,
+  maxBody: 8 * 1024 * 1024,
+  headerTimeoutMs: 10000,
+  idleTimeoutMs: 60000,
+  maxConnections: 10000,
+};
 
 export interface ServerHandle {
   readonly address: AddressInfo;
@@ -124,6 +147,12 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     if (value !== undefined && !(Number.isInteger(value) && value > 0)) throw new AppError(`egress.${name} must be a positive integer (got ${value})`);
   }
   if ((egress.connectTimeoutMs ?? 0) >= 15000) throw new AppError('egress.connectTimeoutMs must be under 15,000 (the guest gives up at 15 s)');
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(options.limits ?? {})) if (value !== undefined) limits[name as keyof Limits] = value;
+  for (const [name, value] of Object.entries(limits)) {
+    const min = name === 'maxConnections' ? 1 : 0;
+    if (!(Number.isInteger(value) && value >= min && value <= 0xffffffff)) throw new AppError(`limits.${name} must be an integer >= ${min} (got ${value})`);
+  }
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
 
   let iface!: NetInterface;
@@ -144,6 +173,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
       accessLog: accessLog !== null,
       healthPath: healthPath === false ? '' : healthPath,
+      limits,
       staticFiles,
     },
     {

@@ -21,6 +21,17 @@ Options:
                   Python (default /healthz; "off" for none)
   --heap-max MB   largest MicroPython heap, in MiB (default 256)
 
+Limits (0 turns a timeout off):
+  --cpu-budget S  wall time one Python callback may run before it is
+                  interrupted; the request gets 503 (default 1)
+  --max-body SIZE largest request body, e.g. 8M, 512K (default 8M); larger
+                  ones get 413 without being read
+  --header-timeout S   request head must arrive within S seconds, else 408
+                  (default 10)
+  --idle-timeout S     close keep-alive connections idle this long (default 60)
+  --max-connections N  client connections at once (default 10000); beyond
+                  it new connections are refused at once
+
 Outbound connections from Python (MQTTclient, fetch) are denied by default:
   --allow HOST[:PORT]  let the app reach HOST (repeatable): a name
                   (example.com), a wildcard (*.example.com), an address or a
@@ -56,6 +67,11 @@ function main(): void {
         'drain-timeout': { type: 'string' },
         'gc-stress': { type: 'boolean' },
         allow: { type: 'string', multiple: true },
+        'cpu-budget': { type: 'string' },
+        'max-body': { type: 'string' },
+        'header-timeout': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'max-connections': { type: 'string' },
         'max-outbound': { type: 'string' },
         'connect-timeout': { type: 'string' },
         'outbound-idle-timeout': { type: 'string' },
@@ -87,6 +103,18 @@ function main(): void {
     return n;
   };
   const maxOutbound = number('max-outbound', 1, 65536);
+  const seconds = (flag: string): number | undefined => {
+    const n = number(flag, 0, 86400);
+    return n === undefined ? undefined : Math.round(n * 1000);
+  };
+  let maxBody: number | undefined;
+  if (values['max-body'] !== undefined) {
+    const m = /^(\d+)([KMG]?)$/i.exec(values['max-body']);
+    if (m === null) fail(`--max-body must be a size like 8M, 512K or 1048576, got ${values['max-body']}`);
+    maxBody = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+    if (maxBody > 0xffffffff) fail(`--max-body must be under 4G, got ${values['max-body']}`);
+  }
+  const maxConnections = number('max-connections', 1, 1000000);
   const connectS = number('connect-timeout', 0.1, 14);
   const outboundIdleS = number('outbound-idle-timeout', 1, 86400);
 
@@ -101,6 +129,13 @@ function main(): void {
     accessLog: values.quiet ? false : undefined,
     healthPath: values.health === 'off' ? false : values.health,
     drainTimeoutMs: drainS * 1000,
+    limits: {
+      cpuBudgetMs: seconds('cpu-budget'),
+      maxBody,
+      headerTimeoutMs: seconds('header-timeout'),
+      idleTimeoutMs: seconds('idle-timeout'),
+      maxConnections: maxConnections === undefined ? undefined : Math.floor(maxConnections),
+    },
     egress: {
       allow: values.allow ?? [],
       maxConnections: maxOutbound === undefined ? undefined : Math.floor(maxOutbound),

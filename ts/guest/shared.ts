@@ -27,8 +27,17 @@ export interface GuestOptions {
   accessLog: boolean;
   /** Health check path the guest answers without Python ('' for none). */
   healthPath: string;
+  /** Limits the guest enforces itself (0 = none). */
+  limits: GuestLimits;
   /** Files the guest serves for --static, copied into its memory at start. */
   staticFiles: StaticFile[];
+}
+
+export interface GuestLimits {
+  cpuBudgetMs: number;
+  maxBody: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 export interface StaticFile {
