@@ -1180,6 +1180,7 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_http_request), MP_ROM_PTR(&pg_client_http_request_obj) },
     { MP_ROM_QSTR(MP_QSTR_abort), MP_ROM_PTR(&pg_client_abort_obj) },
     { MP_ROM_QSTR(MP_QSTR_ready), MP_ROM_PTR(&pg_client_ready_obj) },
+    { MP_ROM_QSTR(MP_QSTR_BudgetExceeded), MP_ROM_PTR(&pg_type_BudgetExceeded) },
     { MP_ROM_QSTR(MP_QSTR_REQUEST), MP_ROM_INT(EV_REQUEST) },
     { MP_ROM_QSTR(MP_QSTR_DRAIN), MP_ROM_INT(EV_DRAIN) },
     { MP_ROM_QSTR(MP_QSTR_WS_MSG), MP_ROM_INT(EV_WS_MSG) },

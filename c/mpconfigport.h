@@ -54,6 +54,15 @@
 #define MICROPY_PY_BUILTINS_INPUT (0)
 #define MICROPY_PERSISTENT_CODE_LOAD (0)
 
+// The CPU budget: every so many branches the VM asks whether the callback in
+// progress has run too long (port.c), and if so raises BudgetExceeded in it.
+#define MICROPY_VM_HOOK_LOOP \
+    if (--pg_vm_countdown <= 0) { \
+        pg_vm_check(); \
+    }
+extern int pg_vm_countdown;
+void pg_vm_check(void);
+
 #define MP_SSIZE_MAX (0x7fffffff)
 #define UINT_FMT "%u"
 #define INT_FMT "%d"

@@ -6,9 +6,14 @@ import _mongoose
 from _mongoose import poll
 
 __all__ = ("init", "poll", "timer", "App", "Request", "Response", "WebSocket", "EventStream",
-           "HTTPError", "abort", "redirect", "MQTTclient", "fetch", "ClientResponse")
+           "HTTPError", "abort", "redirect", "MQTTclient", "fetch", "ClientResponse", "BudgetExceeded")
 
 _REQUEST, _DRAIN, _WS_MSG, _CLOSE = _mongoose.REQUEST, _mongoose.DRAIN, _mongoose.WS_MSG, _mongoose.CLOSE
+# Raised inside a callback that runs longer than the host's CPU budget. A
+# BaseException, so an app's `except Exception` does not swallow it; the
+# server's own handlers below catch it (_FAILURES) and answer 503.
+BudgetExceeded = _mongoose.BudgetExceeded
+_FAILURES = (Exception, BudgetExceeded)
 _TEXT = "Content-Type: text/plain; charset=utf-8\r\n"
 _HTML = "Content-Type: text/html; charset=utf-8\r\n"
 _JSON = "Content-Type: application/json\r\n"
@@ -116,8 +121,11 @@ def _init(api_cb, auth_cb):
         if creds is not None:
             try:
                 ok = auth_cb(creds[0], creds[1])
-            except Exception as e:
+            except _FAILURES as e:
                 _log_exception("Traceback in auth_cb:", e)
+                if isinstance(e, BudgetExceeded):
+                    _mongoose.reply(conn, 503, _TEXT, "Service Unavailable\n")
+                    return
         if not ok:
             _mongoose.reply(conn, 401, _CHALLENGE, "Auth required\n")
         elif uri == "/api/epname":
@@ -125,9 +133,12 @@ def _init(api_cb, auth_cb):
                 ret = api_cb(_text_or_bytes(body))
                 if ret is not None and not isinstance(ret, (str, bytes)):
                     ret = str(ret)
-            except Exception as e:
+            except _FAILURES as e:
                 _log_exception("Traceback in api_cb:", e)
-                _mongoose.reply(conn, 500, _TEXT, "Internal Server Error\n")
+                if isinstance(e, BudgetExceeded):
+                    _mongoose.reply(conn, 503, _TEXT, "Service Unavailable\n")
+                else:
+                    _mongoose.reply(conn, 500, _TEXT, "Internal Server Error\n")
                 return
             _mongoose.reply(conn, 200, _TEXT, ret)
         else:
@@ -466,7 +477,7 @@ class _Stream:
             del _watched[self.conn]
             _mongoose.end(self.conn)
             return
-        except Exception as e:
+        except _FAILURES as e:
             # Too late for a 500: cut the response short so it is not taken as whole.
             del _watched[self.conn]
             _log_exception("Traceback while streaming %s %s:" % (self.request.method, self.request.path), e)
@@ -515,7 +526,7 @@ class WebSocket:
             return
         try:
             fn(self, data)
-        except Exception as e:
+        except _FAILURES as e:
             _log_exception("Traceback in WebSocket handler for %s:" % self.request.path, e)
             self.close(1011, "internal error")
 
@@ -526,7 +537,7 @@ class WebSocket:
         if fn is not None:
             try:
                 fn(self)
-            except Exception as e:
+            except _FAILURES as e:
                 _log_exception("Traceback in WebSocket close handler for %s:" % self.request.path, e)
 
 
@@ -578,7 +589,7 @@ class EventStream:
         if self.on_close is not None:
             try:
                 self.on_close(self)
-            except Exception as e:
+            except _FAILURES as e:
                 _log_exception("Traceback in event stream close handler:", e)
 
 
@@ -781,6 +792,9 @@ class App:
             resp = self._respond(req)
         except Exception as e:
             resp = self._error(req, e)
+        except BudgetExceeded as e:
+            _log_exception("Traceback while answering %s %s:" % (req.method, req.path), e)
+            resp = Response("Service Unavailable\n", 503, None, "text/plain; charset=utf-8")
         if resp is not None:
             try:
                 self._send(req, resp)
@@ -889,7 +903,7 @@ class App:
             route.clients.append(stream)
             try:
                 route.handler(stream, req, **params)
-            except Exception as e:
+            except _FAILURES as e:
                 # Too late for a 500: the 200 is on its way. End the stream.
                 _log_exception("Traceback in event stream handler for %s:" % req.path, e)
                 stream.close()
@@ -910,7 +924,7 @@ class App:
                 opener = route.open
             if opener is not None:
                 opener(ws, req, **params)
-        except Exception as e:
+        except _FAILURES as e:
             _log_exception("Traceback in WebSocket open handler for %s:" % req.path, e)
             ws.close(1011, "internal error")
         return None
