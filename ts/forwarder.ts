@@ -68,6 +68,11 @@ export class Forwarder extends Relay<Flow> {
     return seg.srcPort === this.guestPort && dstIp === this.iface.config.hostIp;
   }
 
+  /** Client connections this forwarder holds (for least-loaded dispatch). */
+  get load(): number {
+    return this.flows.size;
+  }
+
   stats(): ForwarderStats {
     let buffered = 0;
     const states: Record<string, number> = {};
@@ -87,7 +92,7 @@ export class Forwarder extends Relay<Flow> {
     };
   }
 
-  /** Hand a client socket to the guest. */
+  /** Hand a client socket to the guest (a paused one is resumed). */
   accept(socket: Socket): void {
     const port = this.ports.take();
     if (port === null) {
@@ -103,8 +108,32 @@ export class Forwarder extends Relay<Flow> {
       conn.abort('client closed');
       this.release(flow);
     });
+    socket.resume(); // paused if it was taken back from a guest that died
     this.synQueue.push(flow);
     this.startSyns();
+  }
+
+  /**
+   * The guest died: give back the clients it never accepted (their bytes
+   * pushed back into the socket, paused), to be served by another guest.
+   */
+  takeUnaccepted(): Socket[] {
+    const moved: Socket[] = [];
+    for (const flow of [...this.flows.values()]) {
+      const unsent = flow.conn.takeUnsent();
+      if (unsent === null || flow.socket.destroyed) continue;
+      flow.socket.pause();
+      flow.socket.removeAllListeners('data');
+      flow.socket.removeAllListeners('end');
+      flow.socket.removeAllListeners('close');
+      flow.socket.removeAllListeners('error');
+      for (let i = unsent.length - 1; i >= 0; i--) flow.socket.unshift(Buffer.from(unsent[i]));
+      this.flows.delete(flow.conn.localPort); // first: the abort below must not touch the socket
+      flow.done = true;
+      flow.conn.abort('handed to another guest');
+      moved.push(flow.socket);
+    }
+    return moved;
   }
 
   /** True once the guest has finished (sent its FIN on) every connection and clients hold all its bytes. */

@@ -2,22 +2,20 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Guest } from './guest/guest.js';
-import { GUEST_HTTP_PORT } from './guest/shared.js';
-import { Forwarder, type ForwarderStats } from './forwarder.js';
-import { Gateway, type EgressOptions, type GatewayStats } from './gateway.js';
+import { Instance, type ExitReport, type InstanceConfig, type InstanceStats } from './instance.js';
+import type { EgressOptions } from './gateway.js';
 import { EgressRuleError, parseAllowRule } from './egress.js';
-import { NetInterface } from './net/interface.js';
 import { parseMac } from './net/ethernet.js';
 import { parseIpv4 } from './net/ipv4.js';
 import { PcapWriter } from './net/pcap.js';
 import { readStaticDir, StaticDirError } from './static-files.js';
-import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
+import { formatAccess, type AccessRecord } from './access-log.js';
 import { interceptHealth } from './health.js';
 
 export { DEFAULT_APP } from './paths.js';
 export type { AccessRecord } from './access-log.js';
 export type { EgressOptions, GatewayStats } from './gateway.js';
+export type { InstanceStats } from './instance.js';
 import { DEFAULT_APP } from './paths.js';
 
 export interface ServeOptions {
@@ -51,6 +49,11 @@ export interface ServeOptions {
   healthPath?: string | false;
   /** Limits on Python and on clients (see Limits for the defaults). */
   limits?: Limits;
+  /**
+   * Guest instances, each in its own worker thread with its own Python heap,
+   * sharing the listening port; connections go to the least loaded (default 1).
+   */
+  workers?: number;
   /** Outbound connections from Python (MQTT, HTTP client): denied unless `allow` names them. */
   egress?: EgressOptions;
   /** How long close() waits for responses in progress (default 10,000 ms). */
@@ -87,10 +90,8 @@ export interface ServerHandle {
   readonly url: string;
   /** Resolves with the guest's exit code when the app exits or crashes. */
   readonly exited: Promise<{ code: number; error?: string }>;
-  stats(): ForwarderStats & {
-    link: { framesIn: number; framesOut: number; refused: Record<string, number> };
-    outbound: GatewayStats;
-  };
+  /** Totals over the workers, each worker's own, and how often a crashed or stuck worker was replaced. */
+  stats(): InstanceStats & { workers: InstanceStats[]; restarts: { count: number; lastMs: number } };
   /**
    * Stop accepting, let responses in progress finish (up to drainTimeoutMs;
    * idle keep-alive connections and WebSockets are closed at once), then
@@ -153,18 +154,13 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     const min = name === 'maxConnections' ? 1 : 0;
     if (!(Number.isInteger(value) && value >= min && value <= 0xffffffff)) throw new AppError(`limits.${name} must be an integer >= ${min} (got ${value})`);
   }
+  const workers = options.workers ?? 1;
+  if (!(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new AppError(`workers must be 1-64 (got ${workers})`);
+  if (options.pcap && workers > 1) throw new AppError('pcap needs a single worker (each worker has its own link)');
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
 
-  let iface!: NetInterface;
-  let forwarder!: Forwarder;
-  let gateway!: Gateway;
-  let onUp!: () => void;
-  let onFirstExit!: (r: { code: number; error?: string }) => void;
-  const up = new Promise<void>((resolve) => (onUp = resolve));
-  const exited = new Promise<{ code: number; error?: string }>((resolve) => (onFirstExit = resolve));
-
-  const guest = new Guest(
-    {
+  const config: InstanceConfig = {
+    guest: {
       source,
       filename: basename(appPath),
       heapInitial: options.heapInitial ?? 1024 * 1024,
@@ -176,64 +172,88 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       limits,
       staticFiles,
     },
-    {
-      frame: (f) => {
-        pcap?.write(f);
-        iface.receive(f);
-      },
-      batchEnd: () => {
-        forwarder.batchEnd();
-        gateway.batchEnd();
-      },
-      output: (fd, text) => (fd === 1 ? stdout(text) : stderr(text)),
-      access: (records) => {
-        for (const r of parseAccessRecords(records, (port) => guest.peer(port))) accessLog?.(r);
-      },
-      exit: (code, error) => onFirstExit({ code, error }),
-    },
-    options.wasmPath,
-  );
-  iface = new NetInterface(
-    LINK,
-    {
-      send: (frame, reserve) => {
-        if (!guest.send(frame, reserve)) return false;
-        pcap?.write(frame);
-        return true;
-      },
-    },
-    (seg, frame, dstIp) => (forwarder.owns(seg, dstIp) ? forwarder.segment(seg, frame) : gateway.segment(seg, frame, dstIp)),
-    (dgram, frame, dstIp) => gateway.datagram(dgram, frame, dstIp),
-  );
-  const setPaused = (port: number, paused: boolean): void => guest.setPaused(port, paused);
-  forwarder = new Forwarder(iface, GUEST_HTTP_PORT, setPaused, (port, socket) => {
-    const addr = socket.remoteAddress ?? '';
-    guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);
-  });
-  gateway = new Gateway(iface, egress, setPaused, (port, reason) => guest.setRefusal(port, reason), (line) => stderr(`pythongoose: ${line}\n`));
-  iface.onGuestUp = () => {
-    forwarder.startSyns();
-    onUp();
+    link: LINK,
+    egress,
+    wasmPath: options.wasmPath,
+    pcap,
+    stdout,
+    stderr,
+    accessLog,
+    // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
+    stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
   };
 
-  // The app must get to mongoose.poll() (link up) or fail first.
-  const started = await Promise.race([up.then(() => null), exited]);
-  if (started !== null) {
-    await guest.terminate();
+  // The app must get to mongoose.poll() (link up) in every worker, or fail first.
+  const instances = Array.from({ length: workers }, () => new Instance(config));
+  const started = await Promise.all(instances.map((inst) => Promise.race([inst.up.then(() => null), inst.exited])));
+  const failed = started.find((r) => r !== null);
+  if (failed) {
+    await Promise.all(instances.map((inst) => inst.terminate()));
     pcap?.close();
-    const why = started.error ?? `app exited with code ${started.code} before serving`;
-    throw new AppError(why);
+    throw new AppError(failed.error ?? `app exited with code ${failed.code} before serving`);
   }
 
-  let guestRunning = true;
-  void exited.then(() => (guestRunning = false));
-  const undecided = new Set<Socket>(); // connections still being checked for a health probe
+  let onAppExit!: (r: ExitReport) => void;
+  const exited = new Promise<ExitReport>((resolve) => (onAppExit = resolve));
+  const restarts = { count: 0, lastMs: 0, failedInARow: 0 };
   let closing: Promise<void> | null = null;
+
+  // A crashed or stuck guest is replaced; an app that exits ends the server.
+  const supervise = (slot: number, inst: Instance): void => {
+    void inst.exited.then(async (r) => {
+      if (closing) return;
+      if (r.error === undefined) {
+        onAppExit(r);
+        return;
+      }
+      const t0 = Date.now();
+      stderr(`pythongoose: worker ${slot}: ${r.error}; its connections were reset, starting a fresh instance\n`);
+      // Clients the dead guest never accepted are served by the next one.
+      waiting.push(...inst.forwarder.takeUnaccepted());
+      inst.resetConnections();
+      void inst.terminate();
+      const backoff = Math.min(5000, restarts.failedInARow === 0 ? 0 : 100 * 2 ** restarts.failedInARow);
+      if (backoff > 0) await sleep(backoff);
+      if (closing) return;
+      const next = new Instance(config);
+      instances[slot] = next;
+      supervise(slot, next);
+      for (const socket of waiting.splice(0)) dispatch(socket);
+      const up = await Promise.race([next.up.then(() => true), next.exited.then(() => false)]);
+      if (up) {
+        restarts.count++;
+        restarts.lastMs = Date.now() - t0;
+        restarts.failedInARow = 0;
+      } else if (++restarts.failedInARow >= 5) {
+        onAppExit({ code: 70, error: `worker ${slot} failed to restart 5 times in a row: ${r.error}` });
+      }
+    });
+  };
+  instances.forEach((inst, slot) => supervise(slot, inst));
+
+  // Least-loaded dispatch among the instances that are running.
+  const pick = (): Instance => {
+    let best = instances[0];
+    for (const inst of instances) if ((inst.running && !best.running) || (inst.running === best.running && inst.load < best.load)) best = inst;
+    return best;
+  };
+  const totalLoad = (): number => instances.reduce((n, inst) => n + inst.load, 0);
+  const undecided = new Set<Socket>(); // connections still being checked for a health probe
+  const waiting: Socket[] = []; // clients held while no instance is running (a restart backs off)
+  const dispatch = (socket: Socket): void => {
+    if (closing || socket.destroyed) socket.destroy();
+    else if (!instances.some((inst) => inst.running)) waiting.push(socket);
+    else pick().accept(socket);
+  };
   const onConnection = (socket: Socket): void => {
+    if (totalLoad() + undecided.size + waiting.length >= limits.maxConnections) {
+      socket.destroy(); // over --max-connections: refused at once, the others unaffected
+      return;
+    }
     socket.allowHalfOpen = true; // a client's FIN is relayed, not answered with ours
     socket.setNoDelay(true);
-    if (healthPath === false) forwarder.accept(socket);
-    else interceptHealth(socket, healthPath, () => guestRunning, (s) => (closing ? s.destroy() : forwarder.accept(s)), undecided);
+    if (healthPath === false) dispatch(socket);
+    else interceptHealth(socket, healthPath, () => instances.some((inst) => inst.healthy), dispatch, undecided);
   };
   const server: Server = options.listener ?? createServer({ allowHalfOpen: true, noDelay: true });
   const ownServer = options.listener === undefined || !options.listener.listening;
@@ -250,7 +270,8 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     }
   } catch (err) {
     server.off('connection', onConnection);
-    await guest.terminate();
+    closing = Promise.resolve();
+    await Promise.all(instances.map((inst) => inst.terminate()));
     pcap?.close();
     const e = err as NodeJS.ErrnoException;
     const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 8000}`;
@@ -262,16 +283,16 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       server.off('connection', onConnection);
       const closed = ownServer ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       const drainMs = how?.drainTimeoutMs ?? options.drainTimeoutMs ?? 10000;
-      if (drainMs > 0 && guestRunning) {
-        guest.beginShutdown();
+      const live = instances.filter((inst) => inst.running);
+      if (drainMs > 0 && live.length > 0) {
+        for (const inst of live) inst.beginShutdown();
         const deadline = Date.now() + drainMs;
-        while (!forwarder.drained() && guestRunning && Date.now() < deadline) await sleep(10);
+        while (live.some((inst) => inst.running && !inst.drained()) && Date.now() < deadline) await sleep(10);
       }
-      forwarder.closeAll();
-      gateway.closeAll();
-      for (const socket of undecided) socket.destroy();
+      for (const inst of instances) inst.resetConnections();
+      for (const socket of [...undecided, ...waiting.splice(0)]) socket.destroy();
       await closed;
-      await guest.terminate();
+      await Promise.all(instances.map((inst) => inst.terminate()));
       pcap?.close();
     })());
 
@@ -280,14 +301,30 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     else stderr(`pythongoose: ${r.error ?? `app exited with code ${r.code}`}\n`);
     void close({ drainTimeoutMs: 0 });
   });
-  // close() waits for client sockets; unreferenced so a finished app can exit.
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     address,
     url: `http://${host}:${address.port}`,
     exited,
-    stats: () => ({ ...forwarder.stats(), link: iface.counters, outbound: gateway.stats() }),
+    stats: () => {
+      const each = instances.map((inst) => inst.stats());
+      return { ...sumStats(each), workers: each, restarts: { count: restarts.count, lastMs: restarts.lastMs } };
+    },
     close,
   };
+}
+
+/** Totals over the workers' stats: numbers added, records merged key by key. */
+function sumStats<T>(all: T[]): T {
+  const add = (a: unknown, b: unknown): unknown => {
+    if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (a && b && typeof a === 'object' && typeof b === 'object') {
+      const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = k in out ? add(out[k], v) : v;
+      return out;
+    }
+    return a;
+  };
+  return all.slice(1).reduce((acc, s) => add(acc, s) as T, all[0]);
 }

@@ -20,6 +20,10 @@ Options:
   --health PATH   health check the host answers itself, never passed to
                   Python (default /healthz; "off" for none)
   --heap-max MB   largest MicroPython heap, in MiB (default 256)
+  --workers N     guest instances, each with its own worker thread and Python
+                  heap, sharing the port; connections go to the least loaded
+                  (default 1: the seed's single loop). A crashed or stuck
+                  instance is replaced, and the others keep serving
 
 Limits (0 turns a timeout off):
   --cpu-budget S  wall time one Python callback may run before it is
@@ -68,6 +72,7 @@ function main(): void {
         'gc-stress': { type: 'boolean' },
         allow: { type: 'string', multiple: true },
         'cpu-budget': { type: 'string' },
+        workers: { type: 'string' },
         'max-body': { type: 'string' },
         'header-timeout': { type: 'string' },
         'idle-timeout': { type: 'string' },
@@ -115,6 +120,8 @@ function main(): void {
     if (maxBody > 0xffffffff) fail(`--max-body must be under 4G, got ${values['max-body']}`);
   }
   const maxConnections = number('max-connections', 1, 1000000);
+  const workers = number('workers', 1, 64);
+  if (workers !== undefined && !Number.isInteger(workers)) fail(`--workers must be a whole number, got ${values.workers}`);
   const connectS = number('connect-timeout', 0.1, 14);
   const outboundIdleS = number('outbound-idle-timeout', 1, 86400);
 
@@ -129,6 +136,7 @@ function main(): void {
     accessLog: values.quiet ? false : undefined,
     healthPath: values.health === 'off' ? false : values.health,
     drainTimeoutMs: drainS * 1000,
+    workers,
     limits: {
       cpuBudgetMs: seconds('cpu-budget'),
       maxBody,

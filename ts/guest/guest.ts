@@ -41,6 +41,7 @@ export class Guest {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
   private readonly paused = new Uint8Array(new SharedArrayBuffer(65536));
   private readonly peers = new Uint8Array(new SharedArrayBuffer(65536 * PEER_SLOT));
+  private readonly beat = new Float64Array(new SharedArrayBuffer(8));
   private readonly encoder = new TextEncoder();
   private readonly worker: Worker;
   private wakeQueued = false;
@@ -55,6 +56,7 @@ export class Guest {
       ctrl: this.ctrl.buffer as SharedArrayBuffer,
       paused: this.paused.buffer as SharedArrayBuffer,
       peers: this.peers.buffer as SharedArrayBuffer,
+      beat: this.beat.buffer as SharedArrayBuffer,
     };
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: WorkerMessage) => {
@@ -68,6 +70,15 @@ export class Guest {
     // finished wiring them up (Deno's Worker constructor blocks for ~30 ms,
     // long enough for the guest to queue its first frame).
     queueMicrotask(() => void this.pump());
+  }
+
+  /** Milliseconds since the guest last called the host (0 before it started). */
+  silentFor(now = Date.now()): number {
+    return this.beat[0] === 0 ? 0 : now - this.beat[0];
+  }
+
+  get isRunning(): boolean {
+    return this.running;
   }
 
   private stop(code: number, error?: string): void {
@@ -161,6 +172,11 @@ export class Guest {
   private releasePump(): void {
     Atomics.add(this.ctrl, CTRL_TX, 1);
     Atomics.notify(this.ctrl, CTRL_TX);
+  }
+
+  /** End a guest that is stuck: reported through exit() as a crash. */
+  kill(reason: string): void {
+    this.stop(70, reason);
   }
 
   async terminate(): Promise<void> {

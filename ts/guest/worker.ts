@@ -23,6 +23,7 @@ const tx = new FrameRing(init.tx);
 const ctrl = new Int32Array(init.ctrl);
 const paused = new Uint8Array(init.paused);
 const peers = new Uint8Array(init.peers);
+const beat = new Float64Array(init.beat);
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
 
 let exports!: GuestExports;
@@ -142,6 +143,7 @@ const imports = {
       return n;
     },
     wait(ms: number): number {
+      beat[0] = Date.now();
       flushOverflow();
       notifyHost();
       flushText(1);
@@ -157,6 +159,9 @@ const imports = {
       return woken ? 1 : 0;
     },
     millis(): number {
+      // Called every 1000 branches of Python code and every network poll:
+      // a guest that stops calling it is stuck in C (see Guest.silentFor).
+      beat[0] = Date.now();
       return performance.timeOrigin + performance.now();
     },
     random(ptr: number, len: number): void {

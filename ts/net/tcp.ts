@@ -133,6 +133,20 @@ export class TcpConnection {
     this.flush();
   }
 
+  /**
+   * Before the guest accepted the connection, take back the client bytes
+   * queued for it (to hand the client to another guest); null once the
+   * guest may have seen any of them, or the client half-closed.
+   */
+  takeUnsent(): Uint8Array[] | null {
+    if ((this.state !== TcpState.Idle && this.state !== TcpState.SynSent) || this.clientFinPending) return null;
+    const chunks = this.queue.splice(0);
+    if (chunks.length > 0 && this.queueHead > 0) chunks[0] = chunks[0].subarray(this.queueHead);
+    this.queueHead = 0;
+    this.queued = 0;
+    return chunks;
+  }
+
   /** The client half-closed: pass it on once the guest has answered. */
   clientFinished(): void {
     if (this.state === TcpState.Closed) return;

@@ -1,0 +1,40 @@
+# Ways a guest can die or hang where Python cannot catch it: the host must
+# replace the instance and keep serving (spec/restart.test.ts).
+import mongoose
+
+app = mongoose.App()
+
+
+@app.get("/trap")
+def trap(req):
+    # repr() of a deeply nested list recurses in C until the wasm stack
+    # overflows: a trap, not a Python exception.
+    nested = []
+    for _ in range(200000):
+        nested = [nested]
+    return repr(nested)
+
+
+@app.get("/stuck")
+def stuck(req):
+    # One long C computation: the VM's CPU budget check never runs.
+    n = int(req.query.get("n", "10000000"))
+    return str(7 ** n)[:10]
+
+
+@app.get("/slow")
+def slow(req):
+    # Python code busy for a while, under the budget.
+    import time
+    end = time.ticks_add(time.ticks_ms(), int(req.query.get("ms", "300")))
+    while time.ticks_diff(end, time.ticks_ms()) > 0:
+        pass
+    return "slow done"
+
+
+@app.get("/ok")
+def ok(req):
+    return "ok"
+
+
+app.run()

@@ -1,0 +1,113 @@
+// Crashes and restarts: a guest that traps or gets stuck in C is detected,
+// its connections reset, and a fresh instance takes over; with several
+// workers the others go on serving meanwhile.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { appPath, request, sleep, startServer, type TestServer } from './helpers/server.js';
+
+const APP = appPath('crash.py');
+
+const failed = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    (r) => `answered ${JSON.stringify(r)}`,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+  );
+
+async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const restart = suite<{ srv: TestServer }>('guest restart (1 worker)');
+
+restart.before(async (ctx) => {
+  ctx.srv = await startServer({ app: APP, limits: { cpuBudgetMs: 300 }, accessLog: false });
+});
+restart.after(async (ctx) => ctx.srv?.handle.close({ drainTimeoutMs: 0 }));
+
+restart('a trap (wasm stack overflow) resets that connection; a fresh instance serves the next request', async ({ srv }) => {
+  assert.is((await request(srv.port, '/ok')).status, 200);
+  const why = await failed(request(srv.port, '/trap'));
+  assert.match(why, /ECONNRESET|socket hang up/);
+  const ok = await request(srv.port, '/ok');
+  assert.is(ok.status, 200);
+  assert.is(ok.body.toString(), 'ok');
+  const stats = srv.handle.stats();
+  assert.is(stats.restarts.count, 1);
+  assert.ok(stats.restarts.lastMs > 0 && stats.restarts.lastMs < 5000, `restart took ${stats.restarts.lastMs} ms`);
+  assert.match(srv.stderr.join(''), /worker 0: guest crashed: Maximum call stack size exceeded; its connections were reset, starting a fresh instance/);
+});
+
+restart('requests arriving during the restart wait for the new instance', async ({ srv }) => {
+  const trap = failed(request(srv.port, '/trap'));
+  await sleep(5);
+  const waiting = await Promise.all(Array.from({ length: 5 }, () => request(srv.port, '/ok').catch((e: Error) => e)));
+  await trap;
+  // The trapping guest was busy and accepted none of them: they move to the next instance.
+  const answered = waiting.filter((r) => !(r instanceof Error) && r.status === 200).length;
+  assert.is(answered, 5, 'the guest never accepted them, so the new instance answered them all');
+  assert.is((await request(srv.port, '/ok')).status, 200);
+});
+
+restart('stuck in C beyond the budget (no VM check runs): the watchdog replaces the instance', async ({ srv }) => {
+  assert.is((await request(srv.port, '/ok')).status, 200);
+  const before = srv.handle.stats().restarts.count;
+  const t0 = Date.now();
+  const why = await failed(request(srv.port, '/stuck'));
+  assert.match(why, /ECONNRESET|socket hang up/);
+  const took = Date.now() - t0;
+  assert.ok(took >= 2000 && took < 6000, `stuck guest replaced after ${took} ms (budget 300 ms + 2 s)`);
+  assert.match(srv.stderr.join(''), /guest stuck for \d+ ms \(in a C function the CPU budget cannot interrupt\)/);
+  assert.is((await request(srv.port, '/ok')).status, 200);
+  await waitFor('the restart to be counted', () => srv.handle.stats().restarts.count === before + 1);
+});
+
+restart('the health check reports a stuck guest', async ({ srv }) => {
+  const stuck = failed(request(srv.port, '/stuck'));
+  await sleep(1500);
+  const health = await request(srv.port, '/healthz');
+  assert.is(health.status, 503, 'unhealthy while the only guest is silent');
+  await stuck;
+  assert.is((await request(srv.port, '/healthz')).status, 200, 'healthy again after the restart');
+});
+
+restart.run();
+
+const workers = suite('several workers');
+
+workers('connections are spread over the workers; one stuck worker does not delay the others', async () => {
+  const srv = await startServer({ app: APP, workers: 2, limits: { cpuBudgetMs: 300 }, accessLog: false });
+  try {
+    const slow = await Promise.all(Array.from({ length: 4 }, () => request(srv.port, '/slow?ms=200')));
+    assert.ok(slow.every((r) => r.status === 200));
+    const per = srv.handle.stats().workers.map((w) => w.counters.segmentsIn);
+    assert.ok(per.every((n) => n > 0), `every worker served some: ${per}`);
+    const stuck = failed(request(srv.port, '/stuck'));
+    await sleep(100);
+    const t0 = Date.now();
+    for (let i = 0; i < 5; i++) assert.is((await request(srv.port, '/ok')).status, 200);
+    assert.ok(Date.now() - t0 < 1000, `the other worker answered at once (${Date.now() - t0} ms for 5)`);
+    assert.is((await request(srv.port, '/healthz')).status, 200, 'healthy while one worker is stuck');
+    assert.match(await stuck, /ECONNRESET|socket hang up/);
+    await waitFor('the restart to be counted', () => srv.handle.stats().restarts.count === 1);
+    assert.is(srv.handle.stats().workers.length, 2);
+  } finally {
+    await srv.handle.close({ drainTimeoutMs: 0 });
+  }
+});
+
+workers('bad worker counts are rejected', async () => {
+  for (const n of [0, 1.5, 65]) {
+    try {
+      await startServer({ app: APP, workers: n });
+      assert.unreachable(`accepted workers: ${n}`);
+    } catch (err) {
+      assert.match((err as Error).message, /workers must be 1-64/);
+    }
+  }
+});
+
+workers.run();
