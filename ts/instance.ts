@@ -26,6 +26,8 @@ export interface InstanceConfig {
 export interface InstanceStats extends ForwarderStats {
   link: LinkCounters;
   outbound: GatewayStats;
+  /** The guest's wasm memory in bytes (Python heap included). */
+  guestMemory: number;
 }
 
 export type ExitReport = { code: number; error?: string };
@@ -115,7 +117,7 @@ export class Instance {
   }
 
   stats(): InstanceStats {
-    return { ...this.forwarder.stats(), link: this.iface.counters, outbound: this.gateway.stats() };
+    return { ...this.forwarder.stats(), link: this.iface.counters, outbound: this.gateway.stats(), guestMemory: this.guest.memoryBytes };
   }
 
   private startWatchdog(stuckAfterMs: number): void {

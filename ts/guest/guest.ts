@@ -41,7 +41,7 @@ export class Guest {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
   private readonly paused = new Uint8Array(new SharedArrayBuffer(65536));
   private readonly peers = new Uint8Array(new SharedArrayBuffer(65536 * PEER_SLOT));
-  private readonly beat = new Float64Array(new SharedArrayBuffer(8));
+  private readonly beat = new Float64Array(new SharedArrayBuffer(16));
   private readonly encoder = new TextEncoder();
   private readonly worker: Worker;
   private wakeQueued = false;
@@ -75,6 +75,11 @@ export class Guest {
   /** Milliseconds since the guest last called the host (0 before it started). */
   silentFor(now = Date.now()): number {
     return this.beat[0] === 0 ? 0 : now - this.beat[0];
+  }
+
+  /** The guest's wasm memory (its Python heap lives in it), as of its last idle moment. */
+  get memoryBytes(): number {
+    return this.beat[1];
   }
 
   get isRunning(): boolean {

@@ -61,7 +61,7 @@ export interface WorkerInit extends GuestOptions {
   ctrl: SharedArrayBuffer;
   paused: SharedArrayBuffer; // Uint8Array(65536): 1 = hold TCP data of that flow (host port inbound, guest port outbound)
   peers: SharedArrayBuffer; // Uint8Array(65536 * PEER_SLOT): length byte + text
-  beat: SharedArrayBuffer; // Float64Array(1): Date.now() when the guest last called the host (a stuck guest stops)
+  beat: SharedArrayBuffer; // Float64Array(2): Date.now() when the guest last called the host (a stuck guest stops), its memory size
 }
 
 export type WorkerMessage =

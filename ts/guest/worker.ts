@@ -144,6 +144,7 @@ const imports = {
     },
     wait(ms: number): number {
       beat[0] = Date.now();
+      beat[1] = exports.memory.buffer.byteLength;
       flushOverflow();
       notifyHost();
       flushText(1);
