@@ -10,6 +10,8 @@ const MAX_PEEK = 512;
  * Watch a new connection's first bytes. A `GET|HEAD <path> ` request is
  * answered here (200 while the guest runs, else 503) and the connection
  * closed; anything else goes to `pass` with its bytes put back, unread.
+ * A client that sends nothing for `timeouts.idleMs`, or stops partway
+ * through a probe's first line for `timeouts.headerMs`, is closed (0: no limit).
  */
 export function interceptHealth(
   socket: Socket,
@@ -17,11 +19,19 @@ export function interceptHealth(
   healthy: () => boolean,
   pass: (socket: Socket) => void,
   undecided: Set<Socket>,
+  timeouts: { idleMs: number; headerMs: number } = { idleMs: 0, headerMs: 0 },
 ): void {
   undecided.add(socket); // close() destroys these: they are not the forwarder's yet
   const probes = [`GET ${path} `, `HEAD ${path} `, `GET ${path}?`, `HEAD ${path}?`];
   let head: Buffer = Buffer.alloc(0);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (ms: number): void => {
+    clearTimeout(timer);
+    timer = ms > 0 ? setTimeout(() => onTimeout(), ms) : undefined;
+  };
+  arm(timeouts.idleMs);
   const onData = (chunk: Buffer): void => {
+    if (head.length === 0) arm(timeouts.headerMs);
     head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
     const text = head.subarray(0, MAX_PEEK).toString('latin1');
     const match = probes.find((p) => text.startsWith(p));
@@ -41,7 +51,15 @@ export function interceptHealth(
     detach();
     closeAfterWrite(socket, '');
   };
+  const onTimeout = (): void => {
+    detach();
+    // Silence is closed quietly; a head begun and not finished gets 408, as the guest answers it.
+    const body = 'Request Timeout\n';
+    const reply = `HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    closeAfterWrite(socket, head.length > 0 ? reply : '');
+  };
   const detach = (): void => {
+    clearTimeout(timer);
     undecided.delete(socket);
     socket.off('data', onData);
     socket.off('end', onEnd);
@@ -51,7 +69,10 @@ export function interceptHealth(
     detach();
     socket.destroy();
   };
-  socket.once('close', () => undecided.delete(socket));
+  socket.once('close', () => {
+    clearTimeout(timer);
+    undecided.delete(socket);
+  });
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('error', onError);

@@ -253,7 +253,11 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     socket.allowHalfOpen = true; // a client's FIN is relayed, not answered with ours
     socket.setNoDelay(true);
     if (healthPath === false) dispatch(socket);
-    else interceptHealth(socket, healthPath, () => instances.some((inst) => inst.healthy), dispatch, undecided);
+    else
+      interceptHealth(socket, healthPath, () => instances.some((inst) => inst.healthy), dispatch, undecided, {
+        idleMs: limits.idleTimeoutMs, // a client that sends nothing: as the guest treats an idle connection
+        headerMs: limits.headerTimeoutMs,
+      });
   };
   const server: Server = options.listener ?? createServer({ allowHalfOpen: true, noDelay: true });
   const ownServer = options.listener === undefined || !options.listener.listening;
