@@ -110,6 +110,14 @@ const LINK = {
 
 export class AppError extends Error {}
 
+/**
+ * The Python stack: exhausted (RuntimeError, a 500) before deep recursion
+ * overflows the worker's native stack (a trap, and a restart). Node's worker
+ * threads have room for about 1,300 nested calls; Deno's and Bun's native
+ * stacks are smaller and fixed, so there it is about 330.
+ */
+const PYSTACK_BYTES = 'Deno' in globalThis || 'Bun' in globalThis ? 16 * 1024 : 64 * 1024;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Start serving; resolves once the port is bound and the app has started. */
@@ -165,7 +173,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       filename: basename(appPath),
       heapInitial: options.heapInitial ?? 1024 * 1024,
       heapMax: options.heapMax ?? 256 * 1024 * 1024,
-      pystackBytes: 64 * 1024,
+      pystackBytes: PYSTACK_BYTES,
       gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
       accessLog: accessLog !== null,
       healthPath: healthPath === false ? '' : healthPath,
