@@ -59,7 +59,9 @@ export class DnsServer {
         type: 'response',
         id: packet.id,
         flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | rcode,
-        questions: question ? [question] : [],
+        // Echo only a valid name: dns-packet decodes bytes that are not UTF-8 to
+        // U+FFFD, which would re-encode as a longer (malformed) label.
+        questions: question && normalizeName(question.name) !== null ? [question] : [],
         answers: answers.map((ip) => ({
           type: 'A' as const,
           name: question.name,

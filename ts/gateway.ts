@@ -45,6 +45,7 @@ const DNS_PORT = 53;
 /** How long the far end may keep its half of a connection the guest finished. */
 const LINGER_MS = 5000;
 const MAX_NAMES = 4096; // addresses remembered with the names that resolved to them
+const MAX_NAMES_PER_ADDRESS = 16; // names kept for one address (a wildcard zone has any number): the latest
 const MAX_LOGGED = 1024; // destinations whose denial was logged
 /** The guest tells why a connection was refused in at most this many bytes (PEER_SLOT - 1). */
 const REASON_MAX = 47;
@@ -221,6 +222,8 @@ export class Gateway extends Relay<OutFlow> {
         names = new Map();
         this.names.set(ip, names);
       }
+      names.delete(name); // a refreshed name is the newest
+      if (names.size >= MAX_NAMES_PER_ADDRESS) names.delete(names.keys().next().value!);
       names.set(name, expires);
     }
   }

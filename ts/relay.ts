@@ -6,6 +6,13 @@ import type { NetInterface } from './net/interface.js';
 import type { TcpConnection, TcpCounters, TcpHost, TcpSegmentOut } from './net/tcp.js';
 
 const TICK_MS = 5;
+/**
+ * Guest bytes one socket may hold unsent. The guest's output to a slow socket
+ * is paused (the worker holds it), so only what was already in the 4 MiB ring
+ * arrives after the pause; beyond this the guest ignored it (or its ports do
+ * not name the flow the pause was for), and the connection is reset.
+ */
+export const MAX_BUFFERED = 8 * 1024 * 1024;
 
 export interface RelayFlow {
   conn: TcpConnection;
@@ -123,6 +130,11 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   deliver(conn: TcpConnection, data: Uint8Array): void {
     const flow = this.flowOf(conn);
     if (flow === undefined || flow.socket.destroyed || flow.socket.writableEnded) return;
+    if (flow.socket.writableLength > MAX_BUFFERED) {
+      // Not from inside the segment's processing: reset once it is done.
+      queueMicrotask(() => conn.abort('guest ignored backpressure'));
+      return;
+    }
     if (!flow.socket.write(Buffer.from(data)) && !flow.guestPaused) {
       // The socket drains slowly: hold the guest's output in the guest.
       const key = this.flowKey(conn);

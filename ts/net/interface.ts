@@ -100,7 +100,8 @@ export class NetInterface {
       this.onGuestUp();
     }
     if (arp.op === ARP_REQUEST && arp.targetIp === this.config.hostIp) {
-      this.sendRaw(buildArp(ARP_REPLY, this.config.hostMac, this.config.hostIp, arp.senderMac, arp.senderIp));
+      // To the guest's configured MAC, not the one the request claims: every frame goes to the guest.
+      this.sendRaw(buildArp(ARP_REPLY, this.config.hostMac, this.config.hostIp, this.config.guestMac, this.config.guestIp));
     }
   }
 
