@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import {
   FIN_GIVE_UP_MS,
   FIN_IDLE_MS,
+  CLOSING_QUIET_MS,
   SEND_BUDGET,
   SYN_GIVE_UP_MS,
   SYN_RETRY_MS,
@@ -655,7 +656,9 @@ Close('client FIN is held while data is unacked and until the guest is idle, the
   feed(conn, seg(FIN | ACK, GISS + 5, ISS + 102), 20001);
   assert.is(conn.state, TcpState.Closing);
   assert.is(host.take().length, 0, 'its FIN is not acknowledged yet');
-  conn.tick(20001 + FIN_IDLE_MS);
+  conn.tick(20001 + CLOSING_QUIET_MS - 1);
+  assert.is(host.take().length, 0, 'still collecting what Mongoose sends after its FIN');
+  conn.tick(20001 + CLOSING_QUIET_MS);
   const last = host.take();
   assert.is(last.length, 1);
   assert.is(last[0].flags, ACK);
@@ -719,7 +722,7 @@ Close('in FIN-WAIT, guest data before its FIN is still delivered', () => {
   feed(conn, seg(ACK | PSH, GISS + 1, ISS + 2, 'tail'), 1001);
   assert.is(host.deliveredText(), 'tail');
   feed(conn, seg(FIN | ACK, GISS + 5, ISS + 2), 1002);
-  conn.tick(1002 + FIN_IDLE_MS);
+  conn.tick(1002 + CLOSING_QUIET_MS);
   assert.is(conn.state, TcpState.Closed);
   assert.is(host.closes[0].reset, false);
   const acks = host.take().filter((e) => e.flags === ACK);
@@ -736,9 +739,9 @@ Close('in CLOSING, output Mongoose sends after its FIN (same seq) is delivered a
   feed(conn, seg(ACK | PSH, GISS + 1, ISS + 2, 'late'), 1010);
   feed(conn, seg(ACK | PSH, GISS + 5, ISS + 2, 'r'), 1015);
   assert.is(host.deliveredText(), 'later');
-  conn.tick(1015 + FIN_IDLE_MS - 1);
+  conn.tick(1015 + CLOSING_QUIET_MS - 1);
   assert.is(conn.state, TcpState.Closing, 'still collecting');
-  conn.tick(1015 + FIN_IDLE_MS);
+  conn.tick(1015 + CLOSING_QUIET_MS);
   const acks = host.take().filter((e) => e.flags === ACK);
   assert.is(acks[acks.length - 1].ack, GISS + 7, 'acknowledges the data and the FIN');
   assert.is(host.count('guestFinished'), 1);

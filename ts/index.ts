@@ -2,6 +2,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { GATEWAY_IP } from './guest/shared.js';
 import { Instance, type ExitReport, type InstanceConfig, type InstanceStats } from './instance.js';
 import type { EgressOptions } from './gateway.js';
 import { EgressRuleError, parseAllowRule } from './egress.js';
@@ -102,7 +103,7 @@ export interface ServerHandle {
 
 const LINK = {
   hostMac: parseMac('02:00:00:00:00:02'),
-  hostIp: parseIpv4('10.0.2.2'),
+  hostIp: GATEWAY_IP,
   guestMac: parseMac('02:00:00:00:00:0f'),
   guestIp: parseIpv4('10.0.2.15'),
   maxFrame: 1514,

@@ -9,6 +9,8 @@ export const CTRL_WORDS = 4;
 
 /** The guest's HTTP listener port. */
 export const GUEST_HTTP_PORT = 80;
+/** The host's address on the virtual link (the guest's gateway), as an unsigned 32-bit number. */
+export const GATEWAY_IP = ((10 << 24) | (0 << 16) | (2 << 8) | 2) >>> 0;
 
 /** Reserved for control frames: TCP data waits rather than crowd them out. */
 export const TX_CONTROL_RESERVE = 64 * 1024;

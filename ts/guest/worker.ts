@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
 import { FrameRing } from '../ring.js';
-import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, GUEST_HTTP_PORT, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
+import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, GATEWAY_IP, GUEST_HTTP_PORT, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
 
 interface GuestExports {
   memory: WebAssembly.Memory;
@@ -69,7 +69,10 @@ function tcpData(f: Uint8Array): [number, number] | null {
   if (f.length < t + 20) return null;
   const doff = (f[t + 12] >> 4) * 4;
   const src = (f[t] << 8) | f[t + 1];
-  return [total - ihl - doff, src === GUEST_HTTP_PORT ? (f[t + 2] << 8) | f[t + 3] : src];
+  // As the host names flows: inbound ones (from the HTTP port to the gateway)
+  // by host port, the guest's own connections by its port.
+  const inbound = src === GUEST_HTTP_PORT && ((f[30] << 24) | (f[31] << 16) | (f[32] << 8) | f[33]) >>> 0 === GATEWAY_IP;
+  return [total - ihl - doff, inbound ? (f[t + 2] << 8) | f[t + 3] : src];
 }
 
 function flushText(fd: 1 | 2): void {

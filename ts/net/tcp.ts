@@ -57,6 +57,12 @@ export const SYN_GIVE_UP_MS = 15000;
 export const SEND_BUDGET = 256 * 1024;
 /** Quiet time after which a held client FIN is passed to the guest. */
 export const FIN_IDLE_MS = 20;
+/**
+ * After the FINs crossed, Mongoose still sends what it had queued, one
+ * segment per poll, and frees the connection 1 s after its FIN at most:
+ * wait this long for more before closing (a busy machine spaces its polls).
+ */
+export const CLOSING_QUIET_MS = 250;
 /** A FIN the guest never answers (it was lost, or the guest hung) ends the connection. */
 export const FIN_GIVE_UP_MS = 10000;
 /** Largest segment we send, whatever the guest claims (our frames are <= 1514 bytes). */
@@ -342,7 +348,7 @@ export class TcpConnection {
       return;
     }
     if (this.state === TcpState.Closing) {
-      if (now - this.lastGuestActivity >= FIN_IDLE_MS) {
+      if (now - this.lastGuestActivity >= CLOSING_QUIET_MS) {
         this.sendAck();
         this.host.guestFinished(this);
         this.finish(false, 'closed');
