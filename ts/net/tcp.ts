@@ -318,8 +318,15 @@ export class TcpConnection {
     this.sendFin(this.lastGuestActivity);
   }
 
-  private sendAck(): void {
+  /**
+   * A bare ACK. Not once our FIN is out (FIN-WAIT, CLOSING) unless `final`:
+   * Mongoose takes any bare ACK after the FINs crossed as the last one and
+   * frees the connection, dropping the output it still has queued (and it
+   * needs no ACKs to go on sending).
+   */
+  private sendAck(final = false): void {
     this.ackPending = false;
+    if (!final && (this.state === TcpState.FinWait || this.state === TcpState.Closing)) return;
     this.host.emit(this, { flags: ACK, seq: this.sndNxt, ack: this.rcvNxt });
     this.counters.segmentsOut++;
   }
@@ -349,7 +356,7 @@ export class TcpConnection {
     }
     if (this.state === TcpState.Closing) {
       if (now - this.lastGuestActivity >= CLOSING_QUIET_MS) {
-        this.sendAck();
+        this.sendAck(true);
         this.host.guestFinished(this);
         this.finish(false, 'closed');
       }
