@@ -319,7 +319,11 @@ MP_DEFINE_CONST_FUN_OBJ_1(pg_client_abort_obj, client_abort);
 // ready(): whether the guest's link is up (connections made before fail).
 static mp_obj_t client_ready(void) {
     pg_net_init();
+    #ifdef PG_NATIVE
+    return mp_const_true;  // BSD sockets: no link of our own to bring up
+    #else
     return mp_obj_new_bool(pg_mgr.ifp != NULL && pg_mgr.ifp->state == MG_TCPIP_STATE_READY);
+    #endif
 }
 MP_DEFINE_CONST_FUN_OBJ_0(pg_client_ready_obj, client_ready);
 

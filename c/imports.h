@@ -5,7 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef PG_NATIVE
+#define PG_IMPORT(name)  // the native build: c/native.c implements those it uses
+#else
 #define PG_IMPORT(name) __attribute__((import_module("pg"), import_name(#name)))
+#endif
 
 // Queue one Ethernet frame toward the host. Returns 1 if taken, 0 if the host
 // asks to retry later (its ring is full, or the TCP flow is paused).

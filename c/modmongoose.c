@@ -26,7 +26,6 @@
 //   mqtt_connect/mqtt_pub/mqtt_sub/mqtt_unsub/mqtt_ping/mqtt_disconnect,
 //   http_request, abort, ready: outbound connections (c/client.c)
 // Responses to HEAD requests get their headers only, whatever Python passes.
-#include <emscripten/emscripten.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,7 +37,11 @@
 #include "c/netif.h"
 #include "c/port.h"
 
+#ifdef PG_NATIVE
+#define PG_HTTP_URL pg_listen_url()  // a real socket (c/native.c)
+#else
 #define PG_HTTP_URL "http://0.0.0.0:80"
+#endif
 
 // Per-connection state in c->data. Mongoose's static file sender keeps its
 // byte count in the last size_t of c->data, so this must stay clear of it.
@@ -577,7 +580,7 @@ static size_t n_files, files_cap;
 #define PG_STATIC_ROOT "/www"
 
 // Takes ownership of data (malloc'd by the host); path is copied.
-EMSCRIPTEN_KEEPALIVE int pg_fs_add(const char *path, const char *data, size_t size, double mtime) {
+PG_EXPORT int pg_fs_add(const char *path, const char *data, size_t size, double mtime) {
     if (n_files == files_cap) {
         size_t cap = files_cap == 0 ? 64 : files_cap * 2;
         pg_file_t *p = realloc(files, cap * sizeof(*p));
@@ -995,7 +998,7 @@ static void finish_chunked(struct mg_connection *c, size_t body, size_t out, siz
     uint8_t *p = c->recv.buf;
     if (n > 0) {
         char size[PG_CHUNK_HOLD_LEN + 1];
-        snprintf(size, sizeof(size), "%08lx\r\n", (unsigned long)n);
+        snprintf(size, sizeof(size), "%08x\r\n", (unsigned)n);  // n < 2^31 (body_limit)
         memcpy(p + body - PG_CHUNK_HOLD_LEN, size, PG_CHUNK_HOLD_LEN);
         memcpy(p + out, "\r\n0\r\n\r\n", 7);
     } else {
@@ -1175,13 +1178,17 @@ static void precheck(struct mg_connection *c) {
 
 // Per poll, with no request being answered: a head or body that is too slow
 // gets 408; an idle keep-alive connection is closed (no response: the
-// client may be sending a request just then).
-static void check_timeouts(struct mg_connection *c) {
+// client may be sending a request just then). `now` is the poll's clock: one
+// reading per poll, not one per connection.
+static void check_timeouts(struct mg_connection *c, uint32_t now) {
     pg_conn_t *st = conn_state(c);
     if (c->is_resp || c->fn_data != NULL || (st->flags & (F_STARTED | F_STATIC))) {
         return;
     }
-    uint32_t now = (uint32_t)mg_millis(), elapsed = now - st->since_ms;
+    // since_ms may be a little later than the poll's clock (set by a read in
+    // this same poll): that is no time at all, not a wrapped-around eternity.
+    int32_t since = (int32_t)(now - st->since_ms);
+    uint32_t elapsed = since > 0 ? (uint32_t)since : 0;
     if (st->flags & F_BODY) {
         if (pg_limits.idle_timeout_ms != 0 && elapsed >= pg_limits.idle_timeout_ms) {
             reject(c, 408);
@@ -1222,8 +1229,8 @@ static void http_pfn(struct mg_connection *c, int ev, void *ev_data) {
         if (!c->is_resp && c->fn_data == NULL && c->recv.len > 0 && !(st->flags & (F_HEAD_WAIT | F_BODY))) {
             precheck(c);  // bytes that arrived while a response was going out
         }
-        if (!c->is_draining) {
-            check_timeouts(c);
+        if (!c->is_draining && !c->is_listening) {  // on sockets, a draining listener is closed
+            check_timeouts(c, (uint32_t)*(uint64_t *)ev_data);
         }
     }
     mongoose_http_cb(c, ev, ev_data);
@@ -1242,7 +1249,8 @@ static mp_obj_t new_str_checked(struct mg_str s, bool *ok) {
 // Header values that are not UTF-8 reach Python as bytes: nothing is lost.
 mp_obj_t pg_text_or_bytes(struct mg_str s) {
     if (utf8_check((const byte *)s.buf, s.len)) {
-        return mp_obj_new_str(s.buf, s.len);
+        // Not interned: looking each value up in the qstr table costs more than it saves.
+        return mp_obj_new_str_copy(&mp_type_str, (const byte *)s.buf, s.len);
     }
     return mp_obj_new_bytes((const byte *)s.buf, s.len);
 }
@@ -1283,7 +1291,7 @@ static void request(struct mg_connection *c, struct mg_http_message *hm) {
 // that arrive later on a kept-alive one, so Python never sees either.
 static char *health_path;
 
-EMSCRIPTEN_KEEPALIVE void pg_set_health_path(const char *path) {
+PG_EXPORT void pg_set_health_path(const char *path) {
     free(health_path);
     health_path = NULL;
     if (path[0] != '\0' && (health_path = malloc(strlen(path) + 1)) != NULL) {
@@ -1402,6 +1410,9 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
                 c->is_resp = 1;
                 if (!c->is_draining) {
                     st->flags |= F_PIPELINED;
+                    #ifdef PG_NATIVE
+                    pg_net_again = true;
+                    #endif
                 }
             }
             break;
@@ -1440,7 +1451,11 @@ static mp_obj_t mongoose_listen(mp_obj_t handler) {
     if (!listening) {
         struct mg_connection *lsn = mg_http_listen(&pg_mgr, PG_HTTP_URL, http_fn, NULL);
         if (lsn == NULL) {
+            #ifdef PG_NATIVE
+            mp_raise_msg_varg(&mp_type_OSError, MP_ERROR_TEXT("cannot listen on %s"), PG_HTTP_URL);
+            #else
             mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("cannot listen on port 80"));
+            #endif
         }
         mongoose_http_cb = lsn->pfn;
         lsn->pfn = http_pfn;  // accepted connections inherit it
@@ -1556,7 +1571,12 @@ void pg_http_shutdown(void) {
 static mp_obj_t mongoose_peer(mp_obj_t conn) {
     struct mg_connection *c = pg_conn_arg(conn);
     char text[64];
+    #ifdef PG_NATIVE
+    // Natively c->rem is the client itself; in wasm it is the host's end of the link.
+    size_t n = mg_snprintf(text, sizeof(text), "%M", mg_print_ip_port, &c->rem);
+    #else
     size_t n = pg_peer(mg_ntohs(c->rem.port), text, sizeof(text));
+    #endif
     const char *colon = NULL;
     for (size_t i = 0; i < n; i++) {
         if (text[i] == ':') {

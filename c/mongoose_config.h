@@ -1,5 +1,7 @@
 // Mongoose configuration for the Pythongoose guest (MG_ARCH_CUSTOM, passed on
-// the command line because emcc predefines __unix__).
+// the command line because emcc predefines __unix__). The native build
+// (PG_NATIVE) is MG_ARCH_UNIX, for which Mongoose does not read this file:
+// c/micropython.mk force-includes it.
 #pragma once
 
 #include <stdarg.h>
@@ -10,10 +12,15 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef PG_NATIVE
+#define MG_ENABLE_TCPIP 0           // BSD sockets; Mongoose's own clock and random source
+#define MG_DATA_SIZE 48             // c->data: pg_conn_t (modmongoose.c) has 64-bit pointers here
+#else
 #define MG_ENABLE_TCPIP 1           // built-in TCP/IP stack over our virtual NIC
 #define MG_ENABLE_CUSTOM_MILLIS 1   // mg_millis() from the host clock
 #define MG_ENABLE_CUSTOM_RANDOM 1   // mg_random() from the host CSPRNG
 #define MG_ENABLE_TCPIP_DRIVER_INIT 0
+#endif
 #define MG_IO_SIZE 16384            // iobuf growth step: fewer reallocs on big bodies
 #define MG_MAX_HTTP_HEADERS 64
 #define MG_ENABLE_PACKED_FS 1     // --static files, copied into guest memory by the host

@@ -72,6 +72,10 @@ void pg_net_init(void) {
     ifp.driver = &driver;
     ifp.recv_queue.size = PG_MTU + 40;
     mg_tcpip_init(&pg_mgr, &ifp);
+    // mg_tcpip_init allocates a 1540-byte frame buffer and forces MTU 1500.
+    mg_free(ifp.tx.buf);
+    ifp.tx.len = PG_MTU + 14;
+    ifp.tx.buf = (char *)mg_calloc(1, ifp.tx.len);
     ifp.mtu = PG_MTU;
     // Static address: the resolver must be the gateway, not 8.8.8.8.
     pg_mgr.dns4.url = "udp://10.0.2.2:53";

@@ -1,6 +1,9 @@
-// MicroPython port wiring: VM init, running the app, GC safe points.
-#include <emscripten/emscripten.h>
+// MicroPython port wiring: VM init, running the app, GC safe points, the CPU
+// budget. Natively (PG_NATIVE) MicroPython's unix port does the VM init, runs
+// the app and collects garbage itself; only the CPU budget is compiled here.
+#ifndef PG_NATIVE
 #include <emscripten/stack.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -17,9 +20,9 @@
 
 int pg_callback_depth;
 pg_limits_t pg_limits;
-static bool gc_pending, gc_stress, gc_allowed;
-static uintptr_t shallowest_sp;
-static size_t heap_limit;  // bytes the Python heap may grow to in total
+// Bytes the Python heap may grow to in total: the host's --heap-max (pg_init),
+// natively its default.
+static size_t heap_limit = 256 * 1024 * 1024;
 
 // The heap grows instead of collecting inside an allocation; this caps it.
 size_t gc_get_max_new_split(void) {
@@ -29,6 +32,11 @@ size_t gc_get_max_new_split(void) {
     }
     return total >= heap_limit ? 0 : heap_limit - total;
 }
+
+#ifndef PG_NATIVE
+static bool gc_pending, gc_stress, gc_allowed;
+#define PG_GC_MIN_THRESHOLD (256 * 1024)  // bytes allocated between collections, at least
+static uintptr_t shallowest_sp;
 
 // Called by the allocator when it wants memory back: defer to a safe point.
 void gc_collect(void) {
@@ -60,7 +68,15 @@ void pg_gc_safe_point(void) {
     void *base = (void *)emscripten_stack_get_base();
     gc_collect_root((void **)sp, ((uintptr_t)base - (uintptr_t)sp) / sizeof(void *));
     gc_collect_end();
+    // Next collection once as much again as survived has been allocated: a
+    // collection marks everything live, so a fixed threshold would make an
+    // app holding a lot of data pay for it again every few requests.
+    gc_info_t info;
+    gc_info(&info);
+    size_t next = info.used > PG_GC_MIN_THRESHOLD ? info.used : PG_GC_MIN_THRESHOLD;
+    MP_STATE_MEM(gc_alloc_threshold) = next / MICROPY_BYTES_PER_GC_BLOCK;
 }
+#endif
 
 // ---- The CPU budget of one callback ----------------------------------------
 
@@ -109,7 +125,16 @@ mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t
     return ret;
 }
 
-EMSCRIPTEN_KEEPALIVE void pg_init(size_t heap_initial, size_t heap_max, size_t pystack_bytes, int stress,
+PG_EXPORT void pg_set_limits(uint32_t cpu_budget_ms, uint32_t max_body, uint32_t header_timeout_ms,
+    uint32_t idle_timeout_ms) {
+    pg_limits.cpu_budget_ms = cpu_budget_ms;
+    pg_limits.max_body = max_body;
+    pg_limits.header_timeout_ms = header_timeout_ms;
+    pg_limits.idle_timeout_ms = idle_timeout_ms;
+}
+
+#ifndef PG_NATIVE
+PG_EXPORT void pg_init(size_t heap_initial, size_t heap_max, size_t pystack_bytes, int stress,
     int access_log) {
     heap_limit = heap_max;
     pg_access_log = access_log != 0;
@@ -119,23 +144,14 @@ EMSCRIPTEN_KEEPALIVE void pg_init(size_t heap_initial, size_t heap_max, size_t p
     char *heap = (char *)malloc(heap_initial);
     gc_init(heap, heap + heap_initial);
     // Ask for a (deferred) collection well before the heap fills up.
-    MP_STATE_MEM(gc_alloc_threshold) = 64 * 1024 / MICROPY_BYTES_PER_GC_BLOCK;
+    MP_STATE_MEM(gc_alloc_threshold) = PG_GC_MIN_THRESHOLD / MICROPY_BYTES_PER_GC_BLOCK;
     mp_init();  // sys.path: "" (nothing there) and ".frozen" (py/manifest.py)
-}
-
-
-EMSCRIPTEN_KEEPALIVE void pg_set_limits(uint32_t cpu_budget_ms, uint32_t max_body, uint32_t header_timeout_ms,
-    uint32_t idle_timeout_ms) {
-    pg_limits.cpu_budget_ms = cpu_budget_ms;
-    pg_limits.max_body = max_body;
-    pg_limits.header_timeout_ms = header_timeout_ms;
-    pg_limits.idle_timeout_ms = idle_timeout_ms;
 }
 
 // Compile and run an app. Returns 0 when it finished, 1 on an uncaught
 // exception or a syntax error (traceback printed on stderr), or the code
 // passed to sys.exit().
-EMSCRIPTEN_KEEPALIVE int pg_run(const char *src, size_t len, const char *filename) {
+PG_EXPORT int pg_run(const char *src, size_t len, const char *filename) {
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
         qstr source_name = qstr_from_str(filename);
@@ -178,3 +194,4 @@ void NORETURN __fatal_error(const char *msg) {
     pg_write(2, msg, strlen(msg));
     abort();
 }
+#endif

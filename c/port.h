@@ -4,6 +4,15 @@
 #include <stdint.h>
 #include "py/obj.h"
 
+// Functions the host calls into (wasm exports). The native build
+// (scripts/build-native.sh, PG_NATIVE) has no host: they stay plain functions.
+#ifdef PG_NATIVE
+#define PG_EXPORT
+#else
+#include <emscripten/emscripten.h>
+#define PG_EXPORT EMSCRIPTEN_KEEPALIVE
+#endif
+
 // Collect garbage if one is due (or always, in GC stress mode). Call only at a
 // safe point: no C frame below may hold a heap object in a wasm local.
 void pg_gc_safe_point(void);
@@ -36,3 +45,14 @@ typedef struct {
     uint32_t idle_timeout_ms;    // a keep-alive connection with no request in progress is closed after this
 } pg_limits_t;
 extern pg_limits_t pg_limits;
+void pg_set_limits(uint32_t cpu_budget_ms, uint32_t max_body, uint32_t header_timeout_ms,
+    uint32_t idle_timeout_ms);
+
+#ifdef PG_NATIVE
+// The native build's network (c/native.c). The HTTP server's address:
+// $PYTHONGOOSE_LISTEN, else http://0.0.0.0:8000.
+const char *pg_listen_url(void);
+// Set when a request is held back for the next poll (modmongoose.c), which
+// then must not sleep waiting for socket events.
+extern bool pg_net_again;
+#endif

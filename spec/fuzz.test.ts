@@ -32,7 +32,7 @@ import { NetInterface, type LinkConfig } from '../ts/net/interface.js';
 import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
 import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../ts/net/ethernet.js';
 import { fold, sum16 } from '../ts/net/checksum.js';
-import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, parseIpv4Header, readU32, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
+import { LINK_MAX_FRAME, PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, parseIpv4Header, readU32, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
 import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp } from '../ts/net/tcp-wire.js';
 import { MAX_MSS } from '../ts/net/tcp.js';
 import { MAX_BUFFERED } from '../ts/relay.js';
@@ -82,7 +82,7 @@ const GUEST_MAC = parseMac('02:00:00:00:00:0f');
 const HOST_IP = parseIpv4('10.0.2.2');
 const GUEST_IP = parseIpv4('10.0.2.15');
 const LOOPBACK = parseIpv4('127.0.0.1');
-const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: 1514 };
+const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: LINK_MAX_FRAME };
 const ip = parseIpv4;
 
 /** Not loopback, link-local, 0/8, the virtual link or multicast/broadcast: what a wildcard rule may reach. */

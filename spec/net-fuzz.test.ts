@@ -10,7 +10,7 @@ import { fold, sum16 } from '../ts/net/checksum.js';
 import { NetInterface, type LinkConfig } from '../ts/net/interface.js';
 import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
 import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../ts/net/ethernet.js';
-import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, readU32, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
+import { LINK_MAX_FRAME, PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, readU32, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
 import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
 import { TcpConnection, TcpState, type TcpHost, type TcpSegmentOut } from '../ts/net/tcp.js';
 import { parseUdp, writeUdp, type UdpRepr } from '../ts/net/udp.js';
@@ -21,7 +21,7 @@ const HOST_MAC = parseMac('02:00:00:00:00:01');
 const GUEST_MAC = parseMac('02:00:00:00:00:02');
 const HOST_IP = parseIpv4('10.0.0.1');
 const GUEST_IP = parseIpv4('10.0.0.2');
-const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: 1514 };
+const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: LINK_MAX_FRAME };
 
 /** Option walk written independently of parseTcp: null if malformed, else the MSS (0 if none). */
 function refOptions(buf: Uint8Array, from: number, to: number): number | null {

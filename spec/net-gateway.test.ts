@@ -7,10 +7,11 @@ import dnsPacket from 'dns-packet';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Gateway, type EgressOptions } from '../ts/gateway.js';
+import { MAX_MSS } from '../ts/net/tcp.js';
 import { NetInterface, type LinkConfig } from '../ts/net/interface.js';
 import { ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../ts/net/ethernet.js';
 import { fold, sum16 } from '../ts/net/checksum.js';
-import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
+import { LINK_MAX_FRAME, PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
 import { ACK, FIN, PSH, RST, SYN, flagNames, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
 import { parseUdp, writeUdp, type UdpRepr } from '../ts/net/udp.js';
 
@@ -20,7 +21,7 @@ const GUEST_MAC = parseMac('02:00:00:00:00:02');
 const HOST_IP = parseIpv4('10.0.2.2');
 const GUEST_IP = parseIpv4('10.0.2.15');
 const LOOPBACK = parseIpv4('127.0.0.1');
-const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: 1514 };
+const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: LINK_MAX_FRAME };
 
 // --- frames from the guest ----------------------------------------------------
 
@@ -260,7 +261,7 @@ Tcp('an allowed SYN is dialled; SYN|ACK from the destination once the server acc
   assert.is(tcp.dstPort, 40001);
   assert.is(tcp.flags, SYN | ACK);
   assert.is(tcp.ack, 0xfffffff1, 'ack = guest seq + 1');
-  assert.is(tcp.mss, 1460);
+  assert.is(tcp.mss, MAX_MSS);
   await sleep(20);
   assert.is(ts.sockets.length, 1, 'one connection for two SYNs');
   const stats = h.gateway.stats();
@@ -276,6 +277,8 @@ Tcp('data both ways: guest ACK+data reaches the server, server data comes back a
   h.iface.receive(guestTcp({ srcPort: 40002, dstPort: ts.port, seq: guestSeq, ack: hostSeq, flags: ACK | PSH, payload: 'hello ' }));
   h.iface.receive(guestTcp({ srcPort: 40002, dstPort: ts.port, seq: guestSeq + 6, ack: hostSeq, flags: ACK | PSH, payload: 'server' }));
   h.gateway.batchEnd();
+  assert.equal(h.take(), [], 'the ACK waits for data toward the guest to carry it');
+  h.gateway.flushAcks();
   const acks = h.take();
   assert.is(acks.length, 1, 'one ACK per batch');
   assert.equal([acks[0].src, acks[0].tcp.srcPort, acks[0].tcp.flags, acks[0].tcp.seq, acks[0].tcp.ack], [LOOPBACK, ts.port, ACK, hostSeq, guestSeq + 12]);

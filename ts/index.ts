@@ -7,7 +7,7 @@ import { Instance, type ExitReport, type InstanceConfig, type InstanceStats } fr
 import type { EgressOptions } from './gateway.js';
 import { EgressRuleError, parseAllowRule } from './egress.js';
 import { parseMac } from './net/ethernet.js';
-import { parseIpv4 } from './net/ipv4.js';
+import { LINK_MAX_FRAME, parseIpv4 } from './net/ipv4.js';
 import { PcapWriter } from './net/pcap.js';
 import { readStaticDir, StaticDirError } from './static-files.js';
 import { formatAccess, type AccessRecord } from './access-log.js';
@@ -106,7 +106,7 @@ const LINK = {
   hostIp: GATEWAY_IP,
   guestMac: parseMac('02:00:00:00:00:0f'),
   guestIp: parseIpv4('10.0.2.15'),
-  maxFrame: 1514,
+  maxFrame: LINK_MAX_FRAME,
 };
 
 export class AppError extends Error {}

@@ -7,6 +7,12 @@ import type { TcpConnection, TcpCounters, TcpHost, TcpSegmentOut } from './net/t
 
 const TICK_MS = 5;
 /**
+ * A bare ACK waits this long for data toward the guest to carry it instead:
+ * Mongoose needs no ACKs to go on sending, and each frame costs it a poll
+ * round (a keep-alive request/response pair would otherwise be three frames).
+ */
+export const ACK_DELAY_MS = 40;
+/**
  * Guest bytes one socket may hold unsent. The guest's output to a slow socket
  * is paused (the worker holds it), so only what was already in the 4 MiB ring
  * arrives after the pause; beyond this the guest ignored it (or its ports do
@@ -29,6 +35,7 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   private readonly stalled = new Set<TcpConnection>();
   private readonly touched = new Set<TcpConnection>();
   private timer: NodeJS.Timeout | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly iface: NetInterface,
@@ -73,11 +80,21 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
     if (conn.wantsTick) this.watch(conn);
   }
 
-  /** After a batch of guest frames: one ACK per connection that got data. */
+  /** After a batch of guest frames: an ACK, soon, for each connection that got data. */
   batchEnd(): void {
+    if (this.touched.size > 0 && this.ackTimer === null) {
+      this.ackTimer = setTimeout(() => this.flushAcks(), ACK_DELAY_MS);
+      this.ackTimer.unref();
+    }
+    this.retryStalled();
+  }
+
+  /** Send the ACKs no data segment has carried since. */
+  flushAcks(): void {
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
     for (const conn of this.touched) conn.flushAck();
     this.touched.clear();
-    this.retryStalled();
   }
 
   protected watch(conn: TcpConnection): void {
@@ -122,6 +139,7 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   protected forget(conn: TcpConnection): void {
     this.ticking.delete(conn);
     this.stalled.delete(conn);
+    this.touched.delete(conn);
     this.pause(this.flowKey(conn), false);
   }
 

@@ -417,8 +417,20 @@ class Response:
         return self.set_cookie(name, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path)
 
     def _header_block(self):
+        headers = self.headers
+        if len(headers) == 1 and not self.cookies:
+            # The common case, one Content-Type: its block is made once.
+            ctype = headers.get("Content-Type")
+            if type(ctype) is str:
+                block = _CTYPE_BLOCKS.get(ctype)
+                if block is None:
+                    _check_header("Content-Type", ctype)
+                    block = "Content-Type: %s\r\n" % ctype
+                    if len(_CTYPE_BLOCKS) < 64:
+                        _CTYPE_BLOCKS[ctype] = block
+                return block
         lines = []
-        for name, value in self.headers.items():
+        for name, value in headers.items():
             _check_header(name, value)
             if name.lower() in ("content-length", "transfer-encoding"):
                 continue  # the body is framed when it is sent: a second framing would contradict it
@@ -436,6 +448,9 @@ class Response:
 
 def redirect(location, status=302):
     return Response.redirect(location, status)
+
+
+_CTYPE_BLOCKS = {}  # Content-Type value (str) -> its header line
 
 
 def _check_header(name, value):
@@ -612,9 +627,15 @@ class _Route:
                 self.segments.append((kind or "string", name))
             else:
                 self.segments.append((None, seg))
+        # A route without parameters matches by one list comparison.
+        self.fixed = None
+        if all(kind is None for kind, _ in self.segments):
+            self.fixed = [value for _, value in self.segments]
 
     def match(self, parts):
         """URL parameters if the path's parts match, else None."""
+        if self.fixed is not None:
+            return {} if parts == self.fixed else None
         params = {}
         segs = self.segments
         for i in range(len(segs)):
@@ -834,6 +855,8 @@ class App:
         # Prefixes are matched against the decoded path with empty segments
         # dropped, as routes and static files see it: "/%61dmin/x" and
         # "//admin/x" are "/admin/x" here too.
+        if not self._auth and (route is None or route.auth is None):
+            return None
         path = "/" + "/".join(p for p in parts if p)
         if len(path) > 1 and req.path.endswith("/"):
             path += "/"
@@ -853,7 +876,9 @@ class App:
         method = req.method
         if method not in _KNOWN_METHODS:
             raise HTTPError(501)
-        parts = [_unquote(p) for p in req.path.split("/")[1:]]
+        parts = req.path.split("/")[1:]
+        if "%" in req.path:
+            parts = [_unquote(p) for p in parts]
         route = params = None
         allowed = []
         for r in self.routes:

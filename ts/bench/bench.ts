@@ -1,316 +1,146 @@
 #!/usr/bin/env node
-// Throughput and tail latency of pythongoose (seed app) against a plain
-// node:http server sending the same bytes, both loaded by wrk with keep-alive.
-//   node dist/bench/bench.js [--quick] [--duration S] [--connections N] [--no-pin]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+// Side by side, in one run: pythongoose, node:http and raw node:net (the limit),
+// Pyodide and MicroPython-wasm inside node:http, and the native build, all on
+// bench/app.py's handler. wrk loads them in turn; results go to bench/results/.
+//   node dist/bench/bench.js [--quick] [--duration S] [--runs N] [--only IDS] [--no-pin]
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { BaselineSpec, RawResponse } from './baseline.js';
+import { alive, contenders, start, stop, type Contender, type Running } from './contenders.js';
+import { BASELINE, chart, fmtMiB, fmtRatio, markdown, ratio, type Cell, type Report, type ScenarioResult } from './report.js';
+import { HOST, allowedCpus, die, freePort, median, request, rssOf, sleep, track, which } from './procs.js';
+import { runWrk, type WrkResult } from './wrk.js';
 
-const HELP = `Usage: node dist/bench/bench.js [options]
+const HELP = `Usage: npm run bench -- [options]
 
-Loads pythongoose (the seed app) and a node:http baseline that sends the same
-bytes with wrk: GET / and POST /api/epname, keep-alive, 127.0.0.1 only.
+Loads every contender with wrk on bench/app.py's handler (127.0.0.1 only) and
+writes bench/results/results.md, results.json and chart.svg.
 
 Options:
-  --quick           one 2 s run per scenario and server, no warm-up, no repeats
-  --duration S      seconds per measured run (default 5; 2 with --quick)
-  --connections N   wrk connections (default 50)
+  --quick           1 run of 1 s per scenario, no warm-up (results in bench/results/quick/)
+  --duration S      seconds per measured run (default 4)
+  --runs N          measured runs per scenario and contender, median reported (default 3)
+  --only IDS        comma-separated contender ids (node-http is always included)
   --no-pin          do not pin wrk and the servers to separate cores
   -h, --help        show this help`;
 
 const DIST = fileURLToPath(new URL('..', import.meta.url));
 const ROOT = join(DIST, '..');
-const SERVER_JS = join(DIST, 'server.js');
-const BASELINE_JS = join(DIST, 'bench', 'baseline.js');
+const PATHS = {
+  root: ROOT,
+  serverJs: join(DIST, 'server.js'),
+  app: join(ROOT, 'bench', 'app.py'),
+  native: join(ROOT, 'wasm', 'build', 'native', 'pythongoose-native'),
+};
 const WASM = join(ROOT, 'wasm', 'build', 'pythongoose.wasm');
+const PROBE = join(DIST, 'bench', 'instance-probe.js');
 
-const HOST = '127.0.0.1';
-const USER = 'admin';
-const PASSWORD = 'istrator';
-const API_PATH = '/api/epname';
-const POST_BODY = 'r u there ?';
-const AUTH = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
-const THREADS = 1;
-const WARMUP_S = 1;
-const REPEATS = 3;
-const START_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 5_000;
-/** A wrk run gets this long beyond its duration before it is killed. */
-const WRK_GRACE_MS = 20_000;
+const KiB = 1024;
+const MiB = 1024 * 1024;
 
 interface Scenario {
+  id: string;
   label: string;
   path: string;
-  /** wrk Lua script (POST needs method, body and header); null for a plain GET. */
-  lua: string | null;
-}
-
-interface WrkResult {
-  rps: number;
-  p99Ms: number;
-  requests: number;
-  /** Socket errors: connect, read, write, timeout. */
-  errors: { connect: number; read: number; write: number; timeout: number };
-  non2xx: number;
-}
-
-interface Target {
-  name: string;
-  port: number;
-  child: ChildProcess;
-  stderr: { text: string };
-}
-
-// ---------- process bookkeeping: nothing we start outlives us ----------
-
-const children = new Set<ChildProcess>();
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`bench: interrupted (${sig})\n`);
-    process.exit(130);
-  });
-}
-
-function die(message: string): never {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(1);
-}
-
-// ---------- small helpers ----------
-
-function which(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** CPUs this process may run on, from /proc (so a restricted cpuset is respected). */
-function allowedCpus(): number[] {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)/m);
-    if (line) {
-      const out: number[] = [];
-      for (const part of line[1].split(',')) {
-        const [a, b] = part.split('-').map(Number);
-        for (let i = a; i <= (b ?? a); i++) out.push(i);
-      }
-      return out;
-    }
-  } catch {
-    // not Linux: fall through
-  }
-  return cpus().map((_, i) => i);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Send raw request bytes, return the first whole response (by Content-Length). */
-function exchange(port: number, request: string, timeoutMs = 5000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, HOST);
-    let buf = Buffer.alloc(0);
-    const finish = (err: Error | null, out?: Buffer): void => {
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(out as Buffer);
-    };
-    const timer = setTimeout(() => finish(new Error(`no whole response within ${timeoutMs} ms`)), timeoutMs);
-    sock.on('error', (err) => finish(err));
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = buf.subarray(0, end).toString('latin1').match(/\r\ncontent-length:\s*(\d+)/i);
-      if (!len) return finish(new Error('response without Content-Length'));
-      const total = end + 4 + Number(len[1]);
-      if (buf.length >= total) finish(null, buf.subarray(0, total));
-    });
-    sock.on('end', () => finish(new Error('connection closed before a whole response')));
-    sock.write(request, 'latin1');
-  });
-}
-
-function parseRaw(buf: Buffer): RawResponse {
-  const end = buf.indexOf('\r\n\r\n');
-  const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-  const status = lines[0].match(/^HTTP\/1\.[01] (\d{3}) (.*)$/);
-  if (!status) throw new Error(`bad status line ${JSON.stringify(lines[0])}`);
-  const headers = lines.slice(1).map((l): [string, string] => {
-    const colon = l.indexOf(':');
-    // Only the separator's leading space goes: node:http puts back ": ".
-    return [l.slice(0, colon), l.slice(colon + 1).replace(/^ +/, '')];
-  });
-  return { status: Number(status[1]), reason: status[2], headers, body: buf.subarray(end + 4).toString('base64') };
-}
-
-function requestText(method: string, path: string, port: number, auth: boolean, body = ''): string {
-  const head = [`${method} ${path} HTTP/1.1`, `Host: ${HOST}:${port}`];
-  if (auth) head.push(`Authorization: ${AUTH}`);
-  if (method === 'POST') head.push(`Content-Length: ${Buffer.byteLength(body)}`);
-  return `${head.join('\r\n')}\r\n\r\n${body}`;
-}
-
-// ---------- servers ----------
-
-function startTarget(name: string, argv: string[], cpu: number | null): Target {
-  const [cmd, args] = cpu === null ? [process.execPath, argv] : ['taskset', ['-c', String(cpu), process.execPath, ...argv]];
-  // stdout ignored: the seed app prints a line per API call (and --quiet: no access log).
-  const child = track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
-  const stderr = { text: '' };
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => {
-    stderr.text = (stderr.text + d).slice(-8192);
-  });
-  return { name, port: Number(argv[argv.indexOf('--port') + 1]), child, stderr };
-}
-
-async function waitReady(t: Target): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (t.child.exitCode !== null || t.child.signalCode !== null) {
-      die(`${t.name} exited during start-up (${t.child.exitCode ?? t.child.signalCode}):\n${t.stderr.text}`);
-    }
-    try {
-      await exchange(t.port, requestText('GET', '/', t.port, false), 1000);
-      return;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(100);
-  }
-  die(`${t.name} not answering on ${HOST}:${t.port} after ${START_TIMEOUT_MS / 1000} s (${last}):\n${t.stderr.text}`);
-}
-
-async function stopTarget(t: Target): Promise<void> {
-  if (t.child.exitCode !== null || t.child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => t.child.once('exit', () => r()));
-  t.child.kill('SIGTERM');
-  const timer = setTimeout(() => t.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await gone;
-  clearTimeout(timer);
-}
-
-// ---------- wrk ----------
-
-function parseTime(value: string, unit: string): number {
-  const scale: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const k = scale[unit];
-  if (k === undefined) throw new Error(`unknown wrk time unit ${unit}`);
-  return Number(value) * k;
-}
-
-function parseWrk(out: string): WrkResult {
-  const rps = out.match(/^Requests\/sec:\s+([\d.]+)/m);
-  const p99 = out.match(/^\s+99%\s+([\d.]+)(us|ms|s|m|h)\s*$/m);
-  const reqs = out.match(/^\s+(\d+) requests in /m);
-  if (!rps || !p99 || !reqs) throw new Error(`cannot read wrk's output:\n${out}`);
-  const sock = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
-  const non2xx = out.match(/Non-2xx or 3xx responses: (\d+)/);
-  return {
-    rps: Number(rps[1]),
-    p99Ms: parseTime(p99[1], p99[2]),
-    requests: Number(reqs[1]),
-    errors: sock
-      ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) }
-      : { connect: 0, read: 0, write: 0, timeout: 0 },
-    non2xx: non2xx ? Number(non2xx[1]) : 0,
-  };
-}
-
-interface WrkConfig {
   connections: number;
-  cpu: number | null;
+  unit: 'req/s' | 'MB/s';
+  /** Response or request body per request, for MB/s. */
+  bytes?: number;
+  headers?: string[];
+  /** Lua for wrk: method, body, headers. */
+  lua?: string;
+  /** Only servers that answer more than GET / take part when false. */
+  getOnly: boolean;
 }
 
-function runWrk(cfg: WrkConfig, port: number, sc: Scenario, seconds: number): Promise<WrkResult> {
-  const args = [`-t${THREADS}`, `-c${cfg.connections}`, `-d${seconds}s`, '--latency'];
-  if (sc.lua !== null) args.push('-s', sc.lua);
-  args.push(`http://${HOST}:${port}${sc.path}`);
-  const [cmd, argv] = cfg.cpu === null ? ['wrk', args] : ['taskset', ['-c', String(cfg.cpu), 'wrk', ...args]];
+const SCENARIOS: Scenario[] = [
+  { id: 'get', label: 'GET / keep-alive, 50 connections', path: '/', connections: 50, unit: 'req/s', getOnly: true },
+  {
+    id: 'get-close',
+    label: 'GET / new connection per request, 50 connections',
+    path: '/',
+    connections: 50,
+    unit: 'req/s',
+    headers: ['Connection: close'],
+    getOnly: true,
+  },
+  {
+    id: 'post',
+    label: 'POST /api/epname 1 KiB body, keep-alive, 50 connections',
+    path: '/api/epname',
+    connections: 50,
+    unit: 'req/s',
+    lua: `wrk.method = "POST"\nwrk.body = string.rep("r", ${KiB})\nwrk.headers["Content-Type"] = "text/plain"\n`,
+    getOnly: false,
+  },
+  { id: 'download', label: '1 MiB download, keep-alive, 8 connections', path: '/download', connections: 8, unit: 'MB/s', bytes: MiB, getOnly: false },
+  {
+    id: 'upload',
+    label: '8 MiB upload, keep-alive, 4 connections',
+    path: '/upload',
+    connections: 4,
+    unit: 'MB/s',
+    bytes: 8 * MiB,
+    lua: `wrk.method = "POST"\nwrk.body = string.rep("u", ${8 * MiB})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`,
+    getOnly: false,
+  },
+  { id: 'c1000', label: 'GET / keep-alive, 1,000 concurrent connections', path: '/', connections: 1000, unit: 'req/s', getOnly: true },
+];
+
+function run(cmd: string, args: string[], what: string): void {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
+  if (r.status !== 0) die(`${what} failed (${cmd} ${args.join(' ')} exited ${r.status ?? r.signal})`);
+}
+
+/** Contender dependencies: npm packages in bench/, the native build. */
+function install(ids: Set<string>): void {
+  const lock = join(ROOT, 'bench', 'package-lock.json');
+  const stamp = join(ROOT, 'bench', 'node_modules', '.package-lock.json');
+  if ((ids.has('pyodide') || ids.has('micropython-wasm')) && (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs)) {
+    console.log('bench: installing the contenders from npm (npm ci in bench/)');
+    run('npm', ['ci', '--prefix', join(ROOT, 'bench'), '--no-audit', '--no-fund'], 'npm ci in bench/');
+  }
+  if (ids.has('native')) run('bash', [join(ROOT, 'scripts', 'build-native.sh')], 'the native build');
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
+
+/** Every contender must send the same bodies as node:http before it is measured. */
+async function checkAnswers(r: Running, expected: Map<string, string>): Promise<void> {
+  const probes: [string, string, string, string][] = [['page', 'GET', '/', '']];
+  if (!r.contender.getOnly) {
+    probes.push(['epname', 'POST', '/api/epname', 'r'.repeat(KiB)], ['download', 'GET', '/download', ''], ['upload', 'POST', '/upload', 'u'.repeat(8 * MiB)]);
+  }
+  for (const [key, method, path, body] of probes) {
+    const got = await request(r.port, method, path, body, 30_000);
+    const digest = `${got.status} ${sha(got.body)}`;
+    if (!expected.has(key)) expected.set(key, digest);
+    else if (expected.get(key) !== digest) {
+      die(`${r.contender.label} answers ${method} ${path} with ${digest} (${JSON.stringify(got.body.subarray(0, 80).toString())}), node:http with ${expected.get(key)}`);
+    }
+  }
+}
+
+function probeInstances(runs: number): Promise<{ startMs: number[]; guestMemory: number }> {
   return new Promise((resolve, reject) => {
-    const child = track(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = track(spawn(process.execPath, [PROBE, '--app', PATHS.app, '--runs', String(runs)], { stdio: ['ignore', 'pipe', 'inherit'] }));
     let out = '';
     child.stdout?.setEncoding('utf8');
-    child.stderr?.setEncoding('utf8');
     child.stdout?.on('data', (d: string) => (out += d));
-    child.stderr?.on('data', (d: string) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + WRK_GRACE_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`wrk ${signal ? `killed (${signal})` : `exited ${code}`}:\n${out}`));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`instance probe exited ${code}`));
       try {
-        resolve(parseWrk(out));
+        resolve(JSON.parse(out) as { startMs: number[]; guestMemory: number });
       } catch (err) {
         reject(err as Error);
       }
     });
   });
 }
-
-function errorCount(r: WrkResult): number {
-  return r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
-}
-
-function describe(r: WrkResult): string {
-  const e = r.errors;
-  const sock = errorCount(r) === 0 ? 'none' : `connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}`;
-  return (
-    `${fmtInt(r.rps).padStart(7)} req/s  p99 ${fmtMs(r.p99Ms).padStart(7)} ms  ` +
-    `(${r.requests} requests; socket errors: ${sock}; non-2xx: ${r.non2xx})`
-  );
-}
-
-const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const fmtMs = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
-const fmtRatio = (n: number): string => `${n.toFixed(2)}×`;
-
-// ---------- main ----------
 
 async function main(): Promise<void> {
   let values;
@@ -319,7 +149,8 @@ async function main(): Promise<void> {
       options: {
         quick: { type: 'boolean' },
         duration: { type: 'string' },
-        connections: { type: 'string' },
+        runs: { type: 'string' },
+        only: { type: 'string' },
         'no-pin': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -332,190 +163,216 @@ async function main(): Promise<void> {
     return;
   }
   const quick = values.quick ?? false;
-  // wrk takes whole seconds only.
-  const duration = values.duration === undefined ? (quick ? 2 : 5) : Number(values.duration);
-  if (!Number.isInteger(duration) || duration < 1 || duration > 3600) die(`--duration must be 1-3600 whole seconds, got ${values.duration}`);
-  const connections = values.connections === undefined ? 50 : Number(values.connections);
-  if (!Number.isInteger(connections) || connections < THREADS || connections > 10_000) {
-    die(`--connections must be ${THREADS}-10000, got ${values.connections}`);
-  }
-  const repeats = quick ? 1 : REPEATS;
+  const duration = values.duration === undefined ? (quick ? 1 : 4) : Number(values.duration);
+  if (!Number.isInteger(duration) || duration < 1 || duration > 600) die(`--duration must be 1-600 whole seconds, got ${values.duration}`);
+  const runs = values.runs === undefined ? (quick ? 1 : 3) : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 20) die(`--runs must be 1-20, got ${values.runs}`);
   const warmup = !quick;
 
-  if (which('wrk') === null) die('wrk not found on PATH; install it: apt-get install wrk');
-  if (!existsSync(SERVER_JS) || !existsSync(BASELINE_JS)) die(`${SERVER_JS} missing; build the host first: npx tsc -p tsconfig.json`);
-  if (!existsSync(WASM)) die(`${WASM} missing; build the guest first: bash scripts/build-guest.sh`);
+  const all = contenders(PATHS);
+  let chosen: Contender[] = all;
+  if (values.only !== undefined) {
+    const ids = new Set([...values.only.split(','), BASELINE]);
+    const unknown = [...ids].filter((id) => !all.some((c) => c.id === id));
+    if (unknown.length > 0) die(`unknown contender ${unknown.join(', ')}; ids: ${all.map((c) => c.id).join(', ')}`);
+    chosen = all.filter((c) => ids.has(c.id));
+  }
 
-  // Separate cores keep wrk from stealing the servers' CPU (and vice versa).
+  if (which('wrk') === null) die('wrk not found on PATH; install it: apt-get install wrk');
+  if (!existsSync(PATHS.serverJs) || !existsSync(WASM)) die('pythongoose is not built; run: npm run build');
+  install(new Set(chosen.map((c) => c.id)));
+
+  // wrk on one core, every server on the other (a server's own threads share it).
   const allowed = allowedCpus();
   let wrkCpu: number | null = null;
   let serverCpu: number | null = null;
   let pinNote: string;
-  if (values['no-pin']) {
-    pinNote = 'unpinned (--no-pin)';
-  } else if (allowed.length < 2) {
-    pinNote = `unpinned: only ${allowed.length} core available`;
-  } else if (which('taskset') === null) {
-    pinNote = 'unpinned: taskset not found (apt-get install util-linux)';
-  } else {
+  if (values['no-pin']) pinNote = 'unpinned (--no-pin)';
+  else if (allowed.length < 2) pinNote = `unpinned: only ${allowed.length} core available`;
+  else if (which('taskset') === null) pinNote = 'unpinned: taskset not found (apt-get install util-linux)';
+  else {
     [wrkCpu, serverCpu] = allowed;
-    pinNote = `wrk on CPU ${wrkCpu}, servers on CPU ${serverCpu} (pythongoose's guest worker thread shares it)`;
+    pinNote = `wrk pinned to CPU ${wrkCpu}, each server (all its threads) to CPU ${serverCpu}`;
   }
-  if (wrkCpu === null) console.log(`bench: note: running ${pinNote}`);
 
-  const wrkVersion = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout ?? '').split('\n')[0].split(' [')[0].trim();
   const tmp = mkdtempSync(join(tmpdir(), 'pythongoose-bench-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-
-  const lua = join(tmp, 'post.lua');
-  writeFileSync(
-    lua,
-    `-- POST ${API_PATH} as the seed app expects it\n` +
-      `wrk.method = "POST"\nwrk.body = "${POST_BODY}"\nwrk.headers["Authorization"] = "${AUTH}"\n`,
-  );
-  const scenarios: Scenario[] = [
-    { label: 'GET /', path: '/', lua: null },
-    { label: `POST ${API_PATH}`, path: API_PATH, lua },
-  ];
-
-  // Ours first: the baseline is built from its answers.
-  const oursPort = await freePort();
-  const ours = startTarget('pythongoose', [SERVER_JS, '--port', String(oursPort), '--host', HOST, '--quiet'], serverCpu);
-  await waitReady(ours);
-
-  const probes = {
-    page: requestText('GET', '/', oursPort, false),
-    api: requestText('POST', API_PATH, oursPort, true, POST_BODY),
-    unauthorized: requestText('POST', API_PATH, oursPort, false, POST_BODY),
-    notFound: requestText('GET', '/api/nope', oursPort, true),
-  };
-  const captured: Record<keyof typeof probes, Buffer> = {
-    page: await exchange(oursPort, probes.page),
-    api: await exchange(oursPort, probes.api),
-    unauthorized: await exchange(oursPort, probes.unauthorized),
-    notFound: await exchange(oursPort, probes.notFound),
-  };
-  const responses = {
-    page: parseRaw(captured.page),
-    api: parseRaw(captured.api),
-    unauthorized: parseRaw(captured.unauthorized),
-    notFound: parseRaw(captured.notFound),
-  };
-  // Benchmarking error pages would be meaningless: check the two we load.
-  const apiBody = Buffer.from(responses.api.body, 'base64').toString('utf8');
-  if (responses.page.status !== 200) die(`GET / answered ${responses.page.status}, expected 200`);
-  if (responses.api.status !== 200 || apiBody !== 'epname: pythongoose') {
-    die(`POST ${API_PATH} answered ${responses.api.status} ${JSON.stringify(apiBody)}, expected 200 "epname: pythongoose"`);
-  }
-
-  const spec: BaselineSpec = { user: USER, password: PASSWORD, apiPath: API_PATH, responses };
-  const specFile = join(tmp, 'baseline.json');
-  writeFileSync(specFile, JSON.stringify(spec));
-  const basePort = await freePort();
-  const base = startTarget('node:http', [BASELINE_JS, '--port', String(basePort), '--spec', specFile], serverCpu);
-  await waitReady(base);
-
-  // The comparison is only fair if both send the very same bytes.
-  for (const key of Object.keys(probes) as (keyof typeof probes)[]) {
-    const got = await exchange(basePort, probes[key].replace(`:${oursPort}\r\n`, `:${basePort}\r\n`));
-    if (!got.equals(captured[key])) {
-      die(
-        `node:http baseline differs from pythongoose on ${key}:\n` +
-          `  pythongoose: ${JSON.stringify(captured[key].toString('latin1'))}\n` +
-          `  node:http:   ${JSON.stringify(got.toString('latin1'))}`,
-      );
+  for (const sc of SCENARIOS) {
+    if (sc.lua !== undefined) {
+      const file = join(tmp, `${sc.id}.lua`);
+      writeFileSync(file, sc.lua);
+      sc.lua = file;
     }
   }
 
-  const cfg: WrkConfig = { connections, cpu: wrkCpu };
-  const targets = [ours, base];
-  console.log(`pythongoose bench: ${new Date().toISOString()}`);
-  console.log(`  ${wrkVersion}, ${THREADS} thread, ${connections} connections, keep-alive, ${HOST} only`);
-  console.log(
-    `  ${duration} s per run, ${repeats === 1 ? '1 run' : `median of ${repeats} runs`}` +
-      `${warmup ? `, ${WARMUP_S} s warm-up run first` : ', no warm-up'}`,
-  );
-  console.log(`  ${pinNote}`);
-  console.log(`  node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${allowed.length} cores usable`);
-  console.log(
-    `  responses identical byte for byte: GET / ${captured.page.length} B, POST ${API_PATH} ${captured.api.length} B`,
-  );
+  const wrkVersion = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout ?? '').split('\n')[0].split(' [')[0].trim();
+  const when = `Run ${new Date().toISOString()}: ${wrkVersion}; node ${process.version}; ${cpus()[0]?.model ?? 'unknown CPU'}, ${allowed.length} cores usable.`;
+  console.log(`pythongoose bench: ${when}`);
+  console.log(`  ${pinNote}; ${duration} s per run, ${runs === 1 ? '1 run' : `median of ${runs} runs`}${warmup ? ' after a 1 s warm-up' : ', no warm-up'}`);
 
-  interface Summary {
-    scenario: string;
-    rps: [number, number];
-    p99: [number, number];
-    sockErrors: [number, number];
-    non2xx: [number, number];
+  // Start every server once (node:http first: the others must match its answers).
+  const order = [...chosen].sort((a, b) => Number(b.id === BASELINE) - Number(a.id === BASELINE));
+  const running: Running[] = [];
+  const expected = new Map<string, string>();
+  for (const c of order) {
+    const r = await start(c, await freePort(), serverCpu);
+    await checkAnswers(r, expected);
+    running.push(r);
+    console.log(`  ${c.label}: answering after ${r.startMs.toFixed(0)} ms; bodies match node:http's`);
   }
-  const summaries: Summary[] = [];
+  const byId = new Map(running.map((r) => [r.contender.id, r]));
+
+  const results: ScenarioResult[] = [];
   let trouble = false;
-
-  for (const sc of scenarios) {
+  for (const sc of SCENARIOS) {
     console.log(`\n${sc.label}`);
-    if (warmup) {
-      for (const t of targets) {
-        const r = await runWrk(cfg, t.port, sc, WARMUP_S);
-        console.log(`  ${t.name.padEnd(11)} warm-up: ${describe(r)}`);
-        if (errorCount(r) > 0 || r.non2xx > 0) trouble = true;
+    const takers = running.filter((r) => sc.getOnly || !r.contender.getOnly);
+    const perRun = new Map<string, WrkResult[]>(takers.map((r) => [r.contender.id, []]));
+    const load = (r: Running, seconds: number): Promise<WrkResult> =>
+      runWrk({ url: `http://${HOST}:${r.port}${sc.path}`, connections: sc.connections, seconds, lua: sc.lua, headers: sc.headers, cpu: wrkCpu });
+    if (warmup) for (const r of takers) await load(r, 1);
+    for (let i = 0; i < runs; i++) {
+      // Rotate who goes first so slow drift hits everyone alike.
+      for (let k = 0; k < takers.length; k++) {
+        const r = takers[(k + i) % takers.length];
+        const w = await load(r, duration);
+        perRun.get(r.contender.id)!.push(w);
+        if (w.errors + w.non2xx > 0) trouble = true;
+        const value = sc.unit === 'MB/s' ? (w.rps * (sc.bytes ?? 0)) / 1e6 : w.rps;
+        console.log(
+          `  ${r.contender.label.padEnd(30)} run ${i + 1}/${runs}: ${value.toFixed(sc.unit === 'MB/s' ? 1 : 0).padStart(8)} ${sc.unit}, ` +
+            `p50 ${w.p50Ms.toFixed(2)} ms, p99 ${w.p99Ms.toFixed(2)} ms, errors ${w.errors}, non-2xx ${w.non2xx}`,
+        );
+        await sleep(200); // let closing connections settle
       }
     }
-    const results: WrkResult[][] = [[], []];
-    for (let i = 0; i < repeats; i++) {
-      // Alternate who goes first so slow drift (thermal, caches) hits both alike.
-      const order = i % 2 === 0 ? [0, 1] : [1, 0];
-      for (const j of order) {
-        const t = targets[j];
-        const r = await runWrk(cfg, t.port, sc, duration);
-        results[j].push(r);
-        console.log(`  ${t.name.padEnd(11)} run ${i + 1}/${repeats}: ${describe(r)}`);
-        if (errorCount(r) > 0 || r.non2xx > 0) trouble = true;
-      }
+    const cells: Record<string, Cell> = {};
+    for (const [id, ws] of perRun) {
+      const values = ws.map((w) => (sc.unit === 'MB/s' ? (w.rps * (sc.bytes ?? 0)) / 1e6 : w.rps));
+      cells[id] = {
+        value: median(values),
+        p50Ms: median(ws.map((w) => w.p50Ms)),
+        p99Ms: median(ws.map((w) => w.p99Ms)),
+        errors: ws.reduce((a, w) => a + w.errors, 0),
+        non2xx: ws.reduce((a, w) => a + w.non2xx, 0),
+        runs: values,
+      };
     }
-    const rps = results.map((rs) => median(rs.map((r) => r.rps))) as [number, number];
-    const p99 = results.map((rs) => median(rs.map((r) => r.p99Ms))) as [number, number];
-    const sockErrors = results.map((rs) => rs.reduce((a, r) => a + errorCount(r), 0)) as [number, number];
-    const non2xx = results.map((rs) => rs.reduce((a, r) => a + r.non2xx, 0)) as [number, number];
-    summaries.push({ scenario: sc.label, rps, p99, sockErrors, non2xx });
-    console.log(
-      `  => pythongoose ${fmtInt(rps[0])} req/s, p99 ${fmtMs(p99[0])} ms; ` +
-        `node:http ${fmtInt(rps[1])} req/s, p99 ${fmtMs(p99[1])} ms; ` +
-        `ours/node:http: throughput ${fmtRatio(rps[0] / rps[1])}, p99 ${fmtRatio(p99[0] / p99[1])}`,
-    );
+    results.push({ id: sc.id, label: sc.label, unit: sc.unit, cells });
   }
 
-  // A crash or traceback under load must show, not just slower numbers.
-  for (const t of targets) {
-    if (t.child.exitCode !== null || t.child.signalCode !== null) {
+  const rssAfterLoad = new Map(running.map((r) => [r.contender.id, rssOf(r.child.pid ?? -1)]));
+  for (const r of running) {
+    if (!alive(r)) {
       trouble = true;
-      console.log(`\nbench: WARNING: ${t.name} died during the run (${t.child.exitCode ?? t.child.signalCode})`);
-    }
-    const extra = t.stderr.text
-      .split('\n')
-      .filter((l) => l.trim() !== '' && !/\bserving\b.*\bhttp:\/\//.test(l));
-    if (extra.length > 0) {
-      trouble = true;
-      console.log(`\nbench: ${t.name} wrote to stderr:\n${extra.map((l) => `  ${l}`).join('\n')}`);
+      console.log(`bench: WARNING: ${r.contender.label} died during the run (${r.child.exitCode ?? r.child.signalCode}):\n${r.stderr.text}`);
     }
   }
-  await Promise.all(targets.map(stopTarget));
+  await Promise.all(running.map(stop));
 
-  console.log(
-    `\n| scenario | pythongoose req/s | node:http req/s | ratio | pythongoose p99 ms | node:http p99 ms | ratio | socket errors (ours / node) | non-2xx (ours / node) |`,
-  );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const s of summaries) {
-    console.log(
-      `| ${s.scenario} | ${fmtInt(s.rps[0])} | ${fmtInt(s.rps[1])} | ${fmtRatio(s.rps[0] / s.rps[1])} | ` +
-        `${fmtMs(s.p99[0])} | ${fmtMs(s.p99[1])} | ${fmtRatio(s.p99[0] / s.p99[1])} | ` +
-        `${s.sockErrors[0]} / ${s.sockErrors[1]} | ${s.non2xx[0]} / ${s.non2xx[1]} |`,
-    );
+  // Cold starts: a fresh process each time, to the first 200.
+  console.log('\nStart-up: process start to the first 200 for GET /');
+  const startMs = new Map<string, number>();
+  for (const c of order) {
+    const times: number[] = [byId.get(c.id)!.startMs];
+    for (let i = 1; i < runs; i++) {
+      const r = await start(c, await freePort(), serverCpu);
+      times.push(r.startMs);
+      await stop(r);
+    }
+    startMs.set(c.id, median(times));
+    console.log(`  ${c.label.padEnd(30)} ${times.map((t) => t.toFixed(0)).join(', ')} ms`);
   }
-  console.log(
-    `\n${wrkVersion}, -t${THREADS} -c${connections}, ${duration} s × ${repeats}${repeats > 1 ? ' (median)' : ''}; ${pinNote}; ` +
-      `ratio = pythongoose / node:http; error counts summed over measured runs.`,
+
+  // Memory: one process with 1 guest instance, one with 10, after a warm-up load.
+  const memory = { rss1: NaN, rss10: NaN, perInstance: NaN, guestMemory: NaN, wasmBytes: statSync(WASM).size, nativeBytes: NaN };
+  if (existsSync(PATHS.native)) memory.nativeBytes = statSync(PATHS.native).size;
+  let instanceStartMs: number[] = [];
+  if (byId.has('pythongoose')) {
+    for (const workers of [1, 10]) {
+      const c: Contender = { ...byId.get('pythongoose')!.contender };
+      const base = c.command;
+      c.command = (port) => {
+        const cmd = base(port);
+        return { ...cmd, args: [...cmd.args, '--workers', String(workers)] };
+      };
+      const r = await start(c, await freePort(), serverCpu);
+      await runWrk({ url: `http://${HOST}:${r.port}/`, connections: 50, seconds: 1, cpu: wrkCpu });
+      await sleep(500);
+      const rss = rssOf(r.child.pid ?? -1);
+      if (workers === 1) memory.rss1 = rss;
+      else memory.rss10 = rss;
+      await stop(r);
+    }
+    memory.perInstance = (memory.rss10 - memory.rss1) / 9;
+    const probe = await probeInstances(quick ? 3 : 10);
+    instanceStartMs = probe.startMs;
+    memory.guestMemory = probe.guestMemory;
+  }
+
+  const get = (id: string): ScenarioResult => results.find((s) => s.id === id)!;
+  const summaries = SCENARIOS.map((sc) => {
+    const s = get(sc.id);
+    const ours = s.cells.pythongoose;
+    const parts = Object.keys(s.cells)
+      .filter((id) => id !== 'pythongoose' && id !== BASELINE)
+      .map((id) => `${order.find((c) => c.id === id)!.label} ${fmtRatio(ratio(s, id))}`);
+    return ours
+      ? `${sc.label}: pythongoose ${ours.value.toFixed(sc.unit === 'MB/s' ? 1 : 0)} ${sc.unit} = ${fmtRatio(ratio(s, 'pythongoose'))} node:http (others: ${parts.join(', ')}).`
+      : `${sc.label}: ${parts.join(', ')}.`;
+  });
+  const instanceMedian = median(instanceStartMs);
+  summaries.push(
+    `Cold start: ${[...startMs].map(([id, ms]) => `${order.find((c) => c.id === id)!.label} ${ms.toFixed(0)} ms`).join(', ')}; a new guest instance in a running process ${instanceMedian.toFixed(1)} ms.`,
+    `Memory: ${fmtMiB(memory.perInstance)} RSS per added guest instance (${fmtMiB(memory.rss1)} with 1, ${fmtMiB(memory.rss10)} with 10); guest memory ${fmtMiB(memory.guestMemory)}; .wasm ${(memory.wasmBytes / 1024).toFixed(0)} KiB.`,
   );
-  if (trouble) console.log('bench: WARNING: errors or non-2xx responses above; see the per-run lines');
+
+  const targets: Report['targets'] = [];
+  const target = (met: boolean, text: string): void => {
+    targets.push({ met, text });
+  };
+  if (byId.has('pythongoose')) {
+    const g = get('get');
+    const vsNode = ratio(g, 'pythongoose');
+    target(vsNode >= 0.6, `GET / keep-alive ≥ 0.6× node:http: ${fmtRatio(vsNode)}${vsNode < 0.6 ? ` (short by ${((1 - vsNode / 0.6) * 100).toFixed(0)}%)` : ''}`);
+    if (g.cells.pyodide) {
+      const vsPyodide = g.cells.pythongoose.value / g.cells.pyodide.value;
+      target(vsPyodide >= 1, `GET / keep-alive ≥ 1.0× Pyodide in node:http: ${fmtRatio(vsPyodide)}`);
+    }
+    target(instanceMedian <= 50, `new guest instance to first response ≤ 50 ms: ${instanceMedian.toFixed(1)} ms`);
+    target(memory.perInstance <= 10 * 1e6, `≤ 10 MB RSS per additional instance: ${(memory.perInstance / 1e6).toFixed(1)} MB`);
+    const dl = get('download').cells.pythongoose.value;
+    target(dl >= 200, `1 MiB download ≥ 200 MB/s: ${dl.toFixed(0)} MB/s${dl < 200 ? ` (short by ${((1 - dl / 200) * 100).toFixed(0)}%)` : ''}`);
+  }
+
+  const report: Report = {
+    when,
+    setup: [
+      pinNote,
+      `${duration} s per measured run, ${runs === 1 ? 'one run' : `median of ${runs}`}${warmup ? ', each after a 1 s warm-up' : ''}; wrk -t1`,
+      `every contender serves bench/app.py's handler (node:http and node:net the same bytes from JS); bodies checked against node:http's before loading`,
+      `MB/s counts body bytes (10^6 bytes per MB)`,
+    ],
+    contenders: order.map((c) => ({ id: c.id, label: c.label, startMs: startMs.get(c.id) ?? NaN, rssAfterLoad: rssAfterLoad.get(c.id) ?? NaN })),
+    scenarios: results,
+    memory,
+    instanceStartMs,
+    summaries,
+    targets,
+  };
+
+  const outDir = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : []));
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.md'), markdown(report));
+  writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(outDir, 'chart.svg'), chart(report));
+
+  console.log('\nSummary');
+  for (const s of summaries) console.log(`  ${s}`);
+  console.log('Targets');
+  for (const t of targets) console.log(`  ${t.met ? 'met   ' : 'MISSED'} ${t.text}`);
+  console.log(`\nbench: wrote ${join(outDir, 'results.md')}, results.json and chart.svg`);
+  if (trouble) console.log('bench: WARNING: socket errors or non-2xx responses above; see the per-run lines');
 }
 
 main().catch((err: unknown) => die(err instanceof Error ? (err.stack ?? err.message) : String(err)));

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
 import { FrameRing } from '../ring.js';
+import { LINK_MAX_FRAME } from '../net/ipv4.js';
 import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, GATEWAY_IP, GUEST_HTTP_PORT, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
 
 interface GuestExports {
@@ -32,7 +33,8 @@ let wakeSeen = Atomics.load(ctrl, CTRL_WAKE);
 let txDirty = false;
 const overflow: Uint8Array[] = []; // control frames the ring could not take yet
 const MAX_OVERFLOW = 65536;
-const MAX_FRAME = 1540;
+const NOTIFY_BATCH_BYTES = 256 * 1024;
+const TIME_ORIGIN = performance.timeOrigin; // a getter that costs more than now()
 const decoder = new TextDecoder();
 const pendingText: [string, string] = ['', ''];
 
@@ -117,8 +119,8 @@ function readNote(port: number, ptr: number, cap: number): number {
 const imports = {
   pg: {
     tx(ptr: number, len: number): number {
-      // Mongoose's tx buffer is 1540 bytes: anything larger is not from it.
-      if (len > MAX_FRAME) throw new Error(`guest sent a ${len}-byte frame (limit ${MAX_FRAME})`);
+      // The guest's tx buffer holds one frame of LINK_MAX_FRAME: anything larger is not from it.
+      if (len > LINK_MAX_FRAME) throw new Error(`guest sent a ${len}-byte frame (limit ${LINK_MAX_FRAME})`);
       const frame = memory().subarray(ptr, ptr + len);
       const data = tcpData(frame);
       if (data !== null && data[0] > 0) {
@@ -137,7 +139,9 @@ const imports = {
     },
     rx(ptr: number, cap: number): number {
       flushOverflow();
-      notifyHost();
+      // Called every poll round: wake the host mid-burst only for a batch
+      // worth the thread switch; wait() hands over the rest.
+      if (tx.free() < tx.capacity - NOTIFY_BATCH_BYTES) notifyHost();
       let n = 0;
       rx.pop((frame) => {
         n = Math.min(frame.length, cap);
@@ -166,7 +170,7 @@ const imports = {
       // Called every 1000 branches of Python code and every network poll:
       // a guest that stops calling it is stuck in C (see Guest.silentFor).
       beat[0] = Date.now();
-      return performance.timeOrigin + performance.now();
+      return TIME_ORIGIN + performance.now();
     },
     random(ptr: number, len: number): void {
       for (let off = 0; off < len; off += 65536) {

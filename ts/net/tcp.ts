@@ -7,6 +7,7 @@
 // client's FIN is held until the guest has answered), and may send data after
 // its FIN reusing the FIN's sequence number (accepted here).
 import { ACK, FIN, PSH, RST, SYN, type TcpRepr, seqAdd, seqLe, seqLt } from './tcp-wire.js';
+import { LINK_MTU } from './ipv4.js';
 
 export enum TcpState {
   Idle = 'IDLE', // created, waiting for a backlog slot; client bytes queue up
@@ -65,8 +66,8 @@ export const FIN_IDLE_MS = 20;
 export const CLOSING_QUIET_MS = 250;
 /** A FIN the guest never answers (it was lost, or the guest hung) ends the connection. */
 export const FIN_GIVE_UP_MS = 10000;
-/** Largest segment we send, whatever the guest claims (our frames are <= 1514 bytes). */
-export const MAX_MSS = 1460;
+/** Largest segment we send, whatever the guest claims: a whole frame's worth. */
+export const MAX_MSS = LINK_MTU - 40;
 
 export class TcpConnection {
   state = TcpState.Idle;
@@ -125,7 +126,7 @@ export class TcpConnection {
   private sendSyn(now: number): void {
     this.synSentAt = now;
     const passive = this.state === TcpState.SynReceived;
-    this.host.emit(this, { flags: passive ? SYN | ACK : SYN, seq: this.sndUna, ack: passive ? this.rcvNxt : 0, mss: 1460 });
+    this.host.emit(this, { flags: passive ? SYN | ACK : SYN, seq: this.sndUna, ack: passive ? this.rcvNxt : 0, mss: MAX_MSS });
     this.sndNxt = seqAdd(this.sndUna, passive ? 1 : 0);
     this.counters.segmentsOut++;
   }
@@ -182,6 +183,7 @@ export class TcpConnection {
         this.stalled = true;
         return;
       }
+      this.ackPending = false; // carried by this segment
       this.counters.segmentsOut++;
       this.sndNxt = seqAdd(this.sndNxt, len);
       this.queued -= len;

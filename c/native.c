@@ -1,0 +1,113 @@
+// The native build (PG_NATIVE, scripts/build-native.sh): MicroPython's unix
+// port with the same module, Mongoose on BSD sockets instead of the virtual
+// NIC (c/netif.c), and the few host services of c/imports.h from the OS and
+// Mongoose's MG_ARCH_UNIX code. There is no host process and no sandbox.
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "c/imports.h"
+#include "c/netif.h"
+#include "c/port.h"
+
+struct mg_mgr pg_mgr;
+bool pg_net_again;
+static bool initialised;
+
+// Natively the access log is off (pg_access_log): its records (fd 3) would go to stderr.
+void pg_write(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd == 1 ? 1 : 2, p, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;  // as the guest's stdout: output that cannot be written is dropped
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+// Mongoose's clock: only differences are taken (the CPU budget).
+double pg_millis(void) {
+    return (double)mg_millis();
+}
+
+// No host stands between Mongoose and the peer: its own error text is the reason.
+size_t pg_refusal(uint16_t port, char *buf, size_t cap) {
+    (void)port;
+    (void)buf;
+    (void)cap;
+    return 0;
+}
+
+const char *pg_listen_url(void) {
+    const char *url = getenv("PYTHONGOOSE_LISTEN");
+    return url != NULL && url[0] != '\0' ? url : "http://0.0.0.0:8000";
+}
+
+// The unix port's collector scans the C stack and registers, so a collection
+// may run anywhere: no safe points to keep.
+void pg_gc_safe_point(void) {
+}
+
+bool pg_gc_enter(void) {
+    return true;
+}
+
+void pg_gc_leave(void) {
+}
+
+static void log_fn(char ch, void *param) {
+    (void)param;
+    pg_write(2, &ch, 1);
+}
+
+void pg_net_init(void) {
+    if (initialised) {
+        return;
+    }
+    initialised = true;
+    mg_log_set(MG_LL_NONE);  // as in the guest; and Mongoose's default log goes to stdout
+    mg_log_set_fn(log_fn, NULL);
+    mg_mgr_init(&pg_mgr);
+    // The CLI's defaults (README.md, "Limits"): 1 s CPU budget, 8 MiB bodies,
+    // 10 s for a request head, 60 s idle keep-alive.
+    pg_set_limits(1000, 8 * 1024 * 1024, 10000, 60000);
+}
+
+// Milliseconds until the earliest Mongoose timer, capped (as in c/netif.c):
+// mg_mgr_poll runs timers only after its wait for socket events.
+static int next_deadline(uint64_t now, int cap) {
+    for (struct mg_timer *t = pg_mgr.timers; t != NULL; t = t->next) {
+        if (t->expire <= now) {
+            return 0;
+        }
+        if (t->expire - now < (uint64_t)cap) {
+            cap = (int)(t->expire - now);
+        }
+    }
+    return cap;
+}
+
+// As in the guest: run Mongoose until a round moved bytes, waiting up to ms
+// for them. Waits are cut to 100 ms so that per-poll checks (timeouts) run.
+void pg_net_poll(int32_t ms) {
+    uint64_t deadline = mg_millis() + (uint64_t)(ms < 0 ? 0 : ms);
+    for (;;) {
+        uint64_t now = mg_millis();
+        int wait = pg_net_again || now >= deadline ? 0 : next_deadline(now, deadline - now < 100 ? (int)(deadline - now) : 100);
+        pg_net_again = false;
+        mg_mgr_poll(&pg_mgr, wait);
+        for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
+            if (c->is_readable || c->is_writable) {
+                return;
+            }
+        }
+        if (mg_millis() >= deadline) {
+            return;
+        }
+    }
+}
