@@ -2,9 +2,12 @@
 // py/mongoose.py, where the seed API and App live). Connections are named by
 // Mongoose's connection id; Python never holds a C pointer.
 //
-//   listen(handler)            serve HTTP on the guest's port 80; handler is
+//   listen(handler, on_request=None)
+//                              serve HTTP on the guest's port 80; handler is
 //                              called as handler(event, conn, *args):
 //     REQUEST conn, method, uri, query, headers (flat tuple), body (bytes)
+//                              (or on_request(conn, method, ...) if given: one
+//                              Python call fewer on the hot path)
 //     DRAIN   conn             a watched connection can take more output
 //     WS_MSG  conn, data       str (text frame) or bytes (binary frame)
 //     CLOSE   conn             a watched connection closed
@@ -1284,7 +1287,12 @@ static void request(struct mg_connection *c, struct mg_http_message *hm) {
     }
     args[5] = pg_headers_tuple(hm);
     args[6] = hm->body.len == 0 ? mp_const_empty_bytes : mp_obj_new_bytes((const byte *)hm->body.buf, hm->body.len);
-    call_handler("request handler", 7, args);
+    mp_obj_t on_request = MP_STATE_PORT(pg_request_handler);
+    if (on_request != MP_OBJ_NULL) {
+        pg_call("request handler", on_request, 6, args + 1);
+    } else {
+        call_handler("request handler", 7, args);
+    }
 }
 
 // The host answers health checks that open a connection; this answers those
@@ -1438,11 +1446,14 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
     }
 }
 
-static mp_obj_t mongoose_listen(mp_obj_t handler) {
-    if (!mp_obj_is_callable(handler)) {
-        mp_raise_TypeError(MP_ERROR_TEXT("listen(handler) needs a callable"));
+static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
+    mp_obj_t handler = args[0];
+    mp_obj_t on_request = n_args > 1 ? args[1] : mp_const_none;
+    if (!mp_obj_is_callable(handler) || (on_request != mp_const_none && !mp_obj_is_callable(on_request))) {
+        mp_raise_TypeError(MP_ERROR_TEXT("listen(handler, on_request=None) needs callables"));
     }
     MP_STATE_PORT(pg_handler) = handler;
+    MP_STATE_PORT(pg_request_handler) = on_request == mp_const_none ? MP_OBJ_NULL : on_request;
     if (MP_STATE_PORT(pg_streams) == MP_OBJ_NULL) {
         MP_STATE_PORT(pg_streams) = mp_obj_new_dict(0);
     }
@@ -1463,7 +1474,7 @@ static mp_obj_t mongoose_listen(mp_obj_t handler) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(mongoose_listen_obj, mongoose_listen);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_listen_obj, 1, 2, mongoose_listen);
 
 // ---- Timers --------------------------------------------------------------------
 
@@ -1713,5 +1724,6 @@ const mp_obj_module_t mongoose_c_module = {
 
 MP_REGISTER_MODULE(MP_QSTR__mongoose, mongoose_c_module);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_handler);
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_request_handler);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_streams);  // bodies being streamed, by connection id
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_timers);   // timer id -> (fn, repeat)

@@ -8,6 +8,7 @@ struct mg_mgr pg_mgr;
 static struct mg_tcpip_if ifp;
 static uint32_t rx_frames, tx_frames;  // progress counters for the poll loop
 static bool initialised;
+#define PG_RX_BATCH 64  // frames taken between two poll rounds
 
 static size_t drv_tx(const void *buf, size_t len, struct mg_tcpip_if *ifp) {
     (void)ifp;
@@ -99,6 +100,15 @@ void pg_net_poll(int32_t ms) {
     for (unsigned rounds = 0; rounds < 100000; rounds++) {
         uint32_t rx0 = rx_frames, tx0 = tx_frames;
         pg_gc_safe_point();
+        // Everything queued (up to a bound, so timers and output still get
+        // their turn), then one poll round sends what it produced.
+        for (unsigned n = 0; n < PG_RX_BATCH && ifp.state == MG_TCPIP_STATE_READY; n++) {
+            size_t len = drv_rx(ifp.recv_queue.buf, ifp.recv_queue.size, &ifp);
+            if (len == 0) {
+                break;
+            }
+            pg_tcpip_rx(&ifp, ifp.recv_queue.buf, len);
+        }
         mg_mgr_poll(&pg_mgr, 0);
         if (rx_frames != rx0 || tx_frames != tx0) {
             worked = true;

@@ -17,5 +17,7 @@ void pg_net_init(void);
 // The host is shutting down: close idle connections, close the busy ones
 // after their response (modmongoose.c). Called on every idle poll meanwhile.
 void pg_http_shutdown(void);
+// Mongoose's receive path, for every queued frame between polls (mongoose_tcpip.c).
+void pg_tcpip_rx(struct mg_tcpip_if *ifp, void *buf, size_t len);
 // Run Mongoose until the link is idle, waiting up to ms for traffic first.
 void pg_net_poll(int32_t ms);

@@ -47,7 +47,7 @@ def _dispatch(ev, conn, method=None, uri=None, query=None, headers=None, body=No
 def _serve(on_request):
     global _on_request
     _on_request = on_request
-    _mongoose.listen(_dispatch)
+    _mongoose.listen(_dispatch, on_request)
 
 
 def _log_exception(heading, exc):
@@ -270,6 +270,9 @@ class Headers:
 class Request:
     """One HTTP request. Fields are parsed on first use."""
 
+    # Class-level until first use: fewer stores per request.
+    _headers = _query = _form = _cookies = _g = None
+
     def __init__(self, conn, method, path, query_string, headers, body):
         self.conn = conn
         self.method = method
@@ -277,8 +280,17 @@ class Request:
         self.query_string = query_string
         self._flat = headers
         self.body = body
-        self._headers = self._query = self._form = self._cookies = None
-        self.g = {}  # per-request scratch space for hooks and handlers
+
+    @property
+    def g(self):
+        """A dict for hooks and handlers to leave things in, per request."""
+        if self._g is None:
+            self._g = {}
+        return self._g
+
+    @g.setter
+    def g(self, value):
+        self._g = value
 
     @property
     def headers(self):
@@ -451,6 +463,7 @@ def redirect(location, status=302):
 
 
 _CTYPE_BLOCKS = {}  # Content-Type value (str) -> its header line
+_NO_PARAMS = {}  # the URL parameters of a route without any (never modified)
 
 
 def _check_header(name, value):
@@ -855,8 +868,6 @@ class App:
         # Prefixes are matched against the decoded path with empty segments
         # dropped, as routes and static files see it: "/%61dmin/x" and
         # "//admin/x" are "/admin/x" here too.
-        if not self._auth and (route is None or route.auth is None):
-            return None
         path = "/" + "/".join(p for p in parts if p)
         if len(path) > 1 and req.path.endswith("/"):
             path += "/"
@@ -882,16 +893,22 @@ class App:
         route = params = None
         allowed = []
         for r in self.routes:
-            p = r.match(parts)
-            if p is None:
-                continue
+            if r.fixed is not None:  # inline match() for routes without parameters
+                if parts != r.fixed:
+                    continue
+                p = _NO_PARAMS
+            else:
+                p = r.match(parts)
+                if p is None:
+                    continue
             if method in r.methods or (method == "HEAD" and "GET" in r.methods):
                 route, params = r, p
                 break
             allowed.extend(r.methods)
-        denied = self._check_auth(req, route, parts)
-        if denied is not None:
-            return denied
+        if self._auth or (route is not None and route.auth is not None):
+            denied = self._check_auth(req, route, parts)
+            if denied is not None:
+                return denied
         for fn in self._before:
             ret = fn(req)
             if ret is not None:
@@ -908,7 +925,9 @@ class App:
             raise HTTPError(404)
         if isinstance(route, _SocketRoute):
             return self._open_socket(req, route, params)
-        return self._after_hooks(req, _to_response(route.handler(req, **params)))
+        ret = route.handler(req, **params) if params else route.handler(req)
+        resp = ret if isinstance(ret, Response) else _to_response(ret)
+        return self._after_hooks(req, resp) if self._after else resp
 
     def _after_hooks(self, req, resp):
         for fn in self._after:
