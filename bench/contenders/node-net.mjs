@@ -19,6 +19,11 @@ const RESPONSE = Buffer.concat([
   Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'),
   body,
 ]);
+// The same, saying it closes (else wrk counts the close as an error).
+const CLOSING = Buffer.concat([
+  Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, 'latin1'),
+  body,
+]);
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const CLOSE = /\r\nconnection:[ \t]*close\r\n/i;
 
@@ -40,7 +45,7 @@ const server = net.createServer({ noDelay: true }, (socket) => {
     const keep = Math.max(end, data.length - 3);
     carry = keep < data.length ? data.subarray(keep) : null;
     if (n > 0 && CLOSE.test(data.toString('latin1', 0, end))) {
-      socket.end(RESPONSE);
+      socket.end(CLOSING);
     } else if (n === 1) {
       socket.write(RESPONSE);
     } else if (n > 1) {
