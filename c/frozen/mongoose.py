@@ -1058,6 +1058,7 @@ class MQTTclient:
         self._clean = clean
         self._conn = None
         self._wanted = False
+        self._leaving = False  # disconnect() was called on the current connection
         self._retry = None
         self._pinger = None
         self.state = "disconnected"  # "connecting", "connected"
@@ -1081,6 +1082,7 @@ class MQTTclient:
         self._retry = None
         if not self._wanted or self._conn is not None:
             return
+        self._leaving = False
         self.state = "connecting"
         try:
             self._conn = _mongoose.mqtt_connect(self._url, self._event, self._opts)
@@ -1110,7 +1112,10 @@ class MQTTclient:
             else:
                 self._failed("the broker refused the connection (CONNACK code %d)" % a)
         elif ev == _ERROR:
-            self._failed(a)
+            # A broker that closes at once after DISCONNECT may reset the
+            # connection first: that is how leaving looks, not a failure.
+            if not self._leaving:
+                self._failed(a)
         elif ev == _CLOSE:
             self._conn = None
             self._closed()
@@ -1153,6 +1158,7 @@ class MQTTclient:
             self._retry.cancel()
             self._retry = None
         if self._conn is not None:
+            self._leaving = True
             _mongoose.mqtt_disconnect(self._conn)
         elif self.state == "connecting":
             self.state = "disconnected"
