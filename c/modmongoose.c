@@ -2,12 +2,15 @@
 // py/mongoose.py, where the seed API and App live). Connections are named by
 // Mongoose's connection id; Python never holds a C pointer.
 //
-//   listen(handler, on_request=None)
+//   listen(handler, on_request=None, request_class=None)
 //                              serve HTTP on the guest's port 80; handler is
 //                              called as handler(event, conn, *args):
 //     REQUEST conn, method, uri, query, headers (flat tuple), body (bytes)
-//                              (or on_request(conn, method, ...) if given: one
-//                              Python call fewer on the hot path)
+//                              or, on the hot path, on_request(conn, method,
+//                              ...), or on_request(req) with req an instance of
+//                              request_class made here, __init__ not called,
+//                              with those six as conn, method, path,
+//                              query_string, _flat and body
 //     DRAIN   conn             a watched connection can take more output
 //     WS_MSG  conn, data       str (text frame) or bytes (binary frame)
 //     CLOSE   conn             a watched connection closed
@@ -33,6 +36,7 @@
 #include <time.h>
 
 #include "py/objstr.h"
+#include "py/objtype.h"
 #include "py/runtime.h"
 #include "py/unicode.h"
 #include "c/client.h"
@@ -1271,6 +1275,21 @@ mp_obj_t pg_headers_tuple(struct mg_http_message *hm) {
     return MP_OBJ_FROM_PTR(headers);
 }
 
+// An instance of the app's request class with its six fields set, without
+// running its __init__ (a Python call per request saved), its attribute
+// table sized for them at once.
+static mp_obj_t new_request(mp_obj_t cls, const mp_obj_t *fields) {
+    static const qstr names[] = {MP_QSTR_conn, MP_QSTR_method, MP_QSTR_path, MP_QSTR_query_string, MP_QSTR__flat,
+                                 MP_QSTR_body};
+    const mp_obj_type_t *native_base = NULL;
+    mp_obj_instance_t *o = mp_obj_new_instance(MP_OBJ_TO_PTR(cls), &native_base);
+    mp_map_init(&o->members, 11);  // room for the fields parsed later too
+    for (size_t i = 0; i < MP_ARRAY_SIZE(names); i++) {
+        mp_map_lookup(&o->members, MP_OBJ_NEW_QSTR(names[i]), MP_MAP_LOOKUP_ADD_IF_NOT_FOUND)->value = fields[i];
+    }
+    return MP_OBJ_FROM_PTR(o);
+}
+
 static void request(struct mg_connection *c, struct mg_http_message *hm) {
     bool ok = true;
     mp_obj_t args[7];
@@ -1288,7 +1307,11 @@ static void request(struct mg_connection *c, struct mg_http_message *hm) {
     args[5] = pg_headers_tuple(hm);
     args[6] = hm->body.len == 0 ? mp_const_empty_bytes : mp_obj_new_bytes((const byte *)hm->body.buf, hm->body.len);
     mp_obj_t on_request = MP_STATE_PORT(pg_request_handler);
-    if (on_request != MP_OBJ_NULL) {
+    mp_obj_t request_class = MP_STATE_PORT(pg_request_class);
+    if (request_class != MP_OBJ_NULL) {
+        mp_obj_t req = new_request(request_class, args + 1);
+        pg_call("request handler", on_request, 1, &req);
+    } else if (on_request != MP_OBJ_NULL) {
         pg_call("request handler", on_request, 6, args + 1);
     } else {
         call_handler("request handler", 7, args);
@@ -1449,11 +1472,16 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
 static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
     mp_obj_t handler = args[0];
     mp_obj_t on_request = n_args > 1 ? args[1] : mp_const_none;
+    mp_obj_t request_class = n_args > 2 ? args[2] : mp_const_none;
     if (!mp_obj_is_callable(handler) || (on_request != mp_const_none && !mp_obj_is_callable(on_request))) {
-        mp_raise_TypeError(MP_ERROR_TEXT("listen(handler, on_request=None) needs callables"));
+        mp_raise_TypeError(MP_ERROR_TEXT("listen(handler, on_request=None, request_class=None) needs callables"));
+    }
+    if (request_class != mp_const_none && (on_request == mp_const_none || !mp_obj_is_type(request_class, &mp_type_type))) {
+        mp_raise_TypeError(MP_ERROR_TEXT("request_class needs on_request and must be a class"));
     }
     MP_STATE_PORT(pg_handler) = handler;
     MP_STATE_PORT(pg_request_handler) = on_request == mp_const_none ? MP_OBJ_NULL : on_request;
+    MP_STATE_PORT(pg_request_class) = request_class == mp_const_none ? MP_OBJ_NULL : request_class;
     if (MP_STATE_PORT(pg_streams) == MP_OBJ_NULL) {
         MP_STATE_PORT(pg_streams) = mp_obj_new_dict(0);
     }
@@ -1474,7 +1502,7 @@ static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_listen_obj, 1, 2, mongoose_listen);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_listen_obj, 1, 3, mongoose_listen);
 
 // ---- Timers --------------------------------------------------------------------
 
@@ -1725,5 +1753,6 @@ const mp_obj_module_t mongoose_c_module = {
 MP_REGISTER_MODULE(MP_QSTR__mongoose, mongoose_c_module);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_handler);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_request_handler);
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_request_class);
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_streams);  // bodies being streamed, by connection id
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_timers);   // timer id -> (fn, repeat)

@@ -8,7 +8,7 @@ from _mongoose import poll
 __all__ = ("init", "poll", "timer", "App", "Request", "Response", "WebSocket", "EventStream",
            "HTTPError", "abort", "redirect", "MQTTclient", "fetch", "ClientResponse", "BudgetExceeded")
 
-_REQUEST, _DRAIN, _WS_MSG, _CLOSE = _mongoose.REQUEST, _mongoose.DRAIN, _mongoose.WS_MSG, _mongoose.CLOSE
+_DRAIN, _WS_MSG, _CLOSE = _mongoose.DRAIN, _mongoose.WS_MSG, _mongoose.CLOSE
 # Raised inside a callback that runs longer than the host's CPU budget. A
 # BaseException, so an app's `except Exception` does not swallow it; the
 # server's own handlers below catch it (_FAILURES) and answer 503.
@@ -25,13 +25,10 @@ _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not
 
 # Connections that get events after their request: id -> _Stream/WebSocket/EventStream.
 _watched = {}
-_on_request = None
 
 
 def _dispatch(ev, conn, method=None, uri=None, query=None, headers=None, body=None):
-    if ev == _REQUEST:
-        _on_request(conn, method, uri, query, headers, body)
-        return
+    # Requests go straight to the on_request given to listen().
     obj = _watched.get(conn)
     if obj is None:
         return
@@ -44,10 +41,8 @@ def _dispatch(ev, conn, method=None, uri=None, query=None, headers=None, body=No
         obj._closed()
 
 
-def _serve(on_request):
-    global _on_request
-    _on_request = on_request
-    _mongoose.listen(_dispatch, on_request)
+def _serve(on_request, request_class=None):
+    _mongoose.listen(_dispatch, on_request, request_class)
 
 
 def _log_exception(heading, exc):
@@ -724,6 +719,8 @@ class App:
         self._after = []
         self._errors = {}
         self._auth = []  # (prefix, check, realm or None)
+        self._fast = {}  # path -> {method: route}: see _build_fast
+        self._fast_n = -1  # len(self.routes) when _fast was built; -1: rebuild
 
     # -- declaring routes --
 
@@ -789,6 +786,7 @@ class App:
 
     def before_request(self, fn):
         self._before.append(fn)
+        self._fast_n = -1
         return fn
 
     def after_request(self, fn):
@@ -806,6 +804,7 @@ class App:
         every path under prefix. challenge=False leaves out WWW-Authenticate,
         for pages that sign in with their own form."""
         self._auth.append((prefix, check, realm if challenge else None))
+        self._fast_n = -1
 
     # -- serving --
 
@@ -818,12 +817,43 @@ class App:
         return _mongoose.entry(self._listen, True)
 
     def _listen(self, host=None, port=None, debug=None):
-        _serve(self._handle)
+        _serve(self._handle, Request)
 
-    def _handle(self, conn, method, path, query, headers, body):
-        req = Request(conn, method, path, query, headers, body)
+    def _build_fast(self):
+        # Routes without parameters that the in-order scan of _respond would
+        # reach first, by exact path and method, when no hook or auth rule
+        # applies to every request: those requests skip the scan.
+        self._fast = {}
+        self._fast_n = len(self.routes)
+        if self._auth or self._before:
+            return
+        for r in self.routes:
+            if r.fixed is None:
+                break  # a parameter route could match what follows it
+            if r.auth is not None or isinstance(r, _SocketRoute) or "%" in r.pattern:
+                continue
+            by_method = self._fast.setdefault(r.pattern, {})
+            for m in r.methods:
+                if m in _KNOWN_METHODS and m not in by_method:
+                    by_method[m] = r
+
+    def _handle(self, req):
+        # req comes from C: a Request whose fields are set, __init__ not run.
+        conn = req.conn
+        path = req.path
+        if self._fast_n != len(self.routes):
+            self._build_fast()
+        route = self._fast.get(path)
+        if route is not None:
+            route = route.get(req.method)
         try:
-            resp = self._respond(req)
+            if route is not None:
+                ret = route.handler(req)
+                resp = ret if isinstance(ret, Response) else _to_response(ret)
+                if self._after:
+                    resp = self._after_hooks(req, resp)
+            else:
+                resp = self._respond(req)
         except Exception as e:
             resp = self._error(req, e)
         except BudgetExceeded as e:
@@ -831,6 +861,14 @@ class App:
             resp = Response("Service Unavailable\n", 503, None, "text/plain; charset=utf-8")
         if resp is not None:
             try:
+                # A str or bytes body with just a Content-Type: one C call.
+                body = resp.body
+                if (type(body) is str or type(body) is bytes) and len(resp.headers) == 1 and not resp.cookies:
+                    ctype = resp.headers.get("Content-Type")
+                    block = _CTYPE_BLOCKS.get(ctype) if type(ctype) is str else None
+                    if block is not None:
+                        _mongoose.reply(conn, resp.status, block, body)
+                        return
                 self._send(req, resp)
             except Exception as e:
                 # An invalid header or status shows only here, as the response is sent.
