@@ -24,7 +24,8 @@ Options:
   --quick           1 run of 1 s per scenario, no warm-up (results in bench/results/quick/)
   --duration S      seconds per measured run (default 4)
   --runs N          measured runs per scenario and contender, median reported (default 3)
-  --only IDS        comma-separated contender ids (node-http is always included)
+  --only IDS        comma-separated contender ids (node-http is always included;
+                    results in bench/results/partial/)
   --no-pin          do not pin wrk and the servers to separate cores
   -h, --help        show this help`;
 
@@ -361,7 +362,8 @@ async function main(): Promise<void> {
     targets,
   };
 
-  const outDir = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : []));
+  // Only a full run replaces the committed results.
+  const outDir = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : values.only !== undefined ? ['partial'] : []));
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'results.md'), markdown(report));
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);

@@ -7,12 +7,6 @@ import { DEFAULT_WASM_PATH } from '../paths.js';
 import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, PEER_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
-/**
- * The worker's JS makes little garbage (frames live in wasm memory and the
- * rings): a small young generation saves megabytes of RSS per instance
- * (V8's default semi-spaces are sized for allocation-heavy code).
- */
-const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2 };
 
 let compiled: { path: string; module: WebAssembly.Module } | null = null;
 
@@ -64,7 +58,7 @@ export class Guest {
       peers: this.peers.buffer as SharedArrayBuffer,
       beat: this.beat.buffer as SharedArrayBuffer,
     };
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, resourceLimits: WORKER_LIMITS });
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'output') this.events.output(m.fd, m.text);
       else if (m.type === 'access') this.events.access(m.records);
