@@ -70,10 +70,16 @@ void pg_gc_safe_point(void) {
     gc_collect_end();
     // Next collection once as much again as survived has been allocated: a
     // collection marks everything live, so a fixed threshold would make an
-    // app holding a lot of data pay for it again every few requests.
+    // app holding a lot of data pay for it again every few requests. But
+    // well before the heap could reach its cap: the collection waits for a
+    // safe point, and an allocation beyond the cap fails meanwhile.
     gc_info_t info;
     gc_info(&info);
     size_t next = info.used > PG_GC_MIN_THRESHOLD ? info.used : PG_GC_MIN_THRESHOLD;
+    size_t room = heap_limit > info.used ? (heap_limit - info.used) / 2 : 0;
+    if (next > room) {
+        next = room > 16 * MICROPY_BYTES_PER_GC_BLOCK ? room : 16 * MICROPY_BYTES_PER_GC_BLOCK;
+    }
     MP_STATE_MEM(gc_alloc_threshold) = next / MICROPY_BYTES_PER_GC_BLOCK;
 }
 #endif

@@ -3,7 +3,7 @@
 // every safe point, all get checked answers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appPath, rawConnect, settled, sleep, startServer, type TestServer } from './helpers/server.js';
+import { appPath, rawConnect, request, settled, sleep, startServer, type TestServer } from './helpers/server.js';
 import { ResponseReader, post } from './helpers/http1.js';
 
 const gc = suite<{ srv: TestServer }>('gc safety');
@@ -81,3 +81,21 @@ nested('poll() called inside map() under GC stress leaves the list being built i
 });
 
 nested.run();
+
+const nearCap = suite('gc: a heap close to its cap');
+
+nearCap('6 MiB live under a 16 MiB cap, 3 MiB of garbage per request: 60 requests all answer', async () => {
+  const srv = await startServer({ app: appPath('near_cap.py'), heapMax: 16 * 1024 * 1024 });
+  try {
+    for (let i = 0; i < 60; i++) {
+      const r = await request(srv.port, '/');
+      assert.is(r.status, 200, `request ${i}: ${r.body.toString()} ${srv.stderr.join('')}`);
+      assert.is(r.body.toString(), `made ${3 * 1024 * 1024}`);
+    }
+    assert.not.match(srv.stderr.join(''), /MemoryError|Traceback/);
+  } finally {
+    await srv.handle.close();
+  }
+});
+
+nearCap.run();
