@@ -109,7 +109,7 @@ static void client_fn(struct mg_connection *c, int ev, void *ev_data) {
         args[1] = mp_obj_new_int_from_uint(c->id);
         args[2] = MP_OBJ_NEW_SMALL_INT(mg_http_status(hm));
         args[3] = pg_headers_tuple(hm);
-        args[4] = mp_obj_new_bytes((const byte *)hm->body.buf, hm->body.len);
+        args[4] = pg_new_bytes(hm->body.buf, hm->body.len);
         deliver(c, 5, args);
     } else if (ev == MG_EV_MQTT_OPEN) {
         pg_gc_safe_point();
@@ -123,7 +123,7 @@ static void client_fn(struct mg_connection *c, int ev, void *ev_data) {
         args[0] = MP_OBJ_NEW_SMALL_INT(EV_MESSAGE);
         args[1] = mp_obj_new_int_from_uint(c->id);
         args[2] = pg_text_or_bytes(mm->topic);
-        args[3] = mp_obj_new_bytes((const byte *)mm->data.buf, mm->data.len);
+        args[3] = pg_new_bytes(mm->data.buf, mm->data.len);
         args[4] = MP_OBJ_NEW_SMALL_INT(mm->qos);
         args[5] = mp_obj_new_bool(mm->dgram.len > 0 && (mm->dgram.buf[0] & 1));
         deliver(c, 6, args);

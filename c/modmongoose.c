@@ -269,7 +269,7 @@ static mp_obj_t mongoose_reply(size_t n_args, const mp_obj_t *args) {
         mp_obj_t body = args[3];
         if (!mp_obj_is_str_or_bytes(body)) {
             // A bytearray may be resized later, moving its buffer: stream a copy.
-            body = mp_obj_new_bytes(buf.buf, buf.len);
+            body = pg_new_bytes(buf.buf, buf.len);
             mp_get_buffer_raise(body, &buf, MP_BUFFER_READ);
         }
         // Root the body first: this may raise, and nothing is queued yet.
@@ -562,7 +562,7 @@ static void ws_deliver(struct mg_connection *c, struct mg_ws_message *wm) {
         }
         data = mp_obj_new_str(wm->data.buf, wm->data.len);
     } else {
-        data = mp_obj_new_bytes((const byte *)wm->data.buf, wm->data.len);
+        data = pg_new_bytes(wm->data.buf, wm->data.len);
     }
     mp_obj_t args[3] = {MP_OBJ_NEW_SMALL_INT(EV_WS_MSG), mp_obj_new_int_from_uint(c->id), data};
     call_handler("WebSocket message handler", 3, args);
@@ -1305,7 +1305,7 @@ static void request(struct mg_connection *c, struct mg_http_message *hm) {
         return;
     }
     args[5] = pg_headers_tuple(hm);
-    args[6] = hm->body.len == 0 ? mp_const_empty_bytes : mp_obj_new_bytes((const byte *)hm->body.buf, hm->body.len);
+    args[6] = pg_new_bytes(hm->body.buf, hm->body.len);
     mp_obj_t on_request = MP_STATE_PORT(pg_request_handler);
     mp_obj_t request_class = MP_STATE_PORT(pg_request_class);
     if (request_class != MP_OBJ_NULL) {

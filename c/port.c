@@ -13,6 +13,7 @@
 #include "py/lexer.h"
 #include "py/mperrno.h"
 #include "py/mphal.h"
+#include "py/objstr.h"
 #include "py/runtime.h"
 #include "py/stackctrl.h"
 #include "c/imports.h"
@@ -83,6 +84,20 @@ void pg_gc_safe_point(void) {
     MP_STATE_MEM(gc_alloc_threshold) = next / MICROPY_BYTES_PER_GC_BLOCK;
 }
 #endif
+
+mp_obj_t pg_new_bytes(const void *data, size_t len) {
+    if (len == 0) {
+        return mp_const_empty_bytes;
+    }
+    byte *copy = m_new(byte, len + 1);
+    memcpy(copy, data, len);
+    copy[len] = '\0';  // as mp_obj_new_bytes does, for C string users
+    mp_obj_str_t *o = mp_obj_malloc(mp_obj_str_t, &mp_type_bytes);
+    o->hash = 0;
+    o->len = len;
+    o->data = copy;
+    return MP_OBJ_FROM_PTR(o);
+}
 
 // ---- The CPU budget of one callback ----------------------------------------
 

@@ -21,6 +21,11 @@ void pg_gc_safe_point(void);
 // as a heading) to stderr and return MP_OBJ_NULL.
 mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t *args);
 
+// A bytes object of a copy of data whose hash is left to be computed if it is
+// ever needed (MicroPython allows that: hash 0 means not computed yet):
+// mp_obj_new_bytes hashes every byte, a real cost for a multi-megabyte body.
+mp_obj_t pg_new_bytes(const void *data, size_t len);
+
 // Raised inside a callback that runs over pg_limits.cpu_budget_ms.
 extern const mp_obj_type_t pg_type_BudgetExceeded;
 

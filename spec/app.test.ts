@@ -328,6 +328,11 @@ req('body is bytes, non-UTF-8 intact', async ({ srv }) => {
   assert.is(header(r, 'content-type'), 'application/octet-stream');
 });
 
+req('the body compares, hashes and works as a dict key like a literal', async ({ srv }) => {
+  const r = await request(srv.port, '/body-as-key', { body: 'key-1' });
+  assert.equal(json(r), { equal: true, hash: true, lookup: 'found', in: true, other: false });
+});
+
 req('an empty body is b""', async ({ srv }) => {
   const r = await request(srv.port, '/echo', { method: 'POST', body: '' });
   assert.is(r.status, 200);

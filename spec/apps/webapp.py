@@ -95,6 +95,16 @@ def echo(req):
     return Response(req.body, 200, {"X-Body-Type": type(req.body).__name__, "X-Body-Len": str(len(req.body))})
 
 
+@app.post("/body-as-key")
+def body_as_key(req):
+    # The body's hash is computed only when needed (c/port.c pg_new_bytes):
+    # equality, hash() and dict lookups must still agree with a literal.
+    b = req.body
+    d = {b: "found"}
+    return {"equal": b == b"key-1", "hash": hash(b) == hash(b"key-1"), "lookup": d.get(b"key-1"),
+            "in": b"key-1" in d, "other": b == b"key-2"}
+
+
 @app.post("/text")
 def text(req):
     t = req.text
