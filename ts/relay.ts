@@ -153,7 +153,11 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
       queueMicrotask(() => conn.abort('guest ignored backpressure'));
       return;
     }
-    if (!flow.socket.write(Buffer.from(data)) && !flow.guestPaused) {
+    // A copy: the view is into the ring, reused once this returns. allocUnsafe
+    // and set() copy from shared memory twice as fast as Buffer.from.
+    const copy = Buffer.allocUnsafe(data.length);
+    copy.set(data);
+    if (!flow.socket.write(copy) && !flow.guestPaused) {
       // The socket drains slowly: hold the guest's output in the guest.
       const key = this.flowKey(conn);
       flow.guestPaused = true;
