@@ -7,6 +7,12 @@ import { DEFAULT_WASM_PATH } from '../paths.js';
 import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, PEER_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
+/**
+ * The worker's own JS heap stays small (frames live in wasm memory and the
+ * rings); V8 sizes a fresh heap from these limits, so lower ones save 1-2 MiB
+ * of RSS per instance.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 };
 
 let compiled: { path: string; module: WebAssembly.Module } | null = null;
 
@@ -58,7 +64,7 @@ export class Guest {
       peers: this.peers.buffer as SharedArrayBuffer,
       beat: this.beat.buffer as SharedArrayBuffer,
     };
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, resourceLimits: WORKER_LIMITS });
     this.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'output') this.events.output(m.fd, m.text);
       else if (m.type === 'access') this.events.access(m.records);
