@@ -5,7 +5,7 @@
 #include "py/obj.h"
 
 // Events passed to Python handlers as handler(event, conn, *args).
-enum { EV_REQUEST, EV_DRAIN, EV_WS_MSG, EV_CLOSE, EV_OPEN, EV_MESSAGE, EV_RESPONSE, EV_ERROR };
+enum { EV_DRAIN, EV_WS_MSG, EV_CLOSE, EV_OPEN, EV_MESSAGE, EV_RESPONSE, EV_ERROR };
 
 // The live connection with this id, or NULL (pg_conn_arg raises OSError instead).
 struct mg_connection *pg_find_conn(mp_obj_t id);

@@ -2,15 +2,13 @@
 // py/mongoose.py, where the seed API and App live). Connections are named by
 // Mongoose's connection id; Python never holds a C pointer.
 //
-//   listen(handler, on_request=None, request_class=None)
-//                              serve HTTP on the guest's port 80; handler is
-//                              called as handler(event, conn, *args):
-//     REQUEST conn, method, uri, query, headers (flat tuple), body (bytes)
-//                              or, on the hot path, on_request(conn, method,
-//                              ...), or on_request(req) with req an instance of
-//                              request_class made here, __init__ not called,
-//                              with those six as conn, method, path,
-//                              query_string, _flat and body
+//   listen(handler, on_request, request_class)
+//                              serve HTTP on the guest's port 80. Each request
+//                              is on_request(req), req an instance of
+//                              request_class made here (__init__ not called)
+//                              with conn, method, path, query_string, _flat
+//                              (the headers as a flat tuple) and body (bytes);
+//                              later events are handler(event, conn, *args):
 //     DRAIN   conn             a watched connection can take more output
 //     WS_MSG  conn, data       str (text frame) or bytes (binary frame)
 //     CLOSE   conn             a watched connection closed
@@ -87,7 +85,7 @@ static inline pg_conn_t *conn_state(struct mg_connection *c) {
 
 bool pg_access_log;  // set by pg_init from the host's options
 
-// Valid only while a REQUEST event is being handled.
+// Valid only while a request is being handled.
 static struct mg_connection *current_conn;
 static struct mg_http_message *current_hm;
 
@@ -1292,30 +1290,21 @@ static mp_obj_t new_request(mp_obj_t cls, const mp_obj_t *fields) {
 
 static void request(struct mg_connection *c, struct mg_http_message *hm) {
     bool ok = true;
-    mp_obj_t args[7];
-    args[0] = MP_OBJ_NEW_SMALL_INT(EV_REQUEST);
-    args[1] = mp_obj_new_int_from_uint(c->id);
-    args[2] = new_str_checked(hm->method, &ok);
-    args[3] = new_str_checked(hm->uri, &ok);
-    args[4] = new_str_checked(hm->query, &ok);
+    mp_obj_t fields[6];
+    fields[0] = mp_obj_new_int_from_uint(c->id);
+    fields[1] = new_str_checked(hm->method, &ok);
+    fields[2] = new_str_checked(hm->uri, &ok);
+    fields[3] = new_str_checked(hm->query, &ok);
     if (!ok) {
         conn_state(c)->status = 400;
         mg_http_reply(c, 400, "Content-Type: text/plain\r\n", "Bad Request\n");
         log_response(c);
         return;
     }
-    args[5] = pg_headers_tuple(hm);
-    args[6] = pg_new_bytes(hm->body.buf, hm->body.len);
-    mp_obj_t on_request = MP_STATE_PORT(pg_request_handler);
-    mp_obj_t request_class = MP_STATE_PORT(pg_request_class);
-    if (request_class != MP_OBJ_NULL) {
-        mp_obj_t req = new_request(request_class, args + 1);
-        pg_call("request handler", on_request, 1, &req);
-    } else if (on_request != MP_OBJ_NULL) {
-        pg_call("request handler", on_request, 6, args + 1);
-    } else {
-        call_handler("request handler", 7, args);
-    }
+    fields[4] = pg_headers_tuple(hm);
+    fields[5] = pg_new_bytes(hm->body.buf, hm->body.len);
+    mp_obj_t req = new_request(MP_STATE_PORT(pg_request_class), fields);
+    pg_call("request handler", MP_STATE_PORT(pg_request_handler), 1, &req);
 }
 
 // The host answers health checks that open a connection; this answers those
@@ -1470,18 +1459,13 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
 }
 
 static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
-    mp_obj_t handler = args[0];
-    mp_obj_t on_request = n_args > 1 ? args[1] : mp_const_none;
-    mp_obj_t request_class = n_args > 2 ? args[2] : mp_const_none;
-    if (!mp_obj_is_callable(handler) || (on_request != mp_const_none && !mp_obj_is_callable(on_request))) {
-        mp_raise_TypeError(MP_ERROR_TEXT("listen(handler, on_request=None, request_class=None) needs callables"));
-    }
-    if (request_class != mp_const_none && (on_request == mp_const_none || !mp_obj_is_type(request_class, &mp_type_type))) {
-        mp_raise_TypeError(MP_ERROR_TEXT("request_class needs on_request and must be a class"));
+    mp_obj_t handler = args[0], on_request = args[1], request_class = args[2];
+    if (!mp_obj_is_callable(handler) || !mp_obj_is_callable(on_request) || !mp_obj_is_type(request_class, &mp_type_type)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("listen(handler, on_request, request_class) needs two callables and a class"));
     }
     MP_STATE_PORT(pg_handler) = handler;
-    MP_STATE_PORT(pg_request_handler) = on_request == mp_const_none ? MP_OBJ_NULL : on_request;
-    MP_STATE_PORT(pg_request_class) = request_class == mp_const_none ? MP_OBJ_NULL : request_class;
+    MP_STATE_PORT(pg_request_handler) = on_request;
+    MP_STATE_PORT(pg_request_class) = request_class;
     if (MP_STATE_PORT(pg_streams) == MP_OBJ_NULL) {
         MP_STATE_PORT(pg_streams) = mp_obj_new_dict(0);
     }
@@ -1502,7 +1486,7 @@ static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_listen_obj, 1, 3, mongoose_listen);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_listen_obj, 3, 3, mongoose_listen);
 
 // ---- Timers --------------------------------------------------------------------
 
@@ -1734,7 +1718,6 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_abort), MP_ROM_PTR(&pg_client_abort_obj) },
     { MP_ROM_QSTR(MP_QSTR_ready), MP_ROM_PTR(&pg_client_ready_obj) },
     { MP_ROM_QSTR(MP_QSTR_BudgetExceeded), MP_ROM_PTR(&pg_type_BudgetExceeded) },
-    { MP_ROM_QSTR(MP_QSTR_REQUEST), MP_ROM_INT(EV_REQUEST) },
     { MP_ROM_QSTR(MP_QSTR_DRAIN), MP_ROM_INT(EV_DRAIN) },
     { MP_ROM_QSTR(MP_QSTR_WS_MSG), MP_ROM_INT(EV_WS_MSG) },
     { MP_ROM_QSTR(MP_QSTR_CLOSE), MP_ROM_INT(EV_CLOSE) },

@@ -27,22 +27,23 @@ _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not
 _watched = {}
 
 
-def _dispatch(ev, conn, method=None, uri=None, query=None, headers=None, body=None):
-    # Requests go straight to the on_request given to listen().
+def _dispatch(ev, conn, data=None):
+    # Events after a request; requests themselves go to the on_request
+    # given to listen().
     obj = _watched.get(conn)
     if obj is None:
         return
     if ev == _DRAIN:
         obj._drain()
     elif ev == _WS_MSG:
-        obj._message(method)
+        obj._message(data)
     elif ev == _CLOSE:
         del _watched[conn]
         obj._closed()
 
 
-def _serve(on_request, request_class=None):
-    _mongoose.listen(_dispatch, on_request, request_class)
+def _serve(on_request):
+    _mongoose.listen(_dispatch, on_request, Request)
 
 
 def _log_exception(heading, exc):
@@ -106,7 +107,8 @@ def _init(api_cb, auth_cb):
     if not callable(api_cb) or not callable(auth_cb):
         raise TypeError("init(api_cb, auth_cb) needs two callables")
 
-    def seed(conn, method, uri, query, headers, body):
+    def seed(req):
+        conn, uri, headers, body = req.conn, req.path, req._flat, req.body
         if not uri.startswith("/api/"):
             if not _mongoose.serve_static(conn):
                 _mongoose.reply(conn, 200, _HTML, _OK_PAGE)
@@ -817,7 +819,7 @@ class App:
         return _mongoose.entry(self._listen, True)
 
     def _listen(self, host=None, port=None, debug=None):
-        _serve(self._handle, Request)
+        _serve(self._handle)
 
     def _build_fast(self):
         # Routes without parameters that the in-order scan of _respond would
