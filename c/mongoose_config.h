@@ -14,7 +14,7 @@
 
 #ifdef PG_NATIVE
 #define MG_ENABLE_TCPIP 0           // BSD sockets; Mongoose's own clock and random source
-#define MG_DATA_SIZE 48             // c->data: pg_conn_t (modmongoose.c) has 64-bit pointers here
+#define MG_DATA_SIZE 48             // c->data: pg_conn_t (c/mod/conn.h) has 64-bit pointers here
 #else
 #define MG_ENABLE_TCPIP 1           // built-in TCP/IP stack over our virtual NIC
 #define MG_ENABLE_CUSTOM_MILLIS 1   // mg_millis() from the host clock

@@ -12,7 +12,7 @@
 
 // Memory. Python frames live on the pystack (scanned by the GC); the heap
 // grows in split areas instead of collecting inside an allocation, and the
-// real collection runs only at safe points (port.c): wasm locals cannot be
+// real collection runs only at safe points (c/vm/gc.c): wasm locals cannot be
 // scanned, so collecting anywhere else could free live objects.
 #define MICROPY_ENABLE_GC (1)
 #define MICROPY_ENABLE_PYSTACK (1)
@@ -36,7 +36,7 @@
 #define MICROPY_PY_SYS_STDFILES (0)
 #define MICROPY_PY_RANDOM_SEED_INIT_FUNC (pg_random_u32())
 #define MICROPY_PY_TIME_TIME_TIME_NS (1)
-#define MICROPY_PY_TIME_INCLUDEFILE "c/modtime.c"
+#define MICROPY_PY_TIME_INCLUDEFILE "c/platform/wasm/modtime.c"
 
 // Nothing that reaches outside the sandbox, and nothing that needs an OS.
 #define MICROPY_VFS (0)
@@ -58,7 +58,7 @@
 #define MICROPY_PERSISTENT_CODE_LOAD (0)
 
 // The CPU budget: every so many branches the VM asks whether the callback in
-// progress has run too long (port.c), and if so raises BudgetExceeded in it.
+// progress has run too long (c/vm/budget.c), and if so raises BudgetExceeded in it.
 #define MICROPY_VM_HOOK_LOOP \
     if (--pg_vm_countdown <= 0) { \
         pg_vm_check(); \

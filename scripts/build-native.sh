@@ -3,8 +3,9 @@
 # module (a user C module, c/micropython.mk) and the frozen `mongoose`, and
 # Mongoose on BSD sockets, compiled with the machine's gcc from the same pinned
 # sources as the wasm guest (scripts/sources.sh). The unix-port variant is
-# c/unix/. Output: wasm/build/native/pythongoose-native (git-ignored). A second
-# run with nothing changed only re-checks and runs an up-to-date make.
+# c/platform/native/variants/pythongoose/. Output:
+# wasm/build/native/pythongoose-native (git-ignored). A second run with
+# nothing changed only re-checks and runs an up-to-date make.
 #
 #   PYTHONGOOSE_LISTEN=http://127.0.0.1:8000 wasm/build/native/pythongoose-native APP.py
 set -euo pipefail
@@ -28,7 +29,7 @@ build_mpy_cross
 # The unix port's Makefile builds in its own folder; CC is pinned to gcc, and
 # STRIP/SIZE are its defaults (strip the binary, print its size, quietly here).
 make -s -C "$src/ports/unix" -j"$(nproc 2>/dev/null || echo 2)" CC=gcc \
-  VARIANT_DIR="$root/c/unix" BUILD="$build" SIZE=true >"$out/make.log" 2>&1 || {
+  VARIANT_DIR="$root/c/platform/native/variants/pythongoose" BUILD="$build" SIZE=true >"$out/make.log" 2>&1 || {
   cat "$out/make.log" >&2
   die "make failed (log above, also in $out/make.log)"
 }

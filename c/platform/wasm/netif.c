@@ -1,11 +1,16 @@
-// Virtual NIC driver: frames cross to the host through the pg_tx/pg_rx
-// imports; the host's rings never drop a frame the guest hands over.
-#include "c/imports.h"
-#include "c/netif.h"
-#include "c/port.h"
+// The wasm guest's network (c/platform/platform.h): a virtual NIC whose
+// frames cross to the host through the pg_tx/pg_rx imports (the host's rings
+// never drop a frame the guest hands over), Mongoose's TCP/IP stack on it,
+// and the poll loop that runs them.
+#include "c/abi/imports.h"
+#include "c/abi/link.h"
+#include "c/platform/platform.h"
+#include "c/platform/wasm/mongoose_tcpip.h"
+#include "c/vm/gc.h"
 
 struct mg_mgr pg_mgr;
 static struct mg_tcpip_if ifp;
+static void (*shutdown_hook)(void);
 static uint32_t rx_frames, tx_frames;  // progress counters for the poll loop
 static bool initialised;
 #define PG_RX_BATCH 64  // frames taken between two poll rounds
@@ -68,7 +73,7 @@ void pg_net_init(void) {
     ifp.ip = PG_GUEST_IP;
     ifp.mask = MG_IPV4(255, 255, 255, 0);
     ifp.gw = PG_GATEWAY_IP;
-    uint8_t mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x0f};
+    uint8_t mac[6] = {PG_GUEST_MAC_OCTETS};
     memcpy(ifp.mac, mac, sizeof(mac));
     ifp.driver = &driver;
     ifp.recv_queue.size = PG_MTU + 40;
@@ -78,8 +83,7 @@ void pg_net_init(void) {
     ifp.tx.len = PG_MTU + 14;
     ifp.tx.buf = (char *)mg_calloc(1, ifp.tx.len);
     ifp.mtu = PG_MTU;
-    // Static address: the resolver must be the gateway, not 8.8.8.8.
-    pg_mgr.dns4.url = "udp://10.0.2.2:53";
+    pg_mgr.dns4.url = PG_DNS_URL;
 }
 
 // Milliseconds until the earliest Mongoose timer, capped: TCP timers (delayed
@@ -119,8 +123,14 @@ void pg_net_poll(int32_t ms) {
             return;
         }
         if (pg_wait(next_deadline(now, (int32_t)(deadline - now) < 100 ? (int32_t)(deadline - now) : 100)) == 2) {
-            pg_http_shutdown();
+            if (shutdown_hook != NULL) {
+                shutdown_hook();
+            }
             worked = true;
         }
     }
+}
+
+void pg_net_on_shutdown(void (*hook)(void)) {
+    shutdown_hook = hook;
 }

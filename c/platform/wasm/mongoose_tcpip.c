@@ -3,6 +3,7 @@
 // per mg_mgr_poll, and each mg_mgr_poll walks every connection twice, so with
 // many connections most of a poll round was spent walking, not receiving.
 #include "mongoose.c"
+#include "c/platform/wasm/mongoose_tcpip.h"
 
 void pg_tcpip_rx(struct mg_tcpip_if *ifp, void *buf, size_t len) {
     ifp->nrecv++;

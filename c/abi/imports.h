@@ -1,14 +1,17 @@
 // The guest's whole import list: everything the sandboxed program can ask of
-// the host. Keep it short; README.md documents each entry.
+// the host (module "pg"; ts/guest/abi.ts names the same list). Keep it short;
+// README.md documents each entry.
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef PG_NATIVE
-#define PG_IMPORT(name)  // the native build: c/native.c implements those it uses
-#else
+// Imports exist only in the wasm guest. Compiled for a real CPU (the native
+// build) these are plain functions: c/platform/native/ defines those it uses.
+#ifdef __wasm__
 #define PG_IMPORT(name) __attribute__((import_module("pg"), import_name(#name)))
+#else
+#define PG_IMPORT(name)
 #endif
 
 // Queue one Ethernet frame toward the host. Returns 1 if taken, 0 if the host

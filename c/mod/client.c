@@ -1,20 +1,23 @@
 // Outbound connections for `_mongoose`: Mongoose's MQTT and HTTP clients,
-// over the host's NAT gateway. Each connection has its own handler, called
+// over the host's outbound relay. Each connection has its own handler, called
 // as handler(event, conn, *args):
 //   OPEN     conn, code          MQTT CONNACK (0: accepted)
 //   MESSAGE  conn, topic, payload (bytes), qos, retain   an MQTT PUBLISH
 //   RESPONSE conn, status, headers (flat tuple), body (bytes)
 //   ERROR    conn, message       then CLOSE follows
 //   CLOSE    conn
-// Python (py/mongoose.py) builds MQTTclient and fetch() on these.
+// The frozen Python package builds MQTTclient and fetch() on these.
 #include <string.h>
 
 #include "py/objstr.h"
 #include "py/runtime.h"
-#include "c/client.h"
-#include "c/imports.h"
-#include "c/netif.h"
-#include "c/port.h"
+#include "c/abi/imports.h"
+#include "c/mod/client.h"
+#include "c/mod/conn.h"
+#include "c/mod/text.h"
+#include "c/platform/platform.h"
+#include "c/vm/budget.h"
+#include "c/vm/gc.h"
 
 enum {
     CF_MQTT = 1,
@@ -319,11 +322,7 @@ MP_DEFINE_CONST_FUN_OBJ_1(pg_client_abort_obj, client_abort);
 // ready(): whether the guest's link is up (connections made before fail).
 static mp_obj_t client_ready(void) {
     pg_net_init();
-    #ifdef PG_NATIVE
-    return mp_const_true;  // BSD sockets: no link of our own to bring up
-    #else
-    return mp_obj_new_bool(pg_mgr.ifp != NULL && pg_mgr.ifp->state == MG_TCPIP_STATE_READY);
-    #endif
+    return mp_obj_new_bool(pg_net_ready());
 }
 MP_DEFINE_CONST_FUN_OBJ_0(pg_client_ready_obj, client_ready);
 

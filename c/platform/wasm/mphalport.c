@@ -1,8 +1,8 @@
-// Time and console for MicroPython, from the host imports.
+// The wasm guest's MicroPython HAL: time and console, from the host imports.
 #include <string.h>
 #include "py/mphal.h"
 #include "py/mpprint.h"
-#include "c/imports.h"
+#include "c/abi/imports.h"
 
 mp_uint_t mp_hal_stdout_tx_strn(const char *str, size_t len) {
     pg_write(1, str, len);

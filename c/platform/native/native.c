@@ -1,20 +1,21 @@
-// The native build (PG_NATIVE, scripts/build-native.sh): MicroPython's unix
+// The native build's platform (scripts/build-native.sh): MicroPython's unix
 // port with the same module, Mongoose on BSD sockets instead of the virtual
-// NIC (c/netif.c), and the few host services of c/imports.h from the OS and
-// Mongoose's MG_ARCH_UNIX code. There is no host process and no sandbox.
+// NIC (c/platform/wasm/), and the few host services of c/abi/imports.h that
+// the module uses, from the OS and Mongoose's MG_ARCH_UNIX code. There is no
+// host process and no sandbox.
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "c/imports.h"
-#include "c/netif.h"
-#include "c/port.h"
+#include "c/abi/imports.h"
+#include "c/platform/platform.h"
+#include "c/vm/gc.h"
 
 struct mg_mgr pg_mgr;
-bool pg_net_again;
+static bool poll_again;
 static bool initialised;
 
-// Natively the access log is off (pg_access_log): its records (fd 3) would go to stderr.
+// The access log is off (c/vm/options.c): its records (fd 3) would go to stderr.
 void pg_write(int fd, const void *buf, size_t len) {
     const char *p = buf;
     while (len > 0) {
@@ -43,9 +44,33 @@ size_t pg_refusal(uint16_t port, char *buf, size_t cap) {
     return 0;
 }
 
-const char *pg_listen_url(void) {
+// $PYTHONGOOSE_LISTEN, else http://0.0.0.0:8000.
+const char *pg_net_listen_url(void) {
     const char *url = getenv("PYTHONGOOSE_LISTEN");
     return url != NULL && url[0] != '\0' ? url : "http://0.0.0.0:8000";
+}
+
+const char *pg_net_listen_name(void) {
+    return pg_net_listen_url();
+}
+
+// c->rem is the client itself.
+size_t pg_net_peer(struct mg_connection *c, char *buf, size_t cap) {
+    return mg_snprintf(buf, cap, "%M", mg_print_ip_port, &c->rem);
+}
+
+// BSD sockets: no link of our own to bring up.
+bool pg_net_ready(void) {
+    return true;
+}
+
+void pg_net_poll_again(void) {
+    poll_again = true;
+}
+
+// No host asks the native build to shut down: it is stopped by a signal.
+void pg_net_on_shutdown(void (*hook)(void)) {
+    (void)hook;
 }
 
 // The unix port's collector scans the C stack and registers, so a collection
@@ -73,13 +98,10 @@ void pg_net_init(void) {
     mg_log_set(MG_LL_NONE);  // as in the guest; and Mongoose's default log goes to stdout
     mg_log_set_fn(log_fn, NULL);
     mg_mgr_init(&pg_mgr);
-    // The CLI's defaults (README.md, "Limits"): 1 s CPU budget, 8 MiB bodies,
-    // 10 s for a request head, 60 s idle keep-alive.
-    pg_set_limits(1000, 8 * 1024 * 1024, 10000, 60000);
 }
 
-// Milliseconds until the earliest Mongoose timer, capped (as in c/netif.c):
-// mg_mgr_poll runs timers only after its wait for socket events.
+// Milliseconds until the earliest Mongoose timer, capped (as in the guest's
+// poll loop): mg_mgr_poll runs timers only after its wait for socket events.
 static int next_deadline(uint64_t now, int cap) {
     for (struct mg_timer *t = pg_mgr.timers; t != NULL; t = t->next) {
         if (t->expire <= now) {
@@ -98,8 +120,8 @@ void pg_net_poll(int32_t ms) {
     uint64_t deadline = mg_millis() + (uint64_t)(ms < 0 ? 0 : ms);
     for (;;) {
         uint64_t now = mg_millis();
-        int wait = pg_net_again || now >= deadline ? 0 : next_deadline(now, deadline - now < 100 ? (int)(deadline - now) : 100);
-        pg_net_again = false;
+        int wait = poll_again || now >= deadline ? 0 : next_deadline(now, deadline - now < 100 ? (int)(deadline - now) : 100);
+        poll_again = false;
         mg_mgr_poll(&pg_mgr, wait);
         for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
             if (c->is_readable || c->is_writable) {

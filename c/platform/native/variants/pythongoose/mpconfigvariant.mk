@@ -2,7 +2,7 @@
 # scripts/build-native.sh with VARIANT_DIR: the standard variant with the
 # `_mongoose` module (c/micropython.mk) and the frozen `mongoose` instead of
 # the standard frozen modules.
-PG_ROOT := $(abspath $(VARIANT_DIR)/../..)
+PG_ROOT := $(abspath $(VARIANT_DIR)/../../../../..)
 PROG = pythongoose-native
 COPT = -O2
 

@@ -1,0 +1,33 @@
+// The guest's whole export list: every function the host calls (besides
+// malloc and free, which wasm/Makefile exports). ts/guest/abi.ts names the
+// same list. Each is defined where its concern lives (c/vm/, c/mod/).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Marked here, once: emcc exports what is kept alive. Compiled for a real CPU
+// (the native build, which has no host) they stay plain functions.
+#ifdef __EMSCRIPTEN__
+#include <emscripten/emscripten.h>
+#define PG_EXPORT EMSCRIPTEN_KEEPALIVE
+#else
+#define PG_EXPORT
+#endif
+
+// Set up the VM: heap (grown up to heap_max), pystack, GC stress mode, and
+// whether responses are reported on the access log (fd 3). c/vm/run.c.
+PG_EXPORT void pg_init(size_t heap_initial, size_t heap_max, size_t pystack_bytes, int stress, int access_log);
+// Compile and run an app. Returns 0 when it finished, 1 on an uncaught
+// exception or a syntax error (traceback printed on stderr), or the code
+// passed to sys.exit(). c/vm/run.c.
+PG_EXPORT int pg_run(const char *src, size_t len, const char *filename);
+// Limits, set before the app starts (0 = none). c/vm/options.c.
+PG_EXPORT void pg_set_limits(uint32_t cpu_budget_ms, uint32_t max_body, uint32_t header_timeout_ms,
+    uint32_t idle_timeout_ms);
+// Add one static file (takes ownership of data, malloc'd by the host; path is
+// copied). Returns 0 when out of memory. c/mod/static.c.
+PG_EXPORT int pg_fs_add(const char *path, const char *data, size_t size, double mtime);
+// The health-check path answered on kept-alive connections ("" = none).
+// c/mod/health.c.
+PG_EXPORT void pg_set_health_path(const char *path);

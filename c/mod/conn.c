@@ -1,0 +1,89 @@
+// Connections as `_mongoose` names them (by Mongoose's connection id: Python
+// never holds a C pointer), the request being handled, the server's handler
+// and the access log.
+#include <string.h>
+
+#include "py/runtime.h"
+#include "c/abi/imports.h"
+#include "c/mod/conn.h"
+#include "c/platform/platform.h"
+#include "c/vm/budget.h"
+
+// Valid only while a request is being handled.
+struct mg_connection *pg_current_conn;
+struct mg_http_message *pg_current_hm;
+
+// One access log record per response, for the host to format:
+// "A <port>\t<status>\t<bytes>\t<ms>\t<METHOD uri>\n" on fd 3.
+void pg_log_response(struct mg_connection *c) {
+    pg_conn_t *st = conn_state(c);
+    if (st->log_line == NULL) {
+        return;
+    }
+    char head[96];
+    int n = snprintf(head, sizeof(head), "%u\t%u\t%lu\t%lu\t", (unsigned)mg_ntohs(c->rem.port), st->status,
+        (unsigned long)st->bytes, (unsigned long)((uint32_t)mg_millis() - st->start_ms));
+    size_t len = strlen(st->log_line);
+    st->log_line[len] = '\n';  // allocated with room for it
+    pg_write(3, head, (size_t)n);
+    pg_write(3, st->log_line, len + 1);
+    free(st->log_line);
+    st->log_line = NULL;
+}
+
+struct mg_connection *pg_find_conn(mp_obj_t id_in) {
+    unsigned long id = (unsigned long)mp_obj_get_int(id_in);
+    if (pg_current_conn != NULL && pg_current_conn->id == id) {
+        return pg_current_conn;
+    }
+    for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
+        if (c->id == id) {
+            return c->is_closing ? NULL : c;
+        }
+    }
+    return NULL;
+}
+
+// Connections that are gone raise OSError: writing to a closed socket is an
+// error the app can catch, as with sockets.
+struct mg_connection *pg_conn_arg(mp_obj_t id_in) {
+    struct mg_connection *c = pg_find_conn(id_in);
+    if (c == NULL) {
+        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("connection closed"));
+    }
+    return c;
+}
+
+mp_obj_t pg_call_handler(const char *context, size_t n_args, mp_obj_t *args) {
+    mp_obj_t handler = MP_STATE_PORT(pg_handler);
+    if (handler == MP_OBJ_NULL) {
+        return MP_OBJ_NULL;
+    }
+    return pg_call(context, handler, n_args, args);
+}
+
+static mp_obj_t mongoose_peer(mp_obj_t conn) {
+    struct mg_connection *c = pg_conn_arg(conn);
+    char text[64];
+    size_t n = pg_net_peer(c, text, sizeof(text));
+    const char *colon = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == ':') {
+            colon = text + i;
+        }
+    }
+    if (n == 0 || colon == NULL) {
+        return mp_const_none;
+    }
+    const char *host = text;
+    size_t host_len = (size_t)(colon - text);
+    if (host_len >= 2 && host[0] == '[') {
+        host++;
+        host_len -= 2;
+    }
+    mp_obj_t items[2] = {mp_obj_new_str(host, host_len), mp_obj_new_int(atoi(colon + 1))};
+    return mp_obj_new_tuple(2, items);
+}
+MP_DEFINE_CONST_FUN_OBJ_1(mongoose_peer_obj, mongoose_peer);
+
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_handler);

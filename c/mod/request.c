@@ -1,0 +1,118 @@
+// Requests reaching Python: each one checked, its Request object made with
+// its fields set, and the app's on_request(req) called.
+#include <stdio.h>
+#include <string.h>
+
+#include "py/objtype.h"
+#include "py/runtime.h"
+#include "py/unicode.h"
+#include "c/mod/conn.h"
+#include "c/mod/health.h"
+#include "c/mod/request.h"
+#include "c/mod/text.h"
+#include "c/vm/budget.h"
+#include "c/vm/gc.h"
+#include "c/vm/options.h"
+
+static mp_obj_t new_str_checked(struct mg_str s, bool *ok) {
+    if (!utf8_check((const byte *)s.buf, s.len)) {
+        *ok = false;
+        return mp_const_empty_bytes;
+    }
+    return s.len == 0 ? MP_OBJ_NEW_QSTR(MP_QSTR_) : mp_obj_new_str(s.buf, s.len);
+}
+
+
+// An instance of the app's request class with its six fields set, without
+// running its __init__ (a Python call per request saved), its attribute
+// table sized for them at once.
+static mp_obj_t new_request(mp_obj_t cls, const mp_obj_t *fields) {
+    static const qstr names[] = {MP_QSTR_conn, MP_QSTR_method, MP_QSTR_path, MP_QSTR_query_string, MP_QSTR__flat,
+                                 MP_QSTR_body};
+    const mp_obj_type_t *native_base = NULL;
+    mp_obj_instance_t *o = mp_obj_new_instance(MP_OBJ_TO_PTR(cls), &native_base);
+    mp_map_init(&o->members, 11);  // room for the fields parsed later too
+    for (size_t i = 0; i < MP_ARRAY_SIZE(names); i++) {
+        mp_map_lookup(&o->members, MP_OBJ_NEW_QSTR(names[i]), MP_MAP_LOOKUP_ADD_IF_NOT_FOUND)->value = fields[i];
+    }
+    return MP_OBJ_FROM_PTR(o);
+}
+
+static void request(struct mg_connection *c, struct mg_http_message *hm) {
+    bool ok = true;
+    mp_obj_t fields[6];
+    fields[0] = mp_obj_new_int_from_uint(c->id);
+    fields[1] = new_str_checked(hm->method, &ok);
+    fields[2] = new_str_checked(hm->uri, &ok);
+    fields[3] = new_str_checked(hm->query, &ok);
+    if (!ok) {
+        conn_state(c)->status = 400;
+        mg_http_reply(c, 400, "Content-Type: text/plain\r\n", "Bad Request\n");
+        pg_log_response(c);
+        return;
+    }
+    fields[4] = pg_headers_tuple(hm);
+    fields[5] = pg_new_bytes(hm->body.buf, hm->body.len);
+    mp_obj_t req = new_request(MP_STATE_PORT(pg_request_class), fields);
+    pg_call("request handler", MP_STATE_PORT(pg_request_handler), 1, &req);
+}
+
+void pg_on_request(struct mg_connection *c, struct mg_http_message *hm) {
+    pg_conn_t *st = conn_state(c);
+    st->flags &= (uint16_t)~(F_HEAD_WAIT | F_BODY | F_CHUNKED_IN);  // it is all here
+    if (pg_health_check(c, hm)) {
+        return;
+    }
+    struct mg_str *conn_hdr = mg_http_get_header(hm, "Connection");
+    st->flags &= F_SERVED | F_CLOSE_AFTER;  // the previous response, if any, is complete
+    if (mg_strcmp(hm->proto, mg_str("HTTP/1.0")) == 0) {
+        // HTTP/1.0 closes after each response unless it asked to keep alive.
+        st->flags |= F_HTTP10;
+        if (conn_hdr == NULL || mg_strcasecmp(*conn_hdr, mg_str("keep-alive")) != 0) {
+            st->flags |= F_CLOSE_AFTER;
+        }
+    }
+    if ((conn_hdr != NULL && mg_strcasecmp(*conn_hdr, mg_str("close")) == 0)) {
+        st->flags |= F_CLOSE_AFTER;
+    }
+    if (mg_strcmp(hm->method, mg_str("HEAD")) == 0) {
+        st->flags |= F_HEAD;
+    }
+    st->status = 0;
+    if (pg_access_log) {
+        free(st->log_line);
+        st->start_ms = (uint32_t)mg_millis();
+        st->log_line = malloc(hm->method.len + hm->uri.len + hm->query.len + 4);
+        if (st->log_line != NULL) {
+            sprintf(st->log_line, "%.*s %.*s%s%.*s", (int)hm->method.len, hm->method.buf, (int)hm->uri.len,
+                hm->uri.buf, hm->query.len > 0 ? "?" : "", (int)hm->query.len, hm->query.buf);
+        }
+    }
+    // Safe point: nothing below this frame holds a Python object yet.
+    pg_gc_safe_point();
+    pg_current_conn = c;
+    pg_current_hm = hm;
+    // Anything raised outside the app's handler (MemoryError making the
+    // strings) fails this request only.
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        request(c, hm);
+        nlr_pop();
+    } else {
+        mp_printf(&mp_stderr_print, "Traceback while answering %.*s %.*s:\n", (int)hm->method.len, hm->method.buf,
+            (int)hm->uri.len, hm->uri.buf);
+        mp_obj_print_exception(&mp_stderr_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    pg_current_conn = NULL;
+    pg_current_hm = NULL;
+    if (c->is_resp && !(st->flags & (F_STARTED | F_WATCHED)) && !c->is_websocket) {
+        // The handler neither answered nor kept the request for later.
+        st->status = 500;
+        st->bytes = 22;
+        mg_http_reply(c, 500, "Content-Type: text/plain\r\n", "Internal Server Error\n");
+        pg_log_response(c);
+    }
+}
+
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_request_handler);
+MP_REGISTER_ROOT_POINTER(mp_obj_t pg_request_class);

@@ -1,0 +1,32 @@
+// What module code (c/mod/) may ask of the platform: the Mongoose manager and
+// its network, the HTTP server's address, and hooks. Implemented once per
+// platform: c/platform/wasm/ (the guest's virtual NIC) and c/platform/native/
+// (BSD sockets). Platform code never calls into c/mod/: the module registers
+// what the platform calls back.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mongoose.h"
+
+extern struct mg_mgr pg_mgr;
+
+// Bring up the manager and the network (idempotent).
+void pg_net_init(void);
+// Run Mongoose until the network is idle, waiting up to ms for traffic first.
+void pg_net_poll(int32_t ms);
+// Whether outbound connections can be made yet (the link is up).
+bool pg_net_ready(void);
+// A request is held back for the next poll: that poll must not wait for traffic.
+void pg_net_poll_again(void);
+
+// The URL the HTTP server listens on, and how an error names it.
+const char *pg_net_listen_url(void);
+const char *pg_net_listen_name(void);
+// The real client of an accepted connection as text ("203.0.113.7:51234" or
+// "[2001:db8::1]:51234"). Returns its length, 0 if unknown.
+size_t pg_net_peer(struct mg_connection *c, char *buf, size_t cap);
+
+// Called on every idle poll once the host is shutting down (the module
+// finishes responses and closes the rest). One hook; NULL for none.
+void pg_net_on_shutdown(void (*hook)(void));

@@ -1,0 +1,28 @@
+// The rest of c/platform/platform.h for the wasm guest: what the module asks
+// of the link the host runs (the listen address, a connection's real client,
+// whether outbound connections can be made yet).
+#include "c/abi/imports.h"
+#include "c/abi/link.h"
+#include "c/platform/platform.h"
+
+bool pg_net_ready(void) {
+    return pg_mgr.ifp != NULL && pg_mgr.ifp->state == MG_TCPIP_STATE_READY;
+}
+
+// Nothing to do: a round that sent frames (the held-back request's response
+// did) is followed by another at once.
+void pg_net_poll_again(void) {
+}
+
+const char *pg_net_listen_url(void) {
+    return PG_HTTP_URL;
+}
+
+const char *pg_net_listen_name(void) {
+    return "port " PG_LINK_STR(PG_HTTP_PORT);
+}
+
+// c->rem is the host's end of the link: the host knows the real client.
+size_t pg_net_peer(struct mg_connection *c, char *buf, size_t cap) {
+    return pg_peer(mg_ntohs(c->rem.port), buf, cap);
+}

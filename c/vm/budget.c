@@ -1,0 +1,53 @@
+// Callbacks from C into Python and the CPU budget of each: the VM's loop hook
+// (MICROPY_VM_HOOK_LOOP) raises BudgetExceeded in one that runs too long.
+#include "py/runtime.h"
+#include "c/abi/imports.h"
+#include "c/vm/budget.h"
+#include "c/vm/options.h"
+
+int pg_callback_depth;
+
+// BaseException, so that an app's `except Exception` cannot swallow it.
+MP_DEFINE_CONST_OBJ_TYPE(pg_type_BudgetExceeded, MP_QSTR_BudgetExceeded, MP_TYPE_FLAG_NONE,
+    make_new, mp_obj_exception_make_new, print, mp_obj_exception_print, attr, mp_obj_exception_attr,
+    parent, &mp_type_BaseException);
+
+#define PG_VM_CHECK_EVERY 1000  // branches between clock reads
+int pg_vm_countdown = PG_VM_CHECK_EVERY;
+static double callback_deadline;  // 0: no callback running, or no budget
+
+void pg_vm_check(void) {
+    pg_vm_countdown = PG_VM_CHECK_EVERY;
+    if (callback_deadline == 0 || pg_millis() < callback_deadline) {
+        return;
+    }
+    // Raised at the next check of pending exceptions, in the running code.
+    // If the app swallows it, it comes again after another budget.
+    callback_deadline = pg_millis() + pg_limits.cpu_budget_ms;
+    mp_sched_exception(mp_obj_new_exception_msg_varg(&pg_type_BudgetExceeded,
+        MP_ERROR_TEXT("callback ran over its CPU budget of %u ms"), (unsigned)pg_limits.cpu_budget_ms));
+}
+
+mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t *args) {
+    nlr_buf_t nlr;
+    mp_obj_t ret = MP_OBJ_NULL;
+    if (pg_callback_depth == 0 && pg_limits.cpu_budget_ms > 0) {
+        callback_deadline = pg_millis() + pg_limits.cpu_budget_ms;
+    }
+    pg_callback_depth++;
+    if (nlr_push(&nlr) == 0) {
+        ret = mp_call_function_n_kw(fn, n_args, 0, args);
+        nlr_pop();
+    } else {
+        mp_printf(&mp_stderr_print, "Traceback in %s:\n", context);
+        mp_obj_print_exception(&mp_stderr_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+    if (--pg_callback_depth == 0) {
+        callback_deadline = 0;
+        mp_obj_t pending = MP_STATE_MAIN_THREAD(mp_pending_exception);
+        if (pending != MP_OBJ_NULL && mp_obj_get_type(pending) == &pg_type_BudgetExceeded) {
+            MP_STATE_MAIN_THREAD(mp_pending_exception) = MP_OBJ_NULL;  // it fired as the callback ended
+        }
+    }
+    return ret;
+}

@@ -1,0 +1,13 @@
+// Calls from C into Python, each under the CPU budget of one callback.
+#pragma once
+#include "py/obj.h"
+
+// Call a Python callable; on an exception print the traceback (with `context`
+// as a heading) to stderr and return MP_OBJ_NULL.
+mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t *args);
+
+// Raised inside a callback that runs over pg_limits.cpu_budget_ms.
+extern const mp_obj_type_t pg_type_BudgetExceeded;
+
+// Depth of C->Python callbacks in progress (0 at the top level).
+extern int pg_callback_depth;

@@ -1,0 +1,16 @@
+// The host's options for the VM and the module, set before the app starts.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+// Limits (pg_set_limits, c/abi/exports.h; 0 = none).
+typedef struct {
+    uint32_t cpu_budget_ms;      // wall time one callback may run before it is interrupted
+    uint32_t max_body;           // largest request body accepted (bytes)
+    uint32_t header_timeout_ms;  // a request head must be complete this soon after its first byte
+    uint32_t idle_timeout_ms;    // a keep-alive connection with no request in progress is closed after this
+} pg_limits_t;
+extern pg_limits_t pg_limits;
+
+// Whether responses are reported to the host's access log (fd 3; pg_init).
+extern bool pg_access_log;
