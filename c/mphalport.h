@@ -1,3 +1,4 @@
+// The HAL functions MicroPython calls, for the wasm guest (c/platform/wasm/mphalport.c).
 #pragma once
 #include "py/obj.h"
 #include "shared/runtime/interrupt_char.h"

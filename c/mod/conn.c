@@ -62,6 +62,7 @@ mp_obj_t pg_call_handler(const char *context, size_t n_args, mp_obj_t *args) {
     return pg_call(context, handler, n_args, args);
 }
 
+// peer(conn) -> (host, port): the real client, as the platform knows it.
 static mp_obj_t mongoose_peer(mp_obj_t conn) {
     struct mg_connection *c = pg_conn_arg(conn);
     char text[64];

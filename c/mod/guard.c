@@ -1,10 +1,9 @@
-// The request guard: request framing, sizes and timeouts, checked before
-// Mongoose parses a request.
+// The request guard against bad clients: request framing, sizes and timeouts.
 // Mongoose's parser is lenient (bare LF, obs-fold, duplicate or contradictory
 // framing headers) and drops what it cannot parse without an answer. So each
 // request is checked here as its bytes arrive, before Mongoose parses it (see
-// http_pfn): a bad or oversized one is answered (400, 408, 411, 413, 414, 431,
-// 505) with Connection: close, and nothing more is read from that client.
+// pg_guard_pfn): a bad or oversized one is answered (400, 408, 411, 413, 414,
+// 431, 505) with Connection: close, and nothing more is read from that client.
 
 #include <string.h>
 
@@ -132,7 +131,7 @@ static bool is_name(const uint8_t *p, size_t n, const char *text) {
 // A complete head that scan_head passed, strictly (RFC 9112): the request
 // line, the field syntax, and one unambiguous framing of the body (no
 // request smuggling). Returns 0 or the status to refuse it with.
-static int check_head(const uint8_t *p, size_t len, pg_framing_t *f) {
+static int check_head(const uint8_t *p, pg_framing_t *f) {
     memset(f, 0, sizeof(*f));
     // method SP request-target SP HTTP/d.d CRLF
     size_t i = 0;
@@ -215,7 +214,6 @@ static int check_head(const uint8_t *p, size_t len, pg_framing_t *f) {
             f->expect_continue = !http10 && is_name(val, vlen, "100-continue");
         }
     }
-    (void)len;
     if (n_host > 1) {
         return 400;
     }
@@ -399,7 +397,7 @@ static void precheck(struct mg_connection *c) {
         return;
     }
     pg_framing_t f = {0};
-    int status = n < 0 ? -n : check_head(c->recv.buf, (size_t)n, &f);
+    int status = n < 0 ? -n : check_head(c->recv.buf, &f);
     if (status == 0 && f.has_length && f.content_length > body_limit()) {
         status = 413;  // refused before any of it is read
     }
@@ -470,9 +468,9 @@ static void check_timeouts(struct mg_connection *c, uint32_t now) {
 mg_event_handler_t pg_mongoose_http_cb;
 
 // The protocol handler of accepted HTTP connections: Mongoose calls it before
-// http_fn, so the checks above see each request's bytes before Mongoose
-// parses them. A request is seen at the start of c->recv: Mongoose is let
-// parse one request per event only (see MG_EV_HTTP_MSG in http_fn).
+// http_fn (c/mod/http.c), so the checks here see each request's bytes before
+// Mongoose parses them. A request is seen at the start of c->recv: Mongoose
+// is let parse one request per event only (see MG_EV_HTTP_MSG in http_fn).
 void pg_guard_pfn(struct mg_connection *c, int ev, void *ev_data) {
     if (ev == MG_EV_CLOSE || ((ev == MG_EV_READ || ev == MG_EV_POLL) && (c->is_draining || c->is_closing))) {
         c->recv.len = 0;  // nothing more is parsed, and a request cut short is not delivered

@@ -3,7 +3,7 @@
 // are named by Mongoose's connection id; Python never holds a C pointer.
 //
 //   listen(handler, on_request, request_class)
-//                              serve HTTP on the guest's port 80. Each request
+//                              serve HTTP on the guest's HTTP port. Each request
 //                              is on_request(req), req an instance of
 //                              request_class made here (__init__ not called)
 //                              with conn, method, path, query_string, _flat

@@ -7,6 +7,7 @@
 #include "py/mpstate.h"
 #include "c/vm/budget.h"
 #include "c/vm/gc.h"
+#include "c/vm/heap.h"
 
 static bool gc_pending, gc_stress, gc_allowed;
 #define PG_GC_MIN_THRESHOLD (256 * 1024)  // bytes allocated between collections, at least

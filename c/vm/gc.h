@@ -17,9 +17,6 @@ void pg_gc_safe_point(void);
 bool pg_gc_enter(void);
 void pg_gc_leave(void);
 
-// Bytes the Python heap may grow to in total (c/vm/heap.c).
-extern size_t pg_heap_limit;
-
 // The wasm guest's heap: heap_initial bytes now, collections deferred to safe
 // points (always due with stress).
 void pg_gc_init(size_t heap_initial, size_t heap_max, bool stress);

@@ -2,9 +2,9 @@
 // collecting inside an allocation (MICROPY_GC_SPLIT_HEAP_AUTO).
 #include "py/gc.h"
 #include "py/mpstate.h"
-#include "c/vm/gc.h"
+#include "c/vm/heap.h"
 
-// The host's --heap-max (pg_init); natively, this default.
+// The host sets it (pg_init); natively it stays this default.
 size_t pg_heap_limit = 256 * 1024 * 1024;
 
 size_t gc_get_max_new_split(void) {
