@@ -1,1 +1,1 @@
-// qstrs specific to this port
+// qstrs specific to this port: none (py.mk needs the file; the sources name their own).
