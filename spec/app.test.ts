@@ -1,4 +1,4 @@
-// The Flask/Microdot-style App (c/frozen/mongoose.py), end to end over real
+// The Flask/Microdot-style App (c/py/mongoose/app.py), end to end over real
 // sockets through the wasm guest, with the test app spec/apps/webapp.py.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

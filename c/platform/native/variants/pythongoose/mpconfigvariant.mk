@@ -7,7 +7,7 @@ PROG = pythongoose-native
 COPT = -O2
 
 USER_C_MODULES = $(PG_ROOT)
-FROZEN_MANIFEST = $(PG_ROOT)/c/frozen/manifest.py
+FROZEN_MANIFEST = $(PG_ROOT)/c/py/manifest.py
 # Debian's source drops the micropython-lib submodule, which the manifest does
 # not use; mkrules.mk only checks that the folder has a README.md.
 MPY_LIB_DIR = $(TOP)

@@ -1,2 +1,0 @@
-# Python frozen into the guest as bytecode: the `mongoose` module's Python half.
-module("mongoose.py")

@@ -1,0 +1,104 @@
+# WebSocket and Server-Sent Events: one open socket or event stream each.
+import json
+
+import _mongoose
+
+from .core import _FAILURES, _log_exception, _watched
+
+
+class WebSocket:
+    """One open WebSocket. send() takes str (text) or bytes (binary)."""
+
+    def __init__(self, conn, request, route):
+        self.conn = conn
+        self.request = request
+        self.route = route
+        self.closed = False
+        self.handler = None
+
+    def send(self, data):
+        if self.closed:
+            raise OSError("WebSocket is closed")
+        if not isinstance(data, (str, bytes)):
+            data = bytes(data)
+        _mongoose.ws_send(self.conn, data)
+
+    def close(self, code=1000, reason=""):
+        if not self.closed:
+            _mongoose.close(self.conn, code, reason)
+
+    def broadcast(self, data):
+        """Send to every open socket of this route, this one included."""
+        self.route.broadcast(data)
+
+    def _message(self, data):
+        fn = getattr(self.handler, "message", None) if self.route.cls else self.route.message
+        if fn is None:
+            return
+        try:
+            fn(self, data)
+        except _FAILURES as e:
+            _log_exception("Traceback in WebSocket handler for %s:" % self.request.path, e)
+            self.close(1011, "internal error")
+
+    def _closed(self):
+        self.closed = True
+        self.route.clients.remove(self)
+        fn = getattr(self.handler, "close", None) if self.route.cls else self.route.close
+        if fn is not None:
+            try:
+                fn(self)
+            except _FAILURES as e:
+                _log_exception("Traceback in WebSocket close handler for %s:" % self.request.path, e)
+
+
+class EventStream:
+    """A Server-Sent Events response kept open; send() pushes an event."""
+
+    def __init__(self, conn, request, route):
+        self.conn = conn
+        self.request = request
+        self.route = route
+        self.closed = False
+        self.on_close = None
+
+    def send(self, data, event=None, id=None, retry=None):
+        if self.closed:
+            raise OSError("event stream is closed")
+        if not isinstance(data, str):
+            data = json.dumps(data)
+        # A lone CR ends a line in SSE too: normalise, so data cannot add fields.
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
+        for field in (event, id):
+            if field is not None and ("\r" in str(field) or "\n" in str(field)):
+                raise ValueError("event and id must be single lines")
+        out = []
+        if event is not None:
+            out.append("event: %s\n" % event)
+        if id is not None:
+            out.append("id: %s\n" % id)
+        if retry is not None:
+            out.append("retry: %d\n" % retry)
+        for line in data.split("\n"):
+            out.append("data: %s\n" % line)
+        out.append("\n")
+        _mongoose.send(self.conn, "".join(out).encode(), True)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            _watched.pop(self.conn, None)
+            self.route.clients.remove(self)
+            _mongoose.end(self.conn, True)
+
+    def broadcast(self, data, event=None):
+        self.route.broadcast(data, event)
+
+    def _closed(self):
+        self.closed = True
+        self.route.clients.remove(self)
+        if self.on_close is not None:
+            try:
+                self.on_close(self)
+            except _FAILURES as e:
+                _log_exception("Traceback in event stream close handler:", e)
