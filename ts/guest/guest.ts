@@ -2,9 +2,9 @@
 // ways, and flow control. The host's event loop never blocks on the guest.
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
-import { FrameRing } from '../ring.js';
-import { DEFAULT_WASM_PATH } from '../paths.js';
-import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, PEER_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './shared.js';
+import { FrameRing } from './ring.js';
+import { DEFAULT_WASM_PATH } from './paths.js';
+import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './abi.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
 /**
@@ -25,9 +25,21 @@ export function loadGuestModule(path = DEFAULT_WASM_PATH): WebAssembly.Module {
     } catch {
       throw new Error(`guest not built: ${path} is missing (run 'npm run build')`);
     }
-    compiled = { path, module: new WebAssembly.Module(new Uint8Array(bytes)) };
+    const module = new WebAssembly.Module(new Uint8Array(bytes));
+    checkAbi(module, path);
+    compiled = { path, module };
   }
   return compiled.module;
+}
+
+/** Refuse a module that imports anything beyond GUEST_IMPORTS or lacks an export the host calls. */
+function checkAbi(module: WebAssembly.Module, path: string): void {
+  const allowed = new Set<string>(GUEST_IMPORTS);
+  const extra = WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`).filter((n) => !allowed.has(n));
+  if (extra.length > 0) throw new Error(`guest ${path} imports what the sandbox does not offer: ${extra.join(', ')}`);
+  const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  const missing = GUEST_EXPORTS.filter((n) => !exported.has(n));
+  if (missing.length > 0) throw new Error(`guest ${path} lacks exports: ${missing.join(', ')} (rebuild it: npm run build)`);
 }
 
 export interface GuestEvents {
@@ -46,7 +58,7 @@ export class Guest {
   private readonly tx = new FrameRing(RING_BYTES);
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
   private readonly paused = new Uint8Array(new SharedArrayBuffer(65536));
-  private readonly peers = new Uint8Array(new SharedArrayBuffer(65536 * PEER_SLOT));
+  private readonly notes = new Uint8Array(new SharedArrayBuffer(65536 * NOTE_SLOT));
   private readonly beat = new Float64Array(new SharedArrayBuffer(16));
   private readonly encoder = new TextEncoder();
   private readonly worker: Worker;
@@ -61,7 +73,7 @@ export class Guest {
       tx: this.tx.buffer,
       ctrl: this.ctrl.buffer as SharedArrayBuffer,
       paused: this.paused.buffer as SharedArrayBuffer,
-      peers: this.peers.buffer as SharedArrayBuffer,
+      notes: this.notes.buffer as SharedArrayBuffer,
       beat: this.beat.buffer as SharedArrayBuffer,
     };
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, resourceLimits: WORKER_LIMITS });
@@ -70,8 +82,8 @@ export class Guest {
       else if (m.type === 'access') this.events.access(m.records);
       else this.stop(m.code, m.error);
     });
-    this.worker.on('error', (err) => this.stop(70, `guest worker failed: ${err.message}`));
-    this.worker.on('exit', (code) => this.stop(code === 0 ? 0 : 70, code === 0 ? undefined : `guest worker exited (${code})`));
+    this.worker.on('error', (err) => this.stop(EXIT_GUEST_FAILED, `guest worker failed: ${err.message}`));
+    this.worker.on('exit', (code) => this.stop(code === 0 ? 0 : EXIT_GUEST_FAILED, code === 0 ? undefined : `guest worker exited (${code})`));
     // Not from here: frames must not reach `events` before our caller has
     // finished wiring them up (Deno's Worker constructor blocks for ~30 ms,
     // long enough for the guest to queue its first frame).
@@ -141,15 +153,15 @@ export class Guest {
   }
 
   private setNote(port: number, text: string): void {
-    const slot = port * PEER_SLOT;
-    const { written } = this.encoder.encodeInto(text, this.peers.subarray(slot + 1, slot + PEER_SLOT));
-    this.peers[slot] = written;
+    const slot = port * NOTE_SLOT;
+    const { written } = this.encoder.encodeInto(text, this.notes.subarray(slot + 1, slot + NOTE_SLOT));
+    this.notes[slot] = written;
   }
 
   /** The client recorded for a host port, or ''. */
   peer(port: number): string {
-    const slot = port * PEER_SLOT;
-    return Buffer.from(this.peers.subarray(slot + 1, slot + 1 + this.peers[slot])).toString();
+    const slot = port * NOTE_SLOT;
+    return Buffer.from(this.notes.subarray(slot + 1, slot + 1 + this.notes[slot])).toString();
   }
 
   /** Hold (or release) the guest's TCP data toward one host port. */
@@ -189,7 +201,7 @@ export class Guest {
 
   /** End a guest that is stuck: reported through exit() as a crash. */
   kill(reason: string): void {
-    this.stop(70, reason);
+    this.stop(EXIT_GUEST_FAILED, reason);
   }
 
   async terminate(): Promise<void> {

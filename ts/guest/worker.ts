@@ -1,10 +1,10 @@
-// The guest's thread: instantiates the wasm with exactly the imports listed
-// in README.md and runs the app. Python blocks here, never the host.
+// The guest's thread: instantiates the wasm with exactly the imports of
+// GUEST_IMPORTS (abi.ts) and runs the app. Python blocks here, never the host.
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
-import { FrameRing } from '../ring.js';
-import { LINK_MAX_FRAME } from '../net/ipv4.js';
-import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, GATEWAY_IP, GUEST_HTTP_PORT, PEER_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './shared.js';
+import { FrameRing } from './ring.js';
+import { LINK_MAX_FRAME, isInbound } from '../net/link.js';
+import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './abi.js';
 
 interface GuestExports {
   memory: WebAssembly.Memory;
@@ -23,7 +23,7 @@ const rx = new FrameRing(init.rx);
 const tx = new FrameRing(init.tx);
 const ctrl = new Int32Array(init.ctrl);
 const paused = new Uint8Array(init.paused);
-const peers = new Uint8Array(init.peers);
+const notes = new Uint8Array(init.notes);
 const beat = new Float64Array(init.beat);
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
 
@@ -71,9 +71,7 @@ function tcpData(f: Uint8Array): [number, number] | null {
   if (f.length < t + 20) return null;
   const doff = (f[t + 12] >> 4) * 4;
   const src = (f[t] << 8) | f[t + 1];
-  // As the host names flows: inbound ones (from the HTTP port to the gateway)
-  // by host port, the guest's own connections by its port.
-  const inbound = src === GUEST_HTTP_PORT && ((f[30] << 24) | (f[31] << 16) | (f[32] << 8) | f[33]) >>> 0 === GATEWAY_IP;
+  const inbound = isInbound(src, ((f[30] << 24) | (f[31] << 16) | (f[32] << 8) | f[33]) >>> 0);
   return [total - ihl - doff, inbound ? (f[t + 2] << 8) | f[t + 3] : src];
 }
 
@@ -108,11 +106,11 @@ function write(fd: number, ptr: number, len: number): void {
   if (text.endsWith('\n') || text.length > 8192) flushText(which);
 }
 
-/** pg.peer and pg.refusal: the host's note for a port (see PEER_SLOT). */
+/** pg.peer and pg.refusal: the host's note for a port (see NOTE_SLOT). */
 function readNote(port: number, ptr: number, cap: number): number {
-  const slot = (port & 0xffff) * PEER_SLOT;
-  const n = Math.min(peers[slot], cap, PEER_SLOT - 1);
-  memory().set(peers.subarray(slot + 1, slot + 1 + n), ptr);
+  const slot = (port & 0xffff) * NOTE_SLOT;
+  const n = Math.min(notes[slot], cap, NOTE_SLOT - 1);
+  memory().set(notes.subarray(slot + 1, slot + 1 + n), ptr);
   return n;
 }
 
@@ -210,6 +208,13 @@ const imports = {
 };
 let tempRet0 = 0;
 
+// The import object is the list: nothing is offered beyond GUEST_IMPORTS.
+{
+  const offered = Object.entries(imports).flatMap(([module, fns]) => Object.keys(fns).map((name) => `${module}.${name}`));
+  const listed = new Set<string>(GUEST_IMPORTS);
+  if (offered.length !== listed.size || offered.some((n) => !listed.has(n))) throw new Error(`guest imports differ from GUEST_IMPORTS: ${offered.join(', ')}`);
+}
+
 class GuestExit extends Error {
   constructor(readonly code: number) {
     super(`guest exited with code ${code}`);
@@ -257,7 +262,7 @@ function run(): void {
     flushText(1);
     flushText(2);
     if (err instanceof GuestExit) post({ type: 'exit', code: err.code });
-    else post({ type: 'exit', code: 70, error: `guest crashed: ${err instanceof Error ? err.message : String(err)}` });
+    else post({ type: 'exit', code: EXIT_GUEST_FAILED, error: `guest crashed: ${err instanceof Error ? err.message : String(err)}` });
   }
 }
 

@@ -2,11 +2,11 @@
 // validates every frame the guest sends, answers ARP, and hands TCP segments
 // and UDP datagrams on (to the inbound forwarder or the outbound gateway);
 // frames toward the guest are built here.
-import { buildArp, parseArp, ARP_REPLY, ARP_REQUEST } from './arp.js';
-import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, type Mac, BROADCAST_MAC, writeEthernet } from './ethernet.js';
-import { IPV4_HEADER_LEN, PROTO_TCP, PROTO_UDP, parseIpv4Header, writeIpv4Header, type Ipv4 } from './ipv4.js';
-import { ACK, RST, parseTcp, seqAdd, writeTcp, type TcpRepr } from './tcp-wire.js';
-import { UDP_HEADER_LEN, parseUdp, writeUdp, type UdpRepr } from './udp.js';
+import { buildArp, parseArp, ARP_REPLY, ARP_REQUEST } from './wire/arp.js';
+import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, type Mac, BROADCAST_MAC, writeEthernet } from './wire/ethernet.js';
+import { IPV4_HEADER_LEN, PROTO_TCP, PROTO_UDP, parseIpv4Header, writeIpv4Header, type Ipv4 } from './wire/ipv4.js';
+import { ACK, RST, parseTcp, seqAdd, writeTcp, type TcpRepr } from './wire/tcp.js';
+import { UDP_HEADER_LEN, parseUdp, writeUdp, type UdpRepr } from './wire/udp.js';
 
 export interface LinkConfig {
   hostMac: Mac;

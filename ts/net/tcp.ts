@@ -6,8 +6,8 @@
 // lose a frame it sends), answers a FIN at once even with output queued (so a
 // client's FIN is held until the guest has answered), and may send data after
 // its FIN reusing the FIN's sequence number (accepted here).
-import { ACK, FIN, PSH, RST, SYN, type TcpRepr, seqAdd, seqLe, seqLt } from './tcp-wire.js';
-import { LINK_MTU } from './ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, type TcpRepr, seqAdd, seqLe, seqLt } from './wire/tcp.js';
+import { LINK_MTU } from './link.js';
 
 export enum TcpState {
   Idle = 'IDLE', // created, waiting for a backlog slot; client bytes queue up

@@ -21,7 +21,7 @@ export function interceptHealth(
   undecided: Set<Socket>,
   timeouts: { idleMs: number; headerMs: number } = { idleMs: 0, headerMs: 0 },
 ): void {
-  undecided.add(socket); // close() destroys these: they are not the forwarder's yet
+  undecided.add(socket); // close() destroys these: they are not the inbound relay's yet
   const probes = [`GET ${path} `, `HEAD ${path} `, `GET ${path}?`, `HEAD ${path}?`];
   let head: Buffer = Buffer.alloc(0);
   let timer: NodeJS.Timeout | undefined;

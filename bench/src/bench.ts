@@ -2,7 +2,7 @@
 // Side by side, in one run: pythongoose, node:http and raw node:net (the limit),
 // Pyodide and MicroPython-wasm inside node:http, and the native build, all on
 // bench/app.py's handler. wrk loads them in turn; results go to bench/results/.
-//   node dist/bench/bench.js [--quick] [--duration S] [--runs N] [--only IDS] [--no-pin]
+//   node bench/dist/bench.js [--quick] [--duration S] [--runs N] [--only IDS] [--no-pin]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -29,16 +29,15 @@ Options:
   --no-pin          do not pin wrk and the servers to separate cores
   -h, --help        show this help`;
 
-const DIST = fileURLToPath(new URL('..', import.meta.url));
-const ROOT = join(DIST, '..');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from bench/dist/
 const PATHS = {
   root: ROOT,
-  serverJs: join(DIST, 'server.js'),
+  serverJs: join(ROOT, 'dist', 'server.js'),
   app: join(ROOT, 'bench', 'app.py'),
   native: join(ROOT, 'wasm', 'build', 'native', 'pythongoose-native'),
 };
 const WASM = join(ROOT, 'wasm', 'build', 'pythongoose.wasm');
-const PROBE = join(DIST, 'bench', 'instance-probe.js');
+const PROBE = fileURLToPath(new URL('instance-probe.js', import.meta.url));
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

@@ -4,7 +4,7 @@
 import dnsPacket from 'dns-packet';
 import { lookup } from 'node:dns/promises';
 import { normalizeName, type EgressPolicy } from './egress.js';
-import { type Ipv4, parseIpv4 } from './net/ipv4.js';
+import { type Ipv4, parseIpv4 } from '../net/wire/ipv4.js';
 
 const RCODE_SERVFAIL = 2;
 const RCODE_NXDOMAIN = 3;

@@ -3,10 +3,11 @@
 // backpressure both ways, and nothing kept once a connection is gone.
 import type { Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
-import type { NetInterface } from './net/interface.js';
-import { TcpConnection, TcpState, type TcpCounters, type TcpSegmentOut } from './net/tcp.js';
-import { ACK, RST, SYN, seqAdd, type TcpRepr } from './net/tcp-wire.js';
-import { PortPool } from './net/ports.js';
+import type { NetInterface } from '../net/interface.js';
+import { TcpConnection, TcpState, type TcpCounters, type TcpSegmentOut } from '../net/tcp.js';
+import { ACK, RST, SYN, seqAdd, type TcpRepr } from '../net/wire/tcp.js';
+import { GUEST_HTTP_PORT, isInbound } from '../net/link.js';
+import { PortPool } from '../net/ports.js';
 import { Relay, type RelayFlow } from './relay.js';
 
 /** Mongoose keeps 5 half-open connections per listener and drops further SYNs. */
@@ -30,7 +31,7 @@ interface Flow extends RelayFlow {
   abandonedSyn: boolean;
 }
 
-export interface ForwarderStats {
+export interface InboundStats {
   active: number;
   waitingForSyn: number;
   halfOpen: number;
@@ -42,7 +43,7 @@ export interface ForwarderStats {
 }
 
 /** Relays client sockets to the guest's HTTP listener; flows are keyed by host port. */
-export class Forwarder extends Relay<Flow> {
+export class Inbound extends Relay<Flow> {
   private readonly synQueue: Flow[] = [];
   private halfOpen = 0;
   private readonly ports = new PortPool(INBOUND_PORTS[0], INBOUND_PORTS[1], 2000);
@@ -52,7 +53,6 @@ export class Forwarder extends Relay<Flow> {
 
   constructor(
     iface: NetInterface,
-    private readonly guestPort: number,
     pause: (hostPort: number, paused: boolean) => void,
     private readonly onAccept: (hostPort: number, socket: Socket) => void = () => {},
   ) {
@@ -65,15 +65,15 @@ export class Forwarder extends Relay<Flow> {
 
   /** Whether a segment from the guest belongs to an inbound connection. */
   owns(seg: TcpRepr, dstIp: number): boolean {
-    return seg.srcPort === this.guestPort && dstIp === this.iface.config.hostIp;
+    return isInbound(seg.srcPort, dstIp);
   }
 
-  /** Client connections this forwarder holds (for least-loaded dispatch). */
+  /** Client connections this relay holds (for least-loaded dispatch). */
   get load(): number {
     return this.flows.size;
   }
 
-  stats(): ForwarderStats {
+  stats(): InboundStats {
     let buffered = 0;
     const states: Record<string, number> = {};
     for (const flow of this.flows.values()) {
@@ -100,7 +100,7 @@ export class Forwarder extends Relay<Flow> {
       return;
     }
     this.onAccept(port, socket);
-    const conn = new TcpConnection(this, port, this.guestPort, this.counters, randomInt(0, 2 ** 32));
+    const conn = new TcpConnection(this, port, GUEST_HTTP_PORT, this.counters, randomInt(0, 2 ** 32));
     const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false };
     this.flows.set(port, flow);
     this.relaySocket(flow);
@@ -172,9 +172,9 @@ export class Forwarder extends Relay<Flow> {
   }
 
   segment(seg: TcpRepr, frame: Uint8Array): void {
-    const flow = seg.srcPort === this.guestPort ? this.flows.get(seg.dstPort) : undefined;
+    const flow = seg.srcPort === GUEST_HTTP_PORT ? this.flows.get(seg.dstPort) : undefined;
     if (flow === undefined || flow.conn.state === TcpState.Closed) {
-      if (seg.srcPort === this.guestPort && this.abandoned.has(seg.dstPort) && (seg.flags & (SYN | ACK)) === (SYN | ACK)) {
+      if (seg.srcPort === GUEST_HTTP_PORT && this.abandoned.has(seg.dstPort) && (seg.flags & (SYN | ACK)) === (SYN | ACK)) {
         // The listener ignores a RST for a backlog entry: complete the
         // handshake, then reset the new connection, to free the slot now.
         this.iface.sendTcp(seg.dstPort, seg.srcPort, ACK, seg.ack, seqAdd(seg.seq, 1));

@@ -2,9 +2,9 @@
 // Cold start of a new guest instance inside a running process: serve() with
 // the wasm module already compiled (the first serve() compiles it), timed to
 // the first 200 for GET /, then closed. Prints one JSON line for bench.ts.
-//   node dist/bench/instance-probe.js --app bench/app.py --runs N
+//   node bench/dist/instance-probe.js --app bench/app.py --runs N
 import { parseArgs } from 'node:util';
-import { serve } from '../index.js';
+import { serve } from '../../dist/index.js'; // the built package, as an embedder uses it
 import { request } from './procs.js';
 
 const { values } = parseArgs({ options: { app: { type: 'string' }, runs: { type: 'string', default: '5' } } });

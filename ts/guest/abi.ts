@@ -1,16 +1,34 @@
-// What the main thread and the guest's worker share: ring buffers, the
-// control words they wait on, and the per-port flow flags.
+// The guest's ABI: what the wasm module imports and exports (the whole
+// sandbox contract; README.md "What the guest can reach" documents each
+// import, c/abi/ declares them), and the protocol between the main thread
+// and the guest's worker: ring buffers, the control words they wait on, the
+// per-port flow flags and notes, and the messages the worker posts.
+
+/**
+ * Every function the guest may import, as "module.name": pg.* are ours
+ * (c/abi/imports.h); env.* and wasi_snapshot_preview1.* are what emscripten's
+ * runtime needs (setjmp's i64 halves, memory growth, libc's stdio and exit).
+ * The host refuses a module that imports anything else.
+ */
+export const GUEST_IMPORTS = [
+  'pg.tx', 'pg.rx', 'pg.wait', 'pg.millis', 'pg.random', 'pg.write', 'pg.peer', 'pg.refusal',
+  'env.getTempRet0', 'env.setTempRet0', 'env.emscripten_notify_memory_growth',
+  'wasi_snapshot_preview1.fd_write', 'wasi_snapshot_preview1.proc_exit',
+] as const;
+
+/** The guest's exports the host calls (c/abi/exports.h, plus libc's allocator and emscripten's initializer). */
+export const GUEST_EXPORTS = ['memory', '_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_fs_add', 'pg_run'] as const;
+/** Exports emscripten's runtime adds that the host never calls. */
+export const RUNTIME_EXPORTS = ['__indirect_function_table', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc'] as const;
+
+/** The exit code when the guest crashed or its worker failed, not the app's own (BSD's EX_SOFTWARE). */
+export const EXIT_GUEST_FAILED = 70;
 
 /** Indices into the control Int32Array. */
 export const CTRL_WAKE = 0; // bumped by the host when frames arrive or a flow resumes
 export const CTRL_TX = 1; // bumped by the guest when it queued frames for the host
 export const CTRL_SHUTDOWN = 2; // set by the host: finish in-flight responses, close the rest
 export const CTRL_WORDS = 4;
-
-/** The guest's HTTP listener port. */
-export const GUEST_HTTP_PORT = 80;
-/** The host's address on the virtual link (the guest's gateway), as an unsigned 32-bit number. */
-export const GATEWAY_IP = ((10 << 24) | (0 << 16) | (2 << 8) | 2) >>> 0;
 
 /** Reserved for control frames: TCP data waits rather than crowd them out. */
 export const TX_CONTROL_RESERVE = 64 * 1024;
@@ -54,7 +72,7 @@ export interface StaticFile {
  * connections (its ports 32768-65535) why the host refused one, read by
  * pg.refusal. The ranges never overlap, so one table serves both.
  */
-export const PEER_SLOT = 48;
+export const NOTE_SLOT = 48;
 
 export interface WorkerInit extends GuestOptions {
   wasm: WebAssembly.Module;
@@ -62,7 +80,7 @@ export interface WorkerInit extends GuestOptions {
   tx: SharedArrayBuffer; // guest -> host frames
   ctrl: SharedArrayBuffer;
   paused: SharedArrayBuffer; // Uint8Array(65536): 1 = hold TCP data of that flow (host port inbound, guest port outbound)
-  peers: SharedArrayBuffer; // Uint8Array(65536 * PEER_SLOT): length byte + text
+  notes: SharedArrayBuffer; // Uint8Array(65536 * NOTE_SLOT): length byte + text
   beat: SharedArrayBuffer; // Float64Array(2): Date.now() when the guest last called the host (a stuck guest stops), its memory size
 }
 

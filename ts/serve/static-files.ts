@@ -2,7 +2,7 @@
 // serves these bytes and can reach nothing else of the host's file system.
 import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import type { StaticFile } from './guest/shared.js';
+import type { StaticFile } from '../guest/abi.js';
 
 /** Refuse directories that would not fit comfortably in a guest. */
 export const MAX_STATIC_BYTES = 512 * 1024 * 1024;

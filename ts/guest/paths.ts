@@ -17,4 +17,3 @@ function findRoot(): string {
 
 export const PACKAGE_ROOT = findRoot();
 export const DEFAULT_WASM_PATH = join(PACKAGE_ROOT, 'wasm', 'build', 'pythongoose.wasm');
-export const DEFAULT_APP = join(PACKAGE_ROOT, 'examples', 'seed', 'main.py');

@@ -9,7 +9,7 @@
 // reached only by a rule that names them: an exact name (e.g. localhost) or
 // an address or network inside those ranges. Wildcards and wider networks
 // never reach them.
-import { type Ipv4, formatIpv4, parseIpv4 } from './net/ipv4.js';
+import { type Ipv4, formatIpv4, parseIpv4 } from '../net/wire/ipv4.js';
 
 export class EgressRuleError extends Error {}
 

@@ -16,3 +16,8 @@ export function fold(sum: number): number {
 export function checksum(buf: Uint8Array, start: number, end: number): number {
   return fold(sum16(buf, start, end));
 }
+
+/** The TCP/UDP pseudo-header's words (RFC 793, RFC 768), unfolded: the sum to start a segment's checksum from. */
+export function pseudoHeaderSum(srcIp: number, dstIp: number, protocol: number, length: number): number {
+  return (srcIp >>> 16) + (srcIp & 0xffff) + (dstIp >>> 16) + (dstIp & 0xffff) + protocol + length;
+}

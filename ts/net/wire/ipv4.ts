@@ -3,15 +3,6 @@
 import { checksum } from './checksum.js';
 
 export const IPV4_HEADER_LEN = 20;
-/**
- * The virtual link's MTU (c/netif.h PG_MTU): no wire to fit, so as large as
- * IPv4's 16-bit total length allows with the frame (MTU + 14) within pcap's
- * 65535-byte snapshot length. Big segments cost far fewer guest polls.
- */
-export const LINK_MTU = 65521;
-/** Largest Ethernet frame on the link (no FCS). */
-export const LINK_MAX_FRAME = LINK_MTU + 14;
-export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
 

@@ -7,11 +7,11 @@ import { connect, type Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { DnsServer, DNS_TTL_S } from './dns.js';
 import { EgressPolicy } from './egress.js';
-import type { NetInterface } from './net/interface.js';
-import { type Ipv4, formatIpv4 } from './net/ipv4.js';
-import { TcpConnection, TcpState, type TcpSegmentOut } from './net/tcp.js';
-import { ACK, FIN, RST, SYN, seqAdd, type TcpRepr } from './net/tcp-wire.js';
-import type { UdpRepr } from './net/udp.js';
+import type { NetInterface } from '../net/interface.js';
+import { type Ipv4, formatIpv4 } from '../net/wire/ipv4.js';
+import { TcpConnection, TcpState, type TcpSegmentOut } from '../net/tcp.js';
+import { ACK, FIN, RST, SYN, seqAdd, type TcpRepr } from '../net/wire/tcp.js';
+import type { UdpRepr } from '../net/wire/udp.js';
 import { Relay, type RelayFlow } from './relay.js';
 
 export interface EgressOptions {
@@ -25,7 +25,7 @@ export interface EgressOptions {
   idleTimeoutMs?: number;
 }
 
-export interface GatewayStats {
+export interface OutboundStats {
   active: number;
   dialing: number;
   opened: number;
@@ -47,10 +47,10 @@ const LINGER_MS = 5000;
 const MAX_NAMES = 4096; // addresses remembered with the names that resolved to them
 const MAX_NAMES_PER_ADDRESS = 16; // names kept for one address (a wildcard zone has any number): the latest
 const MAX_LOGGED = 1024; // destinations whose denial was logged
-/** The guest tells why a connection was refused in at most this many bytes (PEER_SLOT - 1). */
+/** The guest tells why a connection was refused in at most this many bytes (NOTE_SLOT - 1). */
 const REASON_MAX = 47;
 
-export class Gateway extends Relay<OutFlow> {
+export class Outbound extends Relay<OutFlow> {
   readonly policy: EgressPolicy;
   private readonly dns: DnsServer;
   private readonly names = new Map<Ipv4, Map<string, number>>(); // ip -> name -> expiry (ms)
@@ -83,7 +83,7 @@ export class Gateway extends Relay<OutFlow> {
     });
   }
 
-  stats(): GatewayStats {
+  stats(): OutboundStats {
     let dialing = 0;
     for (const flow of this.flows.values()) if (flow.conn.state === TcpState.Idle) dialing++;
     return { active: this.flows.size, dialing, ...this.totals, dns: this.dns.counters };

@@ -1,6 +1,6 @@
 // UDP datagrams: validation of untrusted datagrams and the writer. The guest
 // uses UDP only for its DNS queries to the gateway.
-import { fold, sum16 } from './checksum.js';
+import { fold, pseudoHeaderSum, sum16 } from './checksum.js';
 import { type Ipv4, PROTO_UDP } from './ipv4.js';
 
 export const UDP_HEADER_LEN = 8;
@@ -37,7 +37,7 @@ export function writeUdp(out: Uint8Array, at: number, srcIp: Ipv4, dstIp: Ipv4, 
   out[at + 5] = len & 255;
   out[at + 6] = 0;
   out[at + 7] = 0;
-  const sum = sum16(out, at, at + len, (srcIp >>> 16) + (srcIp & 0xffff) + (dstIp >>> 16) + (dstIp & 0xffff) + PROTO_UDP + len);
+  const sum = sum16(out, at, at + len, pseudoHeaderSum(srcIp, dstIp, PROTO_UDP, len));
   const c = fold(sum) || 0xffff; // 0 means "no checksum" in UDP
   out[at + 6] = c >> 8;
   out[at + 7] = c & 255;

@@ -1,14 +1,14 @@
-// One guest instance with everything that serves it: the worker, its virtual
-// link, the inbound forwarder, the outbound gateway, and a watchdog for a
-// guest stuck where the CPU budget cannot reach (inside a C function).
+// One guest instance with everything that serves it: the worker, the host's
+// end of its virtual link (router.ts), and a watchdog for a guest stuck where
+// the CPU budget cannot reach (inside a C function).
 import type { Socket } from 'node:net';
-import { Guest } from './guest/guest.js';
-import { GUEST_HTTP_PORT, type GuestOptions } from './guest/shared.js';
-import { Forwarder, type ForwarderStats } from './forwarder.js';
-import { Gateway, type EgressOptions, type GatewayStats } from './gateway.js';
-import { NetInterface, type LinkConfig, type LinkCounters } from './net/interface.js';
-import { parseAccessRecords, type AccessRecord } from './access-log.js';
-import type { PcapWriter } from './net/pcap.js';
+import { Guest } from '../guest/guest.js';
+import type { GuestOptions } from '../guest/abi.js';
+import type { LinkConfig, LinkCounters } from '../net/interface.js';
+import type { InboundStats } from './inbound.js';
+import type { EgressOptions, OutboundStats } from './outbound.js';
+import { LinkRouter } from './router.js';
+import type { PcapWriter } from './pcap.js';
 
 export interface InstanceConfig {
   guest: GuestOptions;
@@ -18,14 +18,15 @@ export interface InstanceConfig {
   pcap: PcapWriter | null;
   stdout(text: string): void;
   stderr(text: string): void;
-  accessLog: ((record: AccessRecord) => void) | null;
+  /** Access log records from the guest ("port\tstatus\t..." lines) and how to name a port's client. */
+  access: ((records: string, peer: (port: number) => string) => void) | null;
   /** A guest silent this long while serving is stuck: it is killed (and restarted). 0: never. */
   stuckAfterMs: number;
 }
 
-export interface InstanceStats extends ForwarderStats {
+export interface InstanceStats extends InboundStats {
   link: LinkCounters;
-  outbound: GatewayStats;
+  outbound: OutboundStats;
   /** The guest's wasm memory in bytes (Python heap included). */
   guestMemory: number;
 }
@@ -34,9 +35,7 @@ export type ExitReport = { code: number; error?: string };
 
 export class Instance {
   readonly guest: Guest;
-  readonly iface: NetInterface;
-  readonly forwarder: Forwarder;
-  readonly gateway: Gateway;
+  readonly router: LinkRouter;
   /** Resolves once the app polls with its link up. */
   readonly up: Promise<void>;
   /** Resolves when the guest exits or crashes. */
@@ -54,16 +53,11 @@ export class Instance {
       {
         frame: (f) => {
           pcap?.write(f);
-          this.iface.receive(f);
+          this.router.iface.receive(f);
         },
-        batchEnd: () => {
-          this.forwarder.batchEnd();
-          this.gateway.batchEnd();
-        },
+        batchEnd: () => this.router.batchEnd(),
         output: (fd, text) => (fd === 1 ? config.stdout(text) : config.stderr(text)),
-        access: (records) => {
-          for (const r of parseAccessRecords(records, (port) => this.guest.peer(port))) config.accessLog?.(r);
-        },
+        access: (records) => config.access?.(records, (port) => this.guest.peer(port)),
         exit: (code, error) => {
           this.stopWatchdog();
           onExit({ code, error });
@@ -71,7 +65,7 @@ export class Instance {
       },
       config.wasmPath,
     );
-    this.iface = new NetInterface(
+    this.router = new LinkRouter(
       config.link,
       {
         send: (frame, reserve) => {
@@ -80,19 +74,18 @@ export class Instance {
           return true;
         },
       },
-      (seg, frame, dstIp) => (this.forwarder.owns(seg, dstIp) ? this.forwarder.segment(seg, frame) : this.gateway.segment(seg, frame, dstIp)),
-      (dgram, frame, dstIp) => this.gateway.datagram(dgram, frame, dstIp),
+      config.egress,
+      {
+        setPaused: (port, paused) => this.guest.setPaused(port, paused),
+        accepted: (port, socket) => {
+          const addr = socket.remoteAddress ?? '';
+          this.guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);
+        },
+        refuse: (port, reason) => this.guest.setRefusal(port, reason),
+        log: (line) => config.stderr(`pythongoose: ${line}\n`),
+      },
     );
-    const setPaused = (port: number, paused: boolean): void => this.guest.setPaused(port, paused);
-    this.forwarder = new Forwarder(this.iface, GUEST_HTTP_PORT, setPaused, (port, socket) => {
-      const addr = socket.remoteAddress ?? '';
-      this.guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);
-    });
-    this.gateway = new Gateway(this.iface, config.egress, setPaused, (port, reason) => this.guest.setRefusal(port, reason), (line) =>
-      config.stderr(`pythongoose: ${line}\n`),
-    );
-    this.iface.onGuestUp = () => {
-      this.forwarder.startSyns();
+    this.router.onGuestUp = () => {
       onUp();
       if (config.stuckAfterMs > 0) this.startWatchdog(config.stuckAfterMs);
     };
@@ -104,7 +97,7 @@ export class Instance {
 
   /** Connections this instance is serving (for least-loaded dispatch). */
   get load(): number {
-    return this.forwarder.load;
+    return this.router.inbound.load;
   }
 
   /** Whether the guest is alive and answering (for health checks). */
@@ -113,11 +106,11 @@ export class Instance {
   }
 
   accept(socket: Socket): void {
-    this.forwarder.accept(socket);
+    this.router.inbound.accept(socket);
   }
 
   stats(): InstanceStats {
-    return { ...this.forwarder.stats(), link: this.iface.counters, outbound: this.gateway.stats(), guestMemory: this.guest.memoryBytes };
+    return { ...this.router.inbound.stats(), link: this.router.iface.counters, outbound: this.router.outbound.stats(), guestMemory: this.guest.memoryBytes };
   }
 
   private startWatchdog(stuckAfterMs: number): void {
@@ -139,13 +132,12 @@ export class Instance {
   }
 
   drained(): boolean {
-    return this.forwarder.drained();
+    return this.router.inbound.drained();
   }
 
   /** Reset every connection (inbound and outbound). */
   resetConnections(): void {
-    this.forwarder.closeAll();
-    this.gateway.closeAll();
+    this.router.closeAll();
   }
 
   async terminate(): Promise<void> {

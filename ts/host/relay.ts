@@ -2,8 +2,8 @@
 // between a host socket and a TcpConnection to the guest, with backpressure
 // both ways, one ACK per batch of guest frames, and the TCP timers.
 import type { Socket } from 'node:net';
-import type { NetInterface } from './net/interface.js';
-import type { TcpConnection, TcpCounters, TcpHost, TcpSegmentOut } from './net/tcp.js';
+import type { NetInterface } from '../net/interface.js';
+import type { TcpConnection, TcpCounters, TcpHost, TcpSegmentOut } from '../net/tcp.js';
 
 const TICK_MS = 5;
 /**

@@ -1,5 +1,5 @@
 // TCP segments: validation of untrusted segments and the writer.
-import { fold, sum16 } from './checksum.js';
+import { fold, pseudoHeaderSum, sum16 } from './checksum.js';
 import { type Ipv4, PROTO_TCP, readU32, writeU32 } from './ipv4.js';
 
 export const TCP_HEADER_LEN = 20;
@@ -105,9 +105,7 @@ export function writeTcp(out: Uint8Array, at: number, seg: TcpOut, payloadLen: n
     out[at + 23] = seg.mss & 255;
   }
   const tcpLen = hlen + payloadLen;
-  let sum = (seg.srcIp >>> 16) + (seg.srcIp & 0xffff) + (seg.dstIp >>> 16) + (seg.dstIp & 0xffff) + PROTO_TCP + tcpLen;
-  sum = sum16(out, at, at + tcpLen, sum);
-  const c = fold(sum);
+  const c = fold(sum16(out, at, at + tcpLen, pseudoHeaderSum(seg.srcIp, seg.dstIp, PROTO_TCP, tcpLen)));
   out[at + 16] = c >> 8;
   out[at + 17] = c & 255;
   return hlen;

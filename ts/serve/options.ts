@@ -1,0 +1,176 @@
+// serve()'s options: their types, defaults and checks, and what they resolve
+// to for each guest instance. Bad options are an AppError with one message.
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Server } from 'node:net';
+import { PACKAGE_ROOT } from '../guest/paths.js';
+import { EgressRuleError, parseAllowRule } from '../host/egress.js';
+import type { InstanceConfig } from '../host/instance.js';
+import type { EgressOptions } from '../host/outbound.js';
+import type { PcapWriter } from '../host/pcap.js';
+import { LINK } from '../net/link.js';
+import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
+import { readStaticDir, StaticDirError } from './static-files.js';
+
+/** The app served when none is named: the seed's main.py. */
+export const DEFAULT_APP = join(PACKAGE_ROOT, 'examples', 'seed', 'main.py');
+
+export interface ServeOptions {
+  /** Path of the Python app (default: the seed app). */
+  app?: string;
+  /** Python source instead of a file; `app` then only names it in tracebacks. */
+  source?: string;
+  port?: number; // default 8000; 0 picks a free port
+  host?: string; // default 127.0.0.1
+  /**
+   * Serve the connections of this net.Server instead of creating one (it is
+   * listened on with port/host if it is not listening yet). close() detaches
+   * from it, and closes it only if serve() started it.
+   */
+  listener?: Server;
+  /** Write every frame on the virtual link to this pcap file. */
+  pcap?: string;
+  /** MicroPython heap: initial and maximum bytes (defaults 1 MiB and 256 MiB). */
+  heapInitial?: number;
+  heapMax?: number;
+  /** Collect garbage at every safe point (for tests; also env PYTHONGOOSE_GC_STRESS=1). */
+  gcStress?: boolean;
+  /** Where Python's print() and tracebacks go (default: process stdout/stderr). */
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+  /** Serve this directory's files for requests no route answers (copied into the guest at start). */
+  staticDir?: string;
+  /** One call per response (default: a line on stderr); false turns the access log off. */
+  accessLog?: ((record: AccessRecord) => void) | false;
+  /** Health check path the host answers itself, never passed to Python (default '/healthz'; false: none). */
+  healthPath?: string | false;
+  /** Limits on Python and on clients (see Limits for the defaults). */
+  limits?: Limits;
+  /**
+   * Guest instances, each in its own worker thread with its own Python heap,
+   * sharing the listening port; connections go to the least loaded (default 1).
+   */
+  workers?: number;
+  /** Outbound connections from Python (MQTT, HTTP client): denied unless `allow` names them. */
+  egress?: EgressOptions;
+  /** How long close() waits for responses in progress (default 10,000 ms). */
+  drainTimeoutMs?: number;
+  /** The app exited or the guest crashed (default: log to stderr). */
+  onExit?: (code: number, error?: string) => void;
+  /** Path of the guest .wasm (default: the built one). */
+  wasmPath?: string;
+}
+
+export interface Limits {
+  /** Wall time one Python callback may run before it is interrupted (503); default 1000 ms, 0: none. */
+  cpuBudgetMs?: number;
+  /** Largest request body; larger ones get 413 without being read (default 8 MiB). */
+  maxBody?: number;
+  /** A request's head must arrive within this (else 408); default 10,000 ms. */
+  headerTimeoutMs?: number;
+  /** A keep-alive connection with no request in progress is closed after this; default 60,000 ms. */
+  idleTimeoutMs?: number;
+  /** Client connections at once; beyond it new ones are refused at once (default 10,000). */
+  maxConnections?: number;
+}
+
+export const DEFAULT_LIMITS: Required<Limits> = {
+  cpuBudgetMs: 1000,
+  maxBody: 8 * 1024 * 1024,
+  headerTimeoutMs: 10000,
+  idleTimeoutMs: 60000,
+  maxConnections: 10000,
+};
+
+export class AppError extends Error {}
+
+/**
+ * The Python stack: exhausted (RuntimeError, a 500) before deep recursion
+ * overflows the worker's native stack (a trap, and a restart). Node's worker
+ * threads have room for about 1,300 nested calls; Deno's and Bun's native
+ * stacks are smaller and fixed, so there it is about 330.
+ */
+const PYSTACK_BYTES = 'Deno' in globalThis || 'Bun' in globalThis ? 16 * 1024 : 64 * 1024;
+
+/** What serve() runs with once its options are checked. */
+export interface Resolved {
+  /** Every instance's configuration, the pcap writer left for serve() to open. */
+  config: Omit<InstanceConfig, 'pcap'>;
+  limits: Required<Limits>;
+  workers: number;
+  healthPath: string | false;
+  stderr: (text: string) => void;
+}
+
+/** Check the options, read the app and the static files; throws AppError. */
+export function resolveOptions(options: ServeOptions): Resolved {
+  const appPath = options.app ?? DEFAULT_APP;
+  let source = options.source;
+  if (source === undefined) {
+    try {
+      source = readFileSync(appPath, 'utf8');
+    } catch (err) {
+      throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  const stdout = options.stdout ?? ((t: string) => process.stdout.write(t));
+  const stderr = options.stderr ?? ((t: string) => process.stderr.write(t));
+  let staticFiles: ReturnType<typeof readStaticDir> = [];
+  if (options.staticDir !== undefined) {
+    try {
+      staticFiles = readStaticDir(options.staticDir);
+    } catch (err) {
+      throw new AppError(err instanceof StaticDirError ? err.message : String(err));
+    }
+  }
+  const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => stderr(formatAccess(r)));
+  const healthPath = options.healthPath ?? '/healthz';
+  if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
+    throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
+  }
+  const egress = options.egress ?? {};
+  try {
+    for (const rule of egress.allow ?? []) parseAllowRule(rule);
+  } catch (err) {
+    throw new AppError(err instanceof EgressRuleError ? err.message : String(err));
+  }
+  for (const [name, value] of Object.entries({ maxConnections: egress.maxConnections, connectTimeoutMs: egress.connectTimeoutMs, idleTimeoutMs: egress.idleTimeoutMs })) {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) throw new AppError(`egress.${name} must be a positive integer (got ${value})`);
+  }
+  if ((egress.connectTimeoutMs ?? 0) >= 15000) throw new AppError('egress.connectTimeoutMs must be under 15,000 (the guest gives up at 15 s)');
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(options.limits ?? {})) if (value !== undefined) limits[name as keyof Limits] = value;
+  for (const [name, value] of Object.entries(limits)) {
+    const min = name === 'maxConnections' ? 1 : 0;
+    if (!(Number.isInteger(value) && value >= min && value <= 0xffffffff)) throw new AppError(`limits.${name} must be an integer >= ${min} (got ${value})`);
+  }
+  const workers = options.workers ?? 1;
+  if (!(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new AppError(`workers must be 1-64 (got ${workers})`);
+  if (options.pcap && workers > 1) throw new AppError('pcap needs a single worker (each worker has its own link)');
+
+  const config: Resolved['config'] = {
+    guest: {
+      source,
+      filename: basename(appPath),
+      heapInitial: options.heapInitial ?? 1024 * 1024,
+      heapMax: options.heapMax ?? 256 * 1024 * 1024,
+      pystackBytes: PYSTACK_BYTES,
+      gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
+      accessLog: accessLog !== null,
+      healthPath: healthPath === false ? '' : healthPath,
+      limits,
+      staticFiles,
+    },
+    link: LINK,
+    egress,
+    wasmPath: options.wasmPath,
+    stdout,
+    stderr,
+    access: accessLog && ((records, peer) => {
+      for (const r of parseAccessRecords(records, peer)) accessLog(r);
+    }),
+    // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
+    stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
+  };
+  return { config, limits, workers, healthPath, stderr };
+}

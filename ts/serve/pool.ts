@@ -1,0 +1,129 @@
+// The guest instances behind one port: least-loaded dispatch, and
+// supervision: a crashed or stuck instance is replaced (with backoff), the
+// clients it never accepted move to the next; an app that exits ends it all.
+import type { Socket } from 'node:net';
+import { EXIT_GUEST_FAILED } from '../guest/abi.js';
+import { Instance, type ExitReport, type InstanceConfig, type InstanceStats } from '../host/instance.js';
+
+export type PoolStats = InstanceStats & { workers: InstanceStats[]; restarts: { count: number; lastMs: number } };
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class WorkerPool {
+  readonly instances: Instance[];
+  /** Resolves when the app exits (or restarts keep failing). */
+  readonly exited: Promise<ExitReport>;
+  private onAppExit!: (r: ExitReport) => void;
+  private readonly restarts = { count: 0, lastMs: 0, failedInARow: 0 };
+  private readonly waiting: Socket[] = []; // clients held while no instance is running (a restart backs off)
+  private closing = false;
+
+  constructor(private readonly config: InstanceConfig, workers: number) {
+    this.instances = Array.from({ length: workers }, () => new Instance(config));
+    this.exited = new Promise<ExitReport>((resolve) => (this.onAppExit = resolve));
+  }
+
+  /** Wait until the app polls with its link up in every instance; null, or the first failure. */
+  async started(): Promise<ExitReport | null> {
+    const started = await Promise.all(this.instances.map((inst) => Promise.race([inst.up.then(() => null), inst.exited])));
+    const failed = started.find((r) => r !== null) ?? null;
+    if (failed === null) this.instances.forEach((inst, slot) => this.supervise(slot, inst));
+    return failed;
+  }
+
+  /** Connections the instances serve and the clients held for them. */
+  get load(): number {
+    return this.instances.reduce((n, inst) => n + inst.load, 0) + this.waiting.length;
+  }
+
+  get healthy(): boolean {
+    return this.instances.some((inst) => inst.healthy);
+  }
+
+  dispatch(socket: Socket): void {
+    if (this.closing || socket.destroyed) socket.destroy();
+    else if (!this.instances.some((inst) => inst.running)) this.waiting.push(socket);
+    else this.pick().accept(socket);
+  }
+
+  stats(): PoolStats {
+    const each = this.instances.map((inst) => inst.stats());
+    return { ...sumStats(each), workers: each, restarts: { count: this.restarts.count, lastMs: this.restarts.lastMs } };
+  }
+
+  /** Stop replacing instances; clients still held are dropped. */
+  stopSupervising(): void {
+    this.closing = true;
+  }
+
+  /** Let responses in progress finish, for up to drainMs. */
+  async drain(drainMs: number): Promise<void> {
+    const live = this.instances.filter((inst) => inst.running);
+    if (drainMs <= 0 || live.length === 0) return;
+    for (const inst of live) inst.beginShutdown();
+    const deadline = Date.now() + drainMs;
+    while (live.some((inst) => inst.running && !inst.drained()) && Date.now() < deadline) await sleep(10);
+  }
+
+  /** Reset every connection and the held clients, end every guest. */
+  async terminate(): Promise<void> {
+    this.closing = true;
+    for (const inst of this.instances) inst.resetConnections();
+    for (const socket of this.waiting.splice(0)) socket.destroy();
+    await Promise.all(this.instances.map((inst) => inst.terminate()));
+  }
+
+  // Least-loaded among the instances that are running.
+  private pick(): Instance {
+    let best = this.instances[0];
+    for (const inst of this.instances) if ((inst.running && !best.running) || (inst.running === best.running && inst.load < best.load)) best = inst;
+    return best;
+  }
+
+  // A crashed or stuck guest is replaced; an app that exits ends the server.
+  private supervise(slot: number, inst: Instance): void {
+    const { restarts } = this;
+    void inst.exited.then(async (r) => {
+      if (this.closing) return;
+      if (r.error === undefined) {
+        this.onAppExit(r);
+        return;
+      }
+      const t0 = Date.now();
+      this.config.stderr(`pythongoose: worker ${slot}: ${r.error}; its connections were reset, starting a fresh instance\n`);
+      // Clients the dead guest never accepted are served by the next one.
+      this.waiting.push(...inst.router.inbound.takeUnaccepted());
+      inst.resetConnections();
+      void inst.terminate();
+      const backoff = Math.min(5000, restarts.failedInARow === 0 ? 0 : 100 * 2 ** restarts.failedInARow);
+      if (backoff > 0) await sleep(backoff);
+      if (this.closing) return;
+      const next = new Instance(this.config);
+      this.instances[slot] = next;
+      this.supervise(slot, next);
+      for (const socket of this.waiting.splice(0)) this.dispatch(socket);
+      const up = await Promise.race([next.up.then(() => true), next.exited.then(() => false)]);
+      if (up) {
+        restarts.count++;
+        restarts.lastMs = Date.now() - t0;
+        restarts.failedInARow = 0;
+      } else if (++restarts.failedInARow >= 5) {
+        this.onAppExit({ code: EXIT_GUEST_FAILED, error: `worker ${slot} failed to restart 5 times in a row: ${r.error}` });
+      }
+    });
+  }
+}
+
+/** Totals over the workers' stats: numbers added, records merged key by key. */
+function sumStats<T>(all: T[]): T {
+  const add = (a: unknown, b: unknown): unknown => {
+    if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (a && b && typeof a === 'object' && typeof b === 'object') {
+      const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = k in out ? add(out[k], v) : v;
+      return out;
+    }
+    return a;
+  };
+  return all.slice(1).reduce((acc, s) => add(acc, s) as T, all[0]);
+}
