@@ -97,7 +97,7 @@ def echo(req):
 
 @app.post("/body-as-key")
 def body_as_key(req):
-    # The body's hash is computed only when needed (c/port.c pg_new_bytes):
+    # The body's hash is computed only when needed (c/mod/text.c pg_new_bytes):
     # equality, hash() and dict lookups must still agree with a literal.
     b = req.body
     d = {b: "found"}

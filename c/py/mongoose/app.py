@@ -205,7 +205,7 @@ class App:
     @property
     def run(self):
         """app.run(): serve forever. The loop is in C so that it polls at the
-        caller's stack depth (the GC's safe-point rule, c/port.h). Flask's
+        caller's stack depth (the GC's safe-point rule, c/vm/gc.h). Flask's
         host/port/debug are accepted and ignored: the host process owns the
         listening socket."""
         return _mongoose.entry(self._listen, True)

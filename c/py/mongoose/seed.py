@@ -54,5 +54,5 @@ def _init(api_cb, auth_cb):
 
 
 # A C entry point: the seed calls init() where it will call poll(), and the
-# GC's safe-point rule is calibrated from there (c/port.h).
+# GC's safe-point rule is calibrated from there (c/vm/gc.h).
 init = _mongoose.entry(_init)
