@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
 import { FrameRing } from './ring.js';
 import { LINK_MAX_FRAME, isInbound } from '../net/link.js';
-import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './abi.js';
+import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, OUTPUT_CAP, OUTPUT_STALL_MS, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './abi.js';
 
 interface GuestExports {
   memory: WebAssembly.Memory;
@@ -37,6 +37,7 @@ const NOTIFY_BATCH_BYTES = 256 * 1024;
 const TIME_ORIGIN = performance.timeOrigin; // a getter that costs more than now()
 const decoder = new TextDecoder();
 const pendingText: [string, string] = ['', ''];
+const pendingBytes: [number, number] = [0, 0]; // their UTF-8 length, as the guest wrote them
 
 function memory(): Uint8Array {
   if (mem.buffer !== exports.memory.buffer) mem = new Uint8Array(exports.memory.buffer);
@@ -75,12 +76,65 @@ function tcpData(f: Uint8Array): [number, number] | null {
   return [total - ihl - doff, inbound ? (f[t + 2] << 8) | f[t + 3] : src];
 }
 
+/** Bytes dropped per stream (stdout, stderr, access log) since the host last heard of it. */
+const dropped: [number, number, number] = [0, 0, 0];
+let droppedReported = 0; // Date.now() of the last report while dropping
+
+/**
+ * Wait until the host has room for `bytes` more output: true once it has,
+ * false if its stream made no progress for OUTPUT_STALL_MS. The heartbeat
+ * goes on meanwhile: a guest waiting for the host is not stuck.
+ */
+function outputRoom(bytes: number): boolean {
+  let last = Atomics.load(ctrl, CTRL_OUTPUT);
+  let stalledSince = Date.now();
+  while (last + bytes > OUTPUT_CAP && last > 0) {
+    beat[0] = Date.now();
+    if (beat[0] - stalledSince >= OUTPUT_STALL_MS) return false;
+    Atomics.wait(ctrl, CTRL_OUTPUT, last, 50);
+    const now = Atomics.load(ctrl, CTRL_OUTPUT);
+    if (now < last) stalledSince = Date.now();
+    last = now;
+  }
+  return true;
+}
+
+/** Post output within OUTPUT_CAP, or count it as dropped; false if dropped. */
+function postOutput(fd: 1 | 2 | 3, text: string, bytes: number): boolean {
+  // Once dropping, go on until the host has caught up by half: a stalled
+  // stream costs one wait, not one per print().
+  const room = dropped[fd - 1] > 0 ? Atomics.load(ctrl, CTRL_OUTPUT) + bytes <= OUTPUT_CAP / 2 : outputRoom(bytes);
+  if (!room) {
+    dropped[fd - 1] += bytes;
+    // The host hears of it at least once a second while it lasts (stats, log).
+    const now = Date.now();
+    if (now - droppedReported >= 1000) {
+      droppedReported = now;
+      post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
+      dropped[fd - 1] = 0;
+    }
+    return false;
+  }
+  if (dropped[fd - 1] > 0) {
+    post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
+    dropped[fd - 1] = 0;
+  }
+  Atomics.add(ctrl, CTRL_OUTPUT, bytes);
+  post(fd === 3 ? { type: 'access', records: text, bytes } : { type: 'output', fd, text, bytes });
+  return true;
+}
+
 function flushText(fd: 1 | 2): void {
   const text = pendingText[fd - 1];
-  if (text.length > 0) {
-    pendingText[fd - 1] = '';
-    post({ type: 'output', fd, text });
-  }
+  if (text.length === 0) return;
+  postOutput(fd, text, pendingBytes[fd - 1]);
+  pendingText[fd - 1] = '';
+  pendingBytes[fd - 1] = 0;
+}
+
+/** Before the guest ends: what could not be written is at least counted. */
+function reportDropped(): void {
+  for (const fd of [1, 2, 3] as const) if (dropped[fd - 1] > 0) post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
 }
 
 let accessRecords = '';
@@ -89,7 +143,7 @@ let accessRecords = '';
 function flushAccess(): void {
   const end = accessRecords.lastIndexOf('\n') + 1;
   if (end > 0) {
-    post({ type: 'access', records: accessRecords.slice(0, end) });
+    postOutput(3, accessRecords.slice(0, end), end);
     accessRecords = accessRecords.slice(end);
   }
 }
@@ -103,6 +157,7 @@ function write(fd: number, ptr: number, len: number): void {
   const which: 1 | 2 = fd === 2 ? 2 : 1;
   const text = pendingText[which - 1] + decoder.decode(memory().subarray(ptr, ptr + len));
   pendingText[which - 1] = text;
+  pendingBytes[which - 1] += len;
   if (text.endsWith('\n') || text.length > 8192) flushText(which);
 }
 
@@ -257,10 +312,12 @@ function run(): void {
     flushText(1);
     flushText(2);
     flushAccess();
+    reportDropped();
     post({ type: 'exit', code });
   } catch (err) {
     flushText(1);
     flushText(2);
+    reportDropped();
     if (err instanceof GuestExit) post({ type: 'exit', code: err.code });
     else post({ type: 'exit', code: EXIT_GUEST_FAILED, error: `guest crashed: ${err instanceof Error ? err.message : String(err)}` });
   }
