@@ -94,6 +94,10 @@ export interface WorkerInit extends GuestOptions {
   beat: SharedArrayBuffer; // Float64Array(2): Date.now() when the guest last called the host (a stuck guest stops), its memory size
 }
 
+/** To a worker whose guest ended: run the next one on this thread. */
+export type HostMessage = { type: 'start'; init: WorkerInit };
+
+/** From a worker; 'exit' ends its guest (and leaves the worker idle, able to run another). */
 export type WorkerMessage =
   | { type: 'output'; fd: 1 | 2; text: string; bytes: number } // bytes: what it added to CTRL_OUTPUT
   | { type: 'dropped'; fd: 1 | 2 | 3; bytes: number } // output dropped while the host's stream was stalled (3: access log)

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { FrameRing } from './ring.js';
 import { DEFAULT_WASM_PATH } from './paths.js';
-import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './abi.js';
+import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
 /**
@@ -78,12 +78,25 @@ function newShared(ringBytes: number, ports: number): SharedViews {
 }
 
 /**
- * Shared memory of guests that have exited, for the next ones: glibc serves
- * multi-MiB blocks from its heap once such a block was freed (its mmap
- * threshold adapts), and a heap fragmented by instances that came and went
- * never shrinks (150 crash restarts grew RSS by 450 MB). Not under Bun: its
- * worker.terminate() leaves a thread busy in C running, still writing.
+ * What instances that came and went leave for the next ones. Each new thread
+ * costs a V8 isolate and a glibc arena that keeps what it freed, and glibc
+ * serves multi-MiB blocks (the rings) from its heap once one was freed (its
+ * mmap threshold adapts), a heap fragmentation never shrinks: 150 crash
+ * restarts grew RSS by 450 MB. So an idle worker (its guest ended on its
+ * own: the app exited or the wasm trapped) runs the next guest, under Node
+ * (Deno and Bun are not known to pass a WebAssembly.Module to a running
+ * worker), and the shared memory of a thread that is gone is reused (not
+ * under Bun: its worker.terminate() leaves a thread busy in C running).
  */
+interface IdleWorker {
+  worker: Worker;
+  shared: SharedViews;
+  timer: NodeJS.Timeout;
+}
+const idle: IdleWorker[] = [];
+const MAX_IDLE = 4;
+const IDLE_MS = 10000; // an idle worker is ended after this
+const REUSE_WORKERS = !('Deno' in globalThis) && !('Bun' in globalThis);
 const spare: SharedViews[] = [];
 const MAX_SPARE = 64;
 const REUSE_SHARED = !('Bun' in globalThis);
@@ -92,7 +105,10 @@ const RELEASED: SharedViews = newShared(4096, 0);
 
 function takeShared(): SharedViews {
   const s = spare.pop();
-  if (s === undefined) return newShared(RING_BYTES, 65536);
+  return s === undefined ? newShared(RING_BYTES, 65536) : resetShared(s);
+}
+
+function resetShared(s: SharedViews): SharedViews {
   s.rx.reset();
   s.tx.reset();
   s.ctrl.fill(0);
@@ -103,13 +119,18 @@ function takeShared(): SharedViews {
 }
 
 export class Guest {
-  private shared = takeShared();
+  private shared: SharedViews;
   private readonly encoder = new TextEncoder();
   private readonly worker: Worker;
   private wakeQueued = false;
   private running = true;
+  /** The worker went on to run another guest: it is no longer ours to end. */
+  private handedOff = false;
 
   constructor(options: GuestOptions, private readonly events: GuestEvents, wasmPath?: string) {
+    const reused = REUSE_WORKERS ? idle.pop() : undefined;
+    if (reused !== undefined) clearTimeout(reused.timer);
+    this.shared = reused !== undefined ? resetShared(reused.shared) : takeShared();
     const init: WorkerInit = {
       ...options,
       wasm: loadGuestModule(wasmPath),
@@ -120,20 +141,16 @@ export class Guest {
       notes: this.shared.notes.buffer as SharedArrayBuffer,
       beat: this.shared.beat.buffer as SharedArrayBuffer,
     };
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, resourceLimits: WORKER_LIMITS });
-    this.worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'output') this.events.output(m.fd, m.text, () => this.written(m.bytes));
-      else if (m.type === 'access') {
-        this.events.access(m.records);
-        this.written(m.bytes);
-      } else if (m.type === 'dropped') this.events.dropped(m.fd, m.bytes);
-      else this.stop(m.code, m.error);
-    });
-    this.worker.on('error', (err) => this.stop(EXIT_GUEST_FAILED, `guest worker failed: ${err.message}`));
-    this.worker.on('exit', (code) => {
-      this.stop(code === 0 ? 0 : EXIT_GUEST_FAILED, code === 0 ? undefined : `guest worker exited (${code})`);
-      this.releaseShared();
-    });
+    if (reused !== undefined) {
+      this.worker = reused.worker;
+      this.worker.ref();
+      this.worker.postMessage({ type: 'start', init } satisfies HostMessage);
+    } else {
+      this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, resourceLimits: WORKER_LIMITS });
+    }
+    this.worker.on('message', this.onMessage);
+    this.worker.on('error', this.onError);
+    this.worker.on('exit', this.onExit);
     // Not from here: frames must not reach `events` before our caller has
     // finished wiring them up (Deno's Worker constructor blocks for ~30 ms,
     // long enough for the guest to queue its first frame).
@@ -154,13 +171,50 @@ export class Guest {
     return this.running;
   }
 
-  private stop(code: number, error?: string): void {
+  private readonly onMessage = (m: WorkerMessage): void => {
+    if (m.type === 'output') this.events.output(m.fd, m.text, () => this.written(m.bytes));
+    else if (m.type === 'access') {
+      this.events.access(m.records);
+      this.written(m.bytes);
+    } else if (m.type === 'dropped') this.events.dropped(m.fd, m.bytes);
+    else this.stop(m.code, m.error, true);
+  };
+
+  private readonly onError = (err: Error): void => this.stop(EXIT_GUEST_FAILED, `guest worker failed: ${err.message}`);
+
+  private readonly onExit = (code: number): void => {
+    this.stop(code === 0 ? 0 : EXIT_GUEST_FAILED, code === 0 ? undefined : `guest worker exited (${code})`);
+    this.releaseShared();
+  };
+
+  /** `idleWorker`: the worker's run ended and it waits, able to run the next guest. */
+  private stop(code: number, error?: string, idleWorker = false): void {
     if (!this.running) return;
     this.running = false;
     this.drain();
     this.releasePump();
+    if (idleWorker && REUSE_WORKERS && idle.length < MAX_IDLE) this.handOff();
     this.events.exit(code, error);
-    void this.worker.terminate();
+    if (!this.handedOff) void this.worker.terminate();
+  }
+
+  private handOff(): void {
+    const { worker, shared } = this;
+    worker.off('message', this.onMessage);
+    worker.off('error', this.onError);
+    worker.off('exit', this.onExit);
+    worker.unref();
+    const entry: IdleWorker = {
+      worker,
+      shared,
+      timer: setTimeout(() => {
+        idle.splice(idle.indexOf(entry), 1);
+        void worker.terminate();
+      }, IDLE_MS).unref(),
+    };
+    idle.push(entry);
+    this.shared = RELEASED;
+    this.handedOff = true;
   }
 
   /** Queue a frame for the guest; false if its ring is full right now. */
@@ -265,12 +319,12 @@ export class Guest {
 
   /** End a guest that is stuck: reported through exit() as a crash. */
   kill(reason: string): void {
-    this.stop(EXIT_GUEST_FAILED, reason);
+    this.stop(EXIT_GUEST_FAILED, reason); // not idle: it is never handed on
   }
 
   async terminate(): Promise<void> {
     this.running = false;
     this.releasePump();
-    await this.worker.terminate();
+    if (!this.handedOff) await this.worker.terminate();
   }
 }
