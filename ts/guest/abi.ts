@@ -28,7 +28,17 @@ export const EXIT_GUEST_FAILED = 70;
 export const CTRL_WAKE = 0; // bumped by the host when frames arrive or a flow resumes
 export const CTRL_TX = 1; // bumped by the guest when it queued frames for the host
 export const CTRL_SHUTDOWN = 2; // set by the host: finish in-flight responses, close the rest
+export const CTRL_OUTPUT = 3; // bytes of output the worker posted that the host has not written out yet
 export const CTRL_WORDS = 4;
+
+/**
+ * The most output (stdout and stderr) of one guest that may be in flight at
+ * once: posted by its worker, not yet written by the host. Past it the guest
+ * waits in pg.write while the host's stream makes progress, and drops (and
+ * counts) what it writes while the stream makes none for OUTPUT_STALL_MS.
+ */
+export const OUTPUT_CAP = 1024 * 1024;
+export const OUTPUT_STALL_MS = 250;
 
 /** Reserved for control frames: TCP data waits rather than crowd them out. */
 export const TX_CONTROL_RESERVE = 64 * 1024;
@@ -84,7 +94,12 @@ export interface WorkerInit extends GuestOptions {
   beat: SharedArrayBuffer; // Float64Array(2): Date.now() when the guest last called the host (a stuck guest stops), its memory size
 }
 
+/** To a worker whose guest ended: run the next one on this thread. */
+export type HostMessage = { type: 'start'; init: WorkerInit };
+
+/** From a worker; 'exit' ends its guest (and leaves the worker idle, able to run another). */
 export type WorkerMessage =
-  | { type: 'output'; fd: 1 | 2; text: string }
-  | { type: 'access'; records: string }
+  | { type: 'output'; fd: 1 | 2; text: string; bytes: number } // bytes: what it added to CTRL_OUTPUT
+  | { type: 'dropped'; fd: 1 | 2 | 3; bytes: number } // output dropped while the host's stream was stalled (3: access log)
+  | { type: 'access'; records: string; bytes: number }
   | { type: 'exit'; code: number; error?: string };

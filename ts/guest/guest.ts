@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { FrameRing } from './ring.js';
 import { DEFAULT_WASM_PATH } from './paths.js';
-import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type WorkerInit, type WorkerMessage } from './abi.js';
+import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
 /**
@@ -47,43 +47,110 @@ export interface GuestEvents {
   frame(frame: Uint8Array): void;
   /** After each batch of frames. */
   batchEnd(): void;
-  output(fd: 1 | 2, text: string): void;
+  /** Python's output; call `done` once it has left the host's memory (that frees room under OUTPUT_CAP). */
+  output(fd: 1 | 2, text: string, done: () => void): void;
+  /** Output the guest dropped while the host's stream made no progress (fd 3: access log records). */
+  dropped(fd: 1 | 2 | 3, bytes: number): void;
   /** Access log records: "port\tstatus\tbytes\tms\tMETHOD uri\n" lines. */
   access(records: string): void;
   exit(code: number, error?: string): void;
 }
 
+/** The memory one guest's worker shares with the host. */
+interface SharedViews {
+  rx: FrameRing; // host -> guest frames
+  tx: FrameRing; // guest -> host frames
+  ctrl: Int32Array;
+  paused: Uint8Array;
+  notes: Uint8Array;
+  beat: Float64Array;
+}
+
+function newShared(ringBytes: number, ports: number): SharedViews {
+  return {
+    rx: new FrameRing(ringBytes),
+    tx: new FrameRing(ringBytes),
+    ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)),
+    paused: new Uint8Array(new SharedArrayBuffer(ports)),
+    notes: new Uint8Array(new SharedArrayBuffer(ports * NOTE_SLOT)),
+    beat: new Float64Array(new SharedArrayBuffer(16)),
+  };
+}
+
+/**
+ * What instances that came and went leave for the next ones. Each new thread
+ * costs a V8 isolate and a glibc arena that keeps what it freed, and glibc
+ * serves multi-MiB blocks (the rings) from its heap once one was freed (its
+ * mmap threshold adapts), a heap fragmentation never shrinks: 150 crash
+ * restarts grew RSS by 450 MB. So an idle worker (its guest ended on its
+ * own: the app exited or the wasm trapped) runs the next guest, under Node
+ * (Deno and Bun are not known to pass a WebAssembly.Module to a running
+ * worker), and the shared memory of a thread that is gone is reused (not
+ * under Bun: its worker.terminate() leaves a thread busy in C running).
+ */
+interface IdleWorker {
+  worker: Worker;
+  shared: SharedViews;
+  timer: NodeJS.Timeout;
+}
+const idle: IdleWorker[] = [];
+const MAX_IDLE = 4;
+const IDLE_MS = 10000; // an idle worker is ended after this
+const REUSE_WORKERS = !('Deno' in globalThis) && !('Bun' in globalThis);
+const spare: SharedViews[] = [];
+const MAX_SPARE = 64;
+const REUSE_SHARED = !('Bun' in globalThis);
+/** What a guest holds once its memory went back: writes go nowhere, reads find nothing. */
+const RELEASED: SharedViews = newShared(4096, 0);
+
+function takeShared(): SharedViews {
+  const s = spare.pop();
+  return s === undefined ? newShared(RING_BYTES, 65536) : resetShared(s);
+}
+
+function resetShared(s: SharedViews): SharedViews {
+  s.rx.reset();
+  s.tx.reset();
+  s.ctrl.fill(0);
+  s.paused.fill(0);
+  s.notes.fill(0);
+  s.beat.fill(0);
+  return s;
+}
+
 export class Guest {
-  private readonly rx = new FrameRing(RING_BYTES);
-  private readonly tx = new FrameRing(RING_BYTES);
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
-  private readonly paused = new Uint8Array(new SharedArrayBuffer(65536));
-  private readonly notes = new Uint8Array(new SharedArrayBuffer(65536 * NOTE_SLOT));
-  private readonly beat = new Float64Array(new SharedArrayBuffer(16));
+  private shared: SharedViews;
   private readonly encoder = new TextEncoder();
   private readonly worker: Worker;
   private wakeQueued = false;
   private running = true;
+  /** The worker went on to run another guest: it is no longer ours to end. */
+  private handedOff = false;
 
   constructor(options: GuestOptions, private readonly events: GuestEvents, wasmPath?: string) {
+    const reused = REUSE_WORKERS ? idle.pop() : undefined;
+    if (reused !== undefined) clearTimeout(reused.timer);
+    this.shared = reused !== undefined ? resetShared(reused.shared) : takeShared();
     const init: WorkerInit = {
       ...options,
       wasm: loadGuestModule(wasmPath),
-      rx: this.rx.buffer,
-      tx: this.tx.buffer,
-      ctrl: this.ctrl.buffer as SharedArrayBuffer,
-      paused: this.paused.buffer as SharedArrayBuffer,
-      notes: this.notes.buffer as SharedArrayBuffer,
-      beat: this.beat.buffer as SharedArrayBuffer,
+      rx: this.shared.rx.buffer,
+      tx: this.shared.tx.buffer,
+      ctrl: this.shared.ctrl.buffer as SharedArrayBuffer,
+      paused: this.shared.paused.buffer as SharedArrayBuffer,
+      notes: this.shared.notes.buffer as SharedArrayBuffer,
+      beat: this.shared.beat.buffer as SharedArrayBuffer,
     };
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, resourceLimits: WORKER_LIMITS });
-    this.worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'output') this.events.output(m.fd, m.text);
-      else if (m.type === 'access') this.events.access(m.records);
-      else this.stop(m.code, m.error);
-    });
-    this.worker.on('error', (err) => this.stop(EXIT_GUEST_FAILED, `guest worker failed: ${err.message}`));
-    this.worker.on('exit', (code) => this.stop(code === 0 ? 0 : EXIT_GUEST_FAILED, code === 0 ? undefined : `guest worker exited (${code})`));
+    if (reused !== undefined) {
+      this.worker = reused.worker;
+      this.worker.ref();
+      this.worker.postMessage({ type: 'start', init } satisfies HostMessage);
+    } else {
+      this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, resourceLimits: WORKER_LIMITS });
+    }
+    this.worker.on('message', this.onMessage);
+    this.worker.on('error', this.onError);
+    this.worker.on('exit', this.onExit);
     // Not from here: frames must not reach `events` before our caller has
     // finished wiring them up (Deno's Worker constructor blocks for ~30 ms,
     // long enough for the guest to queue its first frame).
@@ -92,30 +159,67 @@ export class Guest {
 
   /** Milliseconds since the guest last called the host (0 before it started). */
   silentFor(now = Date.now()): number {
-    return this.beat[0] === 0 ? 0 : now - this.beat[0];
+    return this.shared.beat[0] === 0 ? 0 : now - this.shared.beat[0];
   }
 
   /** The guest's wasm memory (its Python heap lives in it), as of its last idle moment. */
   get memoryBytes(): number {
-    return this.beat[1];
+    return this.shared.beat[1];
   }
 
   get isRunning(): boolean {
     return this.running;
   }
 
-  private stop(code: number, error?: string): void {
+  private readonly onMessage = (m: WorkerMessage): void => {
+    if (m.type === 'output') this.events.output(m.fd, m.text, () => this.written(m.bytes));
+    else if (m.type === 'access') {
+      this.events.access(m.records);
+      this.written(m.bytes);
+    } else if (m.type === 'dropped') this.events.dropped(m.fd, m.bytes);
+    else this.stop(m.code, m.error, true);
+  };
+
+  private readonly onError = (err: Error): void => this.stop(EXIT_GUEST_FAILED, `guest worker failed: ${err.message}`);
+
+  private readonly onExit = (code: number): void => {
+    this.stop(code === 0 ? 0 : EXIT_GUEST_FAILED, code === 0 ? undefined : `guest worker exited (${code})`);
+    this.releaseShared();
+  };
+
+  /** `idleWorker`: the worker's run ended and it waits, able to run the next guest. */
+  private stop(code: number, error?: string, idleWorker = false): void {
     if (!this.running) return;
     this.running = false;
     this.drain();
     this.releasePump();
+    if (idleWorker && REUSE_WORKERS && idle.length < MAX_IDLE) this.handOff();
     this.events.exit(code, error);
-    void this.worker.terminate();
+    if (!this.handedOff) void this.worker.terminate();
+  }
+
+  private handOff(): void {
+    const { worker, shared } = this;
+    worker.off('message', this.onMessage);
+    worker.off('error', this.onError);
+    worker.off('exit', this.onExit);
+    worker.unref();
+    const entry: IdleWorker = {
+      worker,
+      shared,
+      timer: setTimeout(() => {
+        idle.splice(idle.indexOf(entry), 1);
+        void worker.terminate();
+      }, IDLE_MS).unref(),
+    };
+    idle.push(entry);
+    this.shared = RELEASED;
+    this.handedOff = true;
   }
 
   /** Queue a frame for the guest; false if its ring is full right now. */
   send(frame: Uint8Array, reserve = 0): boolean {
-    if (!this.rx.push(frame, reserve)) return false;
+    if (!this.shared.rx.push(frame, reserve)) return false;
     if (!this.wakeQueued) {
       this.wakeQueued = true;
       // After this loop turn's I/O, not after each socket's: one wake-up
@@ -127,18 +231,24 @@ export class Guest {
 
   /** Room in the guest's ring, in bytes. */
   rxFree(): number {
-    return this.rx.free();
+    return this.shared.rx.free();
+  }
+
+  /** Output the host has written out: room for more under OUTPUT_CAP. */
+  private written(bytes: number): void {
+    Atomics.sub(this.shared.ctrl, CTRL_OUTPUT, bytes);
+    Atomics.notify(this.shared.ctrl, CTRL_OUTPUT);
   }
 
   private wake(): void {
     this.wakeQueued = false;
-    Atomics.add(this.ctrl, CTRL_WAKE, 1);
-    Atomics.notify(this.ctrl, CTRL_WAKE);
+    Atomics.add(this.shared.ctrl, CTRL_WAKE, 1);
+    Atomics.notify(this.shared.ctrl, CTRL_WAKE);
   }
 
   /** Ask the guest to finish the responses in progress and close every other connection. */
   beginShutdown(): void {
-    Atomics.store(this.ctrl, CTRL_SHUTDOWN, 1);
+    Atomics.store(this.shared.ctrl, CTRL_SHUTDOWN, 1);
     this.wake();
   }
 
@@ -154,21 +264,21 @@ export class Guest {
 
   private setNote(port: number, text: string): void {
     const slot = port * NOTE_SLOT;
-    const { written } = this.encoder.encodeInto(text, this.notes.subarray(slot + 1, slot + NOTE_SLOT));
-    this.notes[slot] = written;
+    const { written } = this.encoder.encodeInto(text, this.shared.notes.subarray(slot + 1, slot + NOTE_SLOT));
+    this.shared.notes[slot] = written;
   }
 
   /** The client recorded for a host port, or ''. */
   peer(port: number): string {
     const slot = port * NOTE_SLOT;
-    return Buffer.from(this.notes.subarray(slot + 1, slot + 1 + this.notes[slot])).toString();
+    return Buffer.from(this.shared.notes.subarray(slot + 1, slot + 1 + this.shared.notes[slot])).toString();
   }
 
   /** Hold (or release) the guest's TCP data toward one host port. */
   setPaused(port: number, paused: boolean): void {
     const v = paused ? 1 : 0;
-    if (this.paused[port] === v) return;
-    this.paused[port] = v;
+    if (this.shared.paused[port] === v) return;
+    this.shared.paused[port] = v;
     if (!paused) this.wake();
   }
 
@@ -177,36 +287,44 @@ export class Guest {
   private drain(): void {
     // A guest refused room for data (it waits up to 100 ms between polls)
     // should hear at once that the ring has drained.
-    const wasCrowded = this.tx.free() < this.tx.capacity / 2;
+    const wasCrowded = this.shared.tx.free() < this.shared.tx.capacity / 2;
     let any = false;
-    while (this.tx.pop(this.onFrame)) any = true;
+    while (this.shared.tx.pop(this.onFrame)) any = true;
     if (any) this.events.batchEnd();
     if (wasCrowded && this.running) this.wake();
   }
 
   private async pump(): Promise<void> {
     while (this.running) {
-      const seen = Atomics.load(this.ctrl, CTRL_TX);
+      const seen = Atomics.load(this.shared.ctrl, CTRL_TX);
       this.drain();
-      const w = Atomics.waitAsync(this.ctrl, CTRL_TX, seen);
+      const w = Atomics.waitAsync(this.shared.ctrl, CTRL_TX, seen);
       if (w.async) await w.value;
     }
   }
 
+  /** The worker's thread is gone: its shared memory serves the next guest. */
+  private releaseShared(): void {
+    if (this.shared === RELEASED) return;
+    const s = this.shared;
+    this.shared = RELEASED;
+    if (REUSE_SHARED && spare.length < MAX_SPARE) spare.push(s);
+  }
+
   /** Resolve the pending waitAsync so nothing keeps the process alive. */
   private releasePump(): void {
-    Atomics.add(this.ctrl, CTRL_TX, 1);
-    Atomics.notify(this.ctrl, CTRL_TX);
+    Atomics.add(this.shared.ctrl, CTRL_TX, 1);
+    Atomics.notify(this.shared.ctrl, CTRL_TX);
   }
 
   /** End a guest that is stuck: reported through exit() as a crash. */
   kill(reason: string): void {
-    this.stop(EXIT_GUEST_FAILED, reason);
+    this.stop(EXIT_GUEST_FAILED, reason); // not idle: it is never handed on
   }
 
   async terminate(): Promise<void> {
     this.running = false;
     this.releasePump();
-    await this.worker.terminate();
+    if (!this.handedOff) await this.worker.terminate();
   }
 }

@@ -30,6 +30,12 @@ export class FrameRing {
     this.mask = this.data.length - 1;
   }
 
+  /** Empty the ring (only while neither thread uses it: a buffer reused for a new guest). */
+  reset(): void {
+    Atomics.store(this.pos, HEAD, 0);
+    Atomics.store(this.pos, TAIL, 0);
+  }
+
   get capacity(): number {
     return this.data.length;
   }

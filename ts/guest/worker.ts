@@ -2,9 +2,11 @@
 // GUEST_IMPORTS (abi.ts) and runs the app. Python blocks here, never the host.
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { FrameRing } from './ring.js';
 import { LINK_MAX_FRAME, isInbound } from '../net/link.js';
-import { CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type WorkerInit, type WorkerMessage } from './abi.js';
+import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, OUTPUT_CAP, OUTPUT_STALL_MS, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
 
 interface GuestExports {
   memory: WebAssembly.Memory;
@@ -18,202 +20,11 @@ interface GuestExports {
   pg_run(src: number, len: number, filename: number): number;
 }
 
-const init = workerData as WorkerInit;
-const rx = new FrameRing(init.rx);
-const tx = new FrameRing(init.tx);
-const ctrl = new Int32Array(init.ctrl);
-const paused = new Uint8Array(init.paused);
-const notes = new Uint8Array(init.notes);
-const beat = new Float64Array(init.beat);
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
-
-let exports!: GuestExports;
-let mem = new Uint8Array(0);
-let wakeSeen = Atomics.load(ctrl, CTRL_WAKE);
-let txDirty = false;
-const overflow: Uint8Array[] = []; // control frames the ring could not take yet
 const MAX_OVERFLOW = 65536;
 const NOTIFY_BATCH_BYTES = 256 * 1024;
 const TIME_ORIGIN = performance.timeOrigin; // a getter that costs more than now()
 const decoder = new TextDecoder();
-const pendingText: [string, string] = ['', ''];
-
-function memory(): Uint8Array {
-  if (mem.buffer !== exports.memory.buffer) mem = new Uint8Array(exports.memory.buffer);
-  return mem;
-}
-
-function notifyHost(): void {
-  if (!txDirty) return;
-  txDirty = false;
-  Atomics.add(ctrl, CTRL_TX, 1);
-  Atomics.notify(ctrl, CTRL_TX);
-}
-
-function flushOverflow(): boolean {
-  while (overflow.length > 0) {
-    if (!tx.push(overflow[0])) return false;
-    overflow.shift();
-    txDirty = true;
-  }
-  return true;
-}
-
-/**
- * TCP payload length of an IPv4/TCP frame and the port that names its flow
- * (the host port of an inbound connection, else the guest's port), or null.
- */
-function tcpData(f: Uint8Array): [number, number] | null {
-  if (f.length < 54 || f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 6) return null;
-  const ihl = (f[14] & 15) * 4;
-  const total = (f[16] << 8) | f[17];
-  const t = 14 + ihl;
-  if (f.length < t + 20) return null;
-  const doff = (f[t + 12] >> 4) * 4;
-  const src = (f[t] << 8) | f[t + 1];
-  const inbound = isInbound(src, ((f[30] << 24) | (f[31] << 16) | (f[32] << 8) | f[33]) >>> 0);
-  return [total - ihl - doff, inbound ? (f[t + 2] << 8) | f[t + 3] : src];
-}
-
-function flushText(fd: 1 | 2): void {
-  const text = pendingText[fd - 1];
-  if (text.length > 0) {
-    pendingText[fd - 1] = '';
-    post({ type: 'output', fd, text });
-  }
-}
-
-let accessRecords = '';
-
-/** Post the whole records buffered (the guest writes each in two pieces). */
-function flushAccess(): void {
-  const end = accessRecords.lastIndexOf('\n') + 1;
-  if (end > 0) {
-    post({ type: 'access', records: accessRecords.slice(0, end) });
-    accessRecords = accessRecords.slice(end);
-  }
-}
-
-function write(fd: number, ptr: number, len: number): void {
-  if (fd === 3) {
-    accessRecords += decoder.decode(memory().subarray(ptr, ptr + len));
-    if (accessRecords.length > 16384) flushAccess();
-    return;
-  }
-  const which: 1 | 2 = fd === 2 ? 2 : 1;
-  const text = pendingText[which - 1] + decoder.decode(memory().subarray(ptr, ptr + len));
-  pendingText[which - 1] = text;
-  if (text.endsWith('\n') || text.length > 8192) flushText(which);
-}
-
-/** pg.peer and pg.refusal: the host's note for a port (see NOTE_SLOT). */
-function readNote(port: number, ptr: number, cap: number): number {
-  const slot = (port & 0xffff) * NOTE_SLOT;
-  const n = Math.min(notes[slot], cap, NOTE_SLOT - 1);
-  memory().set(notes.subarray(slot + 1, slot + 1 + n), ptr);
-  return n;
-}
-
-const imports = {
-  pg: {
-    tx(ptr: number, len: number): number {
-      // The guest's tx buffer holds one frame of LINK_MAX_FRAME: anything larger is not from it.
-      if (len > LINK_MAX_FRAME) throw new Error(`guest sent a ${len}-byte frame (limit ${LINK_MAX_FRAME})`);
-      const frame = memory().subarray(ptr, ptr + len);
-      const data = tcpData(frame);
-      if (data !== null && data[0] > 0) {
-        // TCP data may wait (Mongoose retries it); control frames must not be lost.
-        if (paused[data[1]] !== 0 || overflow.length > 0 || !tx.push(frame, TX_CONTROL_RESERVE)) {
-          notifyHost();
-          return 0;
-        }
-      } else if (!flushOverflow() || !tx.push(frame)) {
-        // The host drains the ring continuously; this only grows if it stopped.
-        if (overflow.length >= MAX_OVERFLOW) throw new Error('host stopped draining the guest ring');
-        overflow.push(frame.slice());
-      }
-      txDirty = true;
-      return 1;
-    },
-    rx(ptr: number, cap: number): number {
-      flushOverflow();
-      // Called every poll round: wake the host mid-burst only for a batch
-      // worth the thread switch; wait() hands over the rest.
-      if (tx.free() < tx.capacity - NOTIFY_BATCH_BYTES) notifyHost();
-      let n = 0;
-      rx.pop((frame) => {
-        n = Math.min(frame.length, cap);
-        memory().set(frame.subarray(0, n), ptr);
-      });
-      return n;
-    },
-    wait(ms: number): number {
-      beat[0] = Date.now();
-      beat[1] = exports.memory.buffer.byteLength;
-      flushOverflow();
-      notifyHost();
-      flushText(1);
-      flushText(2);
-      flushAccess();
-      if (Atomics.load(ctrl, CTRL_WAKE) === wakeSeen) {
-        Atomics.wait(ctrl, CTRL_WAKE, wakeSeen, Math.max(0, ms));
-      }
-      const now = Atomics.load(ctrl, CTRL_WAKE);
-      const woken = now !== wakeSeen;
-      wakeSeen = now;
-      if (Atomics.load(ctrl, CTRL_SHUTDOWN) !== 0) return 2;
-      return woken ? 1 : 0;
-    },
-    millis(): number {
-      // Called every 1000 branches of Python code and every network poll:
-      // a guest that stops calling it is stuck in C (see Guest.silentFor).
-      beat[0] = Date.now();
-      return TIME_ORIGIN + performance.now();
-    },
-    random(ptr: number, len: number): void {
-      for (let off = 0; off < len; off += 65536) {
-        webcrypto.getRandomValues(memory().subarray(ptr + off, ptr + Math.min(len, off + 65536)));
-      }
-    },
-    write,
-    peer: readNote,
-    refusal: readNote,
-  },
-  env: {
-    // i64 return halves for the setjmp helpers (wasm32 legalisation).
-    getTempRet0: (): number => tempRet0,
-    setTempRet0: (v: number): void => {
-      tempRet0 = v;
-    },
-    emscripten_notify_memory_growth: (): void => {},
-  },
-  wasi_snapshot_preview1: {
-    // libc's stdio, routed like pg.write (fd 1 and 2 only).
-    fd_write(fd: number, iovs: number, iovcnt: number, nwritten: number): number {
-      const view = new DataView(exports.memory.buffer);
-      let total = 0;
-      for (let i = 0; i < iovcnt; i++) {
-        const p = view.getUint32(iovs + i * 8, true);
-        const l = view.getUint32(iovs + i * 8 + 4, true);
-        if (fd === 1 || fd === 2) write(fd, p, l);
-        total += l;
-      }
-      view.setUint32(nwritten, total, true);
-      return 0;
-    },
-    proc_exit(code: number): never {
-      throw new GuestExit(code);
-    },
-  },
-};
-let tempRet0 = 0;
-
-// The import object is the list: nothing is offered beyond GUEST_IMPORTS.
-{
-  const offered = Object.entries(imports).flatMap(([module, fns]) => Object.keys(fns).map((name) => `${module}.${name}`));
-  const listed = new Set<string>(GUEST_IMPORTS);
-  if (offered.length !== listed.size || offered.some((n) => !listed.has(n))) throw new Error(`guest imports differ from GUEST_IMPORTS: ${offered.join(', ')}`);
-}
 
 class GuestExit extends Error {
   constructor(readonly code: number) {
@@ -221,15 +32,262 @@ class GuestExit extends Error {
   }
 }
 
-function cString(text: string): number {
-  const bytes = new TextEncoder().encode(text);
-  const p = exports.malloc(bytes.length + 1);
-  memory().set(bytes, p);
-  memory()[p + bytes.length] = 0;
-  return p;
-}
+/** Run one guest to its end. A worker whose guest ended (the app exited, or it trapped) may be given the next. */
+function run(init: WorkerInit): void {
+  const rx = new FrameRing(init.rx);
+  const tx = new FrameRing(init.tx);
+  const ctrl = new Int32Array(init.ctrl);
+  const paused = new Uint8Array(init.paused);
+  const notes = new Uint8Array(init.notes);
+  const beat = new Float64Array(init.beat);
 
-function run(): void {
+  let exports!: GuestExports;
+  let mem = new Uint8Array(0);
+  let wakeSeen = Atomics.load(ctrl, CTRL_WAKE);
+  let txDirty = false;
+  const overflow: Uint8Array[] = []; // control frames the ring could not take yet
+  const pendingText: [string, string] = ['', ''];
+  const pendingBytes: [number, number] = [0, 0]; // their UTF-8 length, as the guest wrote them
+
+  function memory(): Uint8Array {
+    if (mem.buffer !== exports.memory.buffer) mem = new Uint8Array(exports.memory.buffer);
+    return mem;
+  }
+
+  function notifyHost(): void {
+    if (!txDirty) return;
+    txDirty = false;
+    Atomics.add(ctrl, CTRL_TX, 1);
+    Atomics.notify(ctrl, CTRL_TX);
+  }
+
+  function flushOverflow(): boolean {
+    while (overflow.length > 0) {
+      if (!tx.push(overflow[0])) return false;
+      overflow.shift();
+      txDirty = true;
+    }
+    return true;
+  }
+
+  /**
+   * TCP payload length of an IPv4/TCP frame and the port that names its flow
+   * (the host port of an inbound connection, else the guest's port), or null.
+   */
+  function tcpData(f: Uint8Array): [number, number] | null {
+    if (f.length < 54 || f[12] !== 0x08 || f[13] !== 0x00 || f[23] !== 6) return null;
+    const ihl = (f[14] & 15) * 4;
+    const total = (f[16] << 8) | f[17];
+    const t = 14 + ihl;
+    if (f.length < t + 20) return null;
+    const doff = (f[t + 12] >> 4) * 4;
+    const src = (f[t] << 8) | f[t + 1];
+    const inbound = isInbound(src, ((f[30] << 24) | (f[31] << 16) | (f[32] << 8) | f[33]) >>> 0);
+    return [total - ihl - doff, inbound ? (f[t + 2] << 8) | f[t + 3] : src];
+  }
+
+  /** Bytes dropped per stream (stdout, stderr, access log) since the host last heard of it. */
+  const dropped: [number, number, number] = [0, 0, 0];
+  let droppedReported = 0; // Date.now() of the last report while dropping
+
+  /**
+   * Wait until the host has room for `bytes` more output: true once it has,
+   * false if its stream made no progress for OUTPUT_STALL_MS. The heartbeat
+   * goes on meanwhile: a guest waiting for the host is not stuck.
+   */
+  function outputRoom(bytes: number): boolean {
+    let last = Atomics.load(ctrl, CTRL_OUTPUT);
+    let stalledSince = Date.now();
+    while (last + bytes > OUTPUT_CAP && last > 0) {
+      beat[0] = Date.now();
+      if (beat[0] - stalledSince >= OUTPUT_STALL_MS) return false;
+      Atomics.wait(ctrl, CTRL_OUTPUT, last, 50);
+      const now = Atomics.load(ctrl, CTRL_OUTPUT);
+      if (now < last) stalledSince = Date.now();
+      last = now;
+    }
+    return true;
+  }
+
+  /** Post output within OUTPUT_CAP, or count it as dropped; false if dropped. */
+  function postOutput(fd: 1 | 2 | 3, text: string, bytes: number): boolean {
+    // Once dropping, go on until the host has caught up by half: a stalled
+    // stream costs one wait, not one per print().
+    const room = dropped[fd - 1] > 0 ? Atomics.load(ctrl, CTRL_OUTPUT) + bytes <= OUTPUT_CAP / 2 : outputRoom(bytes);
+    if (!room) {
+      dropped[fd - 1] += bytes;
+      // The host hears of it at least once a second while it lasts (stats, log).
+      const now = Date.now();
+      if (now - droppedReported >= 1000) {
+        droppedReported = now;
+        post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
+        dropped[fd - 1] = 0;
+      }
+      return false;
+    }
+    if (dropped[fd - 1] > 0) {
+      post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
+      dropped[fd - 1] = 0;
+    }
+    Atomics.add(ctrl, CTRL_OUTPUT, bytes);
+    post(fd === 3 ? { type: 'access', records: text, bytes } : { type: 'output', fd, text, bytes });
+    return true;
+  }
+
+  function flushText(fd: 1 | 2): void {
+    const text = pendingText[fd - 1];
+    if (text.length === 0) return;
+    postOutput(fd, text, pendingBytes[fd - 1]);
+    pendingText[fd - 1] = '';
+    pendingBytes[fd - 1] = 0;
+  }
+
+  /** Before the guest ends: what could not be written is at least counted. */
+  function reportDropped(): void {
+    for (const fd of [1, 2, 3] as const) if (dropped[fd - 1] > 0) post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
+  }
+
+  let accessRecords = '';
+
+  /** Post the whole records buffered (the guest writes each in two pieces). */
+  function flushAccess(): void {
+    const end = accessRecords.lastIndexOf('\n') + 1;
+    if (end > 0) {
+      postOutput(3, accessRecords.slice(0, end), end);
+      accessRecords = accessRecords.slice(end);
+    }
+  }
+
+  function write(fd: number, ptr: number, len: number): void {
+    if (fd === 3) {
+      accessRecords += decoder.decode(memory().subarray(ptr, ptr + len));
+      if (accessRecords.length > 16384) flushAccess();
+      return;
+    }
+    const which: 1 | 2 = fd === 2 ? 2 : 1;
+    const text = pendingText[which - 1] + decoder.decode(memory().subarray(ptr, ptr + len));
+    pendingText[which - 1] = text;
+    pendingBytes[which - 1] += len;
+    if (text.endsWith('\n') || text.length > 8192) flushText(which);
+  }
+
+  /** pg.peer and pg.refusal: the host's note for a port (see NOTE_SLOT). */
+  function readNote(port: number, ptr: number, cap: number): number {
+    const slot = (port & 0xffff) * NOTE_SLOT;
+    const n = Math.min(notes[slot], cap, NOTE_SLOT - 1);
+    memory().set(notes.subarray(slot + 1, slot + 1 + n), ptr);
+    return n;
+  }
+
+  const imports = {
+    pg: {
+      tx(ptr: number, len: number): number {
+        // The guest's tx buffer holds one frame of LINK_MAX_FRAME: anything larger is not from it.
+        if (len > LINK_MAX_FRAME) throw new Error(`guest sent a ${len}-byte frame (limit ${LINK_MAX_FRAME})`);
+        const frame = memory().subarray(ptr, ptr + len);
+        const data = tcpData(frame);
+        if (data !== null && data[0] > 0) {
+          // TCP data may wait (Mongoose retries it); control frames must not be lost.
+          if (paused[data[1]] !== 0 || overflow.length > 0 || !tx.push(frame, TX_CONTROL_RESERVE)) {
+            notifyHost();
+            return 0;
+          }
+        } else if (!flushOverflow() || !tx.push(frame)) {
+          // The host drains the ring continuously; this only grows if it stopped.
+          if (overflow.length >= MAX_OVERFLOW) throw new Error('host stopped draining the guest ring');
+          overflow.push(frame.slice());
+        }
+        txDirty = true;
+        return 1;
+      },
+      rx(ptr: number, cap: number): number {
+        flushOverflow();
+        // Called every poll round: wake the host mid-burst only for a batch
+        // worth the thread switch; wait() hands over the rest.
+        if (tx.free() < tx.capacity - NOTIFY_BATCH_BYTES) notifyHost();
+        let n = 0;
+        rx.pop((frame) => {
+          n = Math.min(frame.length, cap);
+          memory().set(frame.subarray(0, n), ptr);
+        });
+        return n;
+      },
+      wait(ms: number): number {
+        beat[0] = Date.now();
+        beat[1] = exports.memory.buffer.byteLength;
+        flushOverflow();
+        notifyHost();
+        flushText(1);
+        flushText(2);
+        flushAccess();
+        if (Atomics.load(ctrl, CTRL_WAKE) === wakeSeen) {
+          Atomics.wait(ctrl, CTRL_WAKE, wakeSeen, Math.max(0, ms));
+        }
+        const now = Atomics.load(ctrl, CTRL_WAKE);
+        const woken = now !== wakeSeen;
+        wakeSeen = now;
+        if (Atomics.load(ctrl, CTRL_SHUTDOWN) !== 0) return 2;
+        return woken ? 1 : 0;
+      },
+      millis(): number {
+        // Called every 1000 branches of Python code and every network poll:
+        // a guest that stops calling it is stuck in C (see Guest.silentFor).
+        beat[0] = Date.now();
+        return TIME_ORIGIN + performance.now();
+      },
+      random(ptr: number, len: number): void {
+        for (let off = 0; off < len; off += 65536) {
+          webcrypto.getRandomValues(memory().subarray(ptr + off, ptr + Math.min(len, off + 65536)));
+        }
+      },
+      write,
+      peer: readNote,
+      refusal: readNote,
+    },
+    env: {
+      // i64 return halves for the setjmp helpers (wasm32 legalisation).
+      getTempRet0: (): number => tempRet0,
+      setTempRet0: (v: number): void => {
+        tempRet0 = v;
+      },
+      emscripten_notify_memory_growth: (): void => {},
+    },
+    wasi_snapshot_preview1: {
+      // libc's stdio, routed like pg.write (fd 1 and 2 only).
+      fd_write(fd: number, iovs: number, iovcnt: number, nwritten: number): number {
+        const view = new DataView(exports.memory.buffer);
+        let total = 0;
+        for (let i = 0; i < iovcnt; i++) {
+          const p = view.getUint32(iovs + i * 8, true);
+          const l = view.getUint32(iovs + i * 8 + 4, true);
+          if (fd === 1 || fd === 2) write(fd, p, l);
+          total += l;
+        }
+        view.setUint32(nwritten, total, true);
+        return 0;
+      },
+      proc_exit(code: number): never {
+        throw new GuestExit(code);
+      },
+    },
+  };
+  let tempRet0 = 0;
+
+  // The import object is the list: nothing is offered beyond GUEST_IMPORTS.
+  {
+    const offered = Object.entries(imports).flatMap(([module, fns]) => Object.keys(fns).map((name) => `${module}.${name}`));
+    const listed = new Set<string>(GUEST_IMPORTS);
+    if (offered.length !== listed.size || offered.some((n) => !listed.has(n))) throw new Error(`guest imports differ from GUEST_IMPORTS: ${offered.join(', ')}`);
+  }
+
+  function cString(text: string): number {
+    const bytes = new TextEncoder().encode(text);
+    const p = exports.malloc(bytes.length + 1);
+    memory().set(bytes, p);
+    memory()[p + bytes.length] = 0;
+    return p;
+  }
+
   try {
     const instance = new WebAssembly.Instance(init.wasm, imports as unknown as WebAssembly.Imports);
     exports = instance.exports as unknown as GuestExports;
@@ -257,13 +315,30 @@ function run(): void {
     flushText(1);
     flushText(2);
     flushAccess();
+    reportDropped();
     post({ type: 'exit', code });
   } catch (err) {
     flushText(1);
     flushText(2);
+    reportDropped();
     if (err instanceof GuestExit) post({ type: 'exit', code: err.code });
     else post({ type: 'exit', code: EXIT_GUEST_FAILED, error: `guest crashed: ${err instanceof Error ? err.message : String(err)}` });
   }
 }
 
-run();
+/**
+ * A full collection of this worker's heap, so the last guest's wasm memory
+ * (up to --heap-max) is gone before the next guest allocates its own: V8
+ * would otherwise keep it until its small JS heap next needs collecting.
+ */
+function collectLastGuest(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+run(workerData as WorkerInit);
+parentPort!.on('message', (m: HostMessage) => {
+  if (m.type !== 'start') return;
+  collectLastGuest();
+  run(m.init);
+});

@@ -7,6 +7,7 @@ import type { GuestOptions } from '../guest/abi.js';
 import type { LinkConfig, LinkCounters } from '../net/interface.js';
 import type { InboundStats } from './inbound.js';
 import type { EgressOptions, OutboundStats } from './outbound.js';
+import { RateLimitedLog } from './log.js';
 import { LinkRouter } from './router.js';
 import type { PcapWriter } from './pcap.js';
 
@@ -16,15 +17,25 @@ export interface InstanceConfig {
   egress: EgressOptions;
   wasmPath?: string;
   pcap: PcapWriter | null;
-  stdout(text: string): void;
-  stderr(text: string): void;
+  /** Python's stdout and stderr. */
+  stdout: TextSink;
+  stderr: TextSink;
+  /** The host's own messages about this instance (whole lines). */
+  log(text: string): void;
   /** Access log records from the guest ("port\tstatus\t..." lines) and how to name a port's client. */
   access: ((records: string, peer: (port: number) => string) => void) | null;
   /** A guest silent this long while serving is stuck: it is killed (and restarted). 0: never. */
   stuckAfterMs: number;
 }
 
+/** Where a stream of text goes; `done` once it has left the host's memory. */
+export type TextSink = (text: string, done: () => void) => void;
+
 export interface InstanceStats extends InboundStats {
+  /** Bytes the guest dropped while the host's stream was not being read (OUTPUT_CAP). */
+  outputDropped: { stdout: number; stderr: number; access: number };
+  /** Host log lines about this instance suppressed by the rate limit. */
+  logSuppressed: number;
   link: LinkCounters;
   outbound: OutboundStats;
   /** The guest's wasm memory in bytes (Python heap included). */
@@ -41,6 +52,8 @@ export class Instance {
   /** Resolves when the guest exits or crashes. */
   readonly exited: Promise<ExitReport>;
   private watchdog: NodeJS.Timeout | null = null;
+  private readonly outputDropped = { stdout: 0, stderr: 0, access: 0 };
+  private readonly log: RateLimitedLog;
 
   constructor(config: InstanceConfig) {
     let onUp!: () => void;
@@ -48,6 +61,7 @@ export class Instance {
     this.up = new Promise((resolve) => (onUp = resolve));
     this.exited = new Promise((resolve) => (onExit = resolve));
     const { pcap } = config;
+    this.log = new RateLimitedLog((line) => config.log(`pythongoose: ${line}\n`));
     this.guest = new Guest(
       config.guest,
       {
@@ -56,10 +70,16 @@ export class Instance {
           this.router.iface.receive(f);
         },
         batchEnd: () => this.router.batchEnd(),
-        output: (fd, text) => (fd === 1 ? config.stdout(text) : config.stderr(text)),
+        output: (fd, text, done) => (fd === 1 ? config.stdout(text, done) : config.stderr(text, done)),
+        dropped: (fd, bytes) => {
+          const stream = fd === 1 ? 'stdout' : fd === 2 ? 'stderr' : 'access';
+          this.outputDropped[stream] += bytes;
+          this.log.line(`dropped ${bytes} bytes of the app's ${stream === 'access' ? 'access log' : stream}: it was not being read`);
+        },
         access: (records) => config.access?.(records, (port) => this.guest.peer(port)),
         exit: (code, error) => {
           this.stopWatchdog();
+          this.log.flush();
           onExit({ code, error });
         },
       },
@@ -82,7 +102,7 @@ export class Instance {
           this.guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);
         },
         refuse: (port, reason) => this.guest.setRefusal(port, reason),
-        log: (line) => config.stderr(`pythongoose: ${line}\n`),
+        log: (line) => this.log.line(line),
       },
     );
     this.router.onGuestUp = () => {
@@ -110,7 +130,14 @@ export class Instance {
   }
 
   stats(): InstanceStats {
-    return { ...this.router.inbound.stats(), link: this.router.iface.counters, outbound: this.router.outbound.stats(), guestMemory: this.guest.memoryBytes };
+    return {
+      ...this.router.inbound.stats(),
+      link: this.router.iface.counters,
+      outbound: this.router.outbound.stats(),
+      guestMemory: this.guest.memoryBytes,
+      outputDropped: { ...this.outputDropped },
+      logSuppressed: this.log.suppressedTotal,
+    };
   }
 
   private startWatchdog(stuckAfterMs: number): void {

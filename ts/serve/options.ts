@@ -10,6 +10,7 @@ import type { EgressOptions } from '../host/outbound.js';
 import type { PcapWriter } from '../host/pcap.js';
 import { LINK } from '../net/link.js';
 import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
+import { callbackSink, HostLog, streamSink } from './output.js';
 import { readStaticDir, StaticDirError } from './static-files.js';
 
 /** The app served when none is named: the seed's main.py. */
@@ -99,7 +100,8 @@ export interface Resolved {
   limits: Required<Limits>;
   workers: number;
   healthPath: string | false;
-  stderr: (text: string) => void;
+  /** The host's own messages and the default access log (stderr, bounded). */
+  hostLog: HostLog;
 }
 
 /** Check the options, read the app and the static files; throws AppError. */
@@ -113,8 +115,9 @@ export function resolveOptions(options: ServeOptions): Resolved {
       throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  const stdout = options.stdout ?? ((t: string) => process.stdout.write(t));
-  const stderr = options.stderr ?? ((t: string) => process.stderr.write(t));
+  const stdout = options.stdout ? callbackSink(options.stdout) : streamSink(process.stdout);
+  const stderr = options.stderr ? callbackSink(options.stderr) : streamSink(process.stderr);
+  const hostLog = new HostLog(options.stderr ?? process.stderr);
   let staticFiles: ReturnType<typeof readStaticDir> = [];
   if (options.staticDir !== undefined) {
     try {
@@ -123,7 +126,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
       throw new AppError(err instanceof StaticDirError ? err.message : String(err));
     }
   }
-  const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => stderr(formatAccess(r)));
+  const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => hostLog.write(formatAccess(r)));
   const healthPath = options.healthPath ?? '/healthz';
   if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
     throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
@@ -166,11 +169,12 @@ export function resolveOptions(options: ServeOptions): Resolved {
     wasmPath: options.wasmPath,
     stdout,
     stderr,
+    log: (text) => hostLog.write(text),
     access: accessLog && ((records, peer) => {
       for (const r of parseAccessRecords(records, peer)) accessLog(r);
     }),
     // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
     stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
   };
-  return { config, limits, workers, healthPath, stderr };
+  return { config, limits, workers, healthPath, hostLog };
 }

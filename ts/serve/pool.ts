@@ -4,8 +4,14 @@
 import type { Socket } from 'node:net';
 import { EXIT_GUEST_FAILED } from '../guest/abi.js';
 import { Instance, type ExitReport, type InstanceConfig, type InstanceStats } from '../host/instance.js';
+import { RateLimitedLog } from '../host/log.js';
 
-export type PoolStats = InstanceStats & { workers: InstanceStats[]; restarts: { count: number; lastMs: number } };
+export type PoolStats = InstanceStats & {
+  workers: InstanceStats[];
+  restarts: { count: number; lastMs: number };
+  /** Host log lines dropped while stderr was not being read (bytes), and restart lines rate-limited away. */
+  hostLog: { droppedBytes: number; suppressedLines: number };
+};
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -17,9 +23,15 @@ export class WorkerPool {
   private readonly restarts = { count: 0, lastMs: 0, failedInARow: 0 };
   private readonly waiting: Socket[] = []; // clients held while no instance is running (a restart backs off)
   private closing = false;
+  private readonly log: RateLimitedLog;
 
-  constructor(private readonly config: InstanceConfig, workers: number) {
+  constructor(
+    private readonly config: InstanceConfig,
+    workers: number,
+    private readonly hostLogDropped: () => number = () => 0,
+  ) {
     this.instances = Array.from({ length: workers }, () => new Instance(config));
+    this.log = new RateLimitedLog((line) => config.log(`pythongoose: ${line}\n`));
     this.exited = new Promise<ExitReport>((resolve) => (this.onAppExit = resolve));
   }
 
@@ -48,7 +60,12 @@ export class WorkerPool {
 
   stats(): PoolStats {
     const each = this.instances.map((inst) => inst.stats());
-    return { ...sumStats(each), workers: each, restarts: { count: this.restarts.count, lastMs: this.restarts.lastMs } };
+    return {
+      ...sumStats(each),
+      workers: each,
+      restarts: { count: this.restarts.count, lastMs: this.restarts.lastMs },
+      hostLog: { droppedBytes: this.hostLogDropped(), suppressedLines: this.log.suppressedTotal },
+    };
   }
 
   /** Stop replacing instances; clients still held are dropped. */
@@ -68,6 +85,7 @@ export class WorkerPool {
   /** Reset every connection and the held clients, end every guest. */
   async terminate(): Promise<void> {
     this.closing = true;
+    this.log.flush();
     for (const inst of this.instances) inst.resetConnections();
     for (const socket of this.waiting.splice(0)) socket.destroy();
     await Promise.all(this.instances.map((inst) => inst.terminate()));
@@ -90,7 +108,7 @@ export class WorkerPool {
         return;
       }
       const t0 = Date.now();
-      this.config.stderr(`pythongoose: worker ${slot}: ${r.error}; its connections were reset, starting a fresh instance\n`);
+      this.log.line(`worker ${slot}: ${r.error}; its connections were reset, starting a fresh instance`);
       // Clients the dead guest never accepted are served by the next one.
       this.waiting.push(...inst.router.inbound.takeUnaccepted());
       inst.resetConnections();

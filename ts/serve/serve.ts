@@ -23,11 +23,11 @@ export interface ServerHandle {
 
 /** Start serving; resolves once the port is bound and the app has started. */
 export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
-  const { config, limits, workers, healthPath, stderr } = resolveOptions(options);
+  const { config, limits, workers, healthPath, hostLog } = resolveOptions(options);
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
 
   // The app must get to mongoose.poll() (link up) in every worker, or fail first.
-  const pool = new WorkerPool({ ...config, pcap }, workers);
+  const pool = new WorkerPool({ ...config, pcap }, workers, () => hostLog.droppedBytes);
   const failed = await pool.started();
   if (failed) {
     await pool.terminate();
@@ -89,7 +89,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
 
   void pool.exited.then((r) => {
     if (options.onExit) options.onExit(r.code, r.error);
-    else stderr(`pythongoose: ${r.error ?? `app exited with code ${r.code}`}\n`);
+    else hostLog.write(`pythongoose: ${r.error ?? `app exited with code ${r.code}`}\n`);
     void close({ drainTimeoutMs: 0 });
   });
   const address = server.address() as AddressInfo;
