@@ -7,19 +7,32 @@
 /**
  * Every function the guest may import, as "module.name": pg.* are ours
  * (c/abi/imports.h); env.* and wasi_snapshot_preview1.* are what emscripten's
- * runtime needs (setjmp's i64 halves, memory growth, libc's stdio and exit).
+ * runtime needs (setjmp's i64 halves, memory growth, libc's stdio and exit),
+ * and env.memory is the guest's memory, made by the host with its maximum.
  * The host refuses a module that imports anything else.
  */
 export const GUEST_IMPORTS = [
   'pg.tx', 'pg.rx', 'pg.wait', 'pg.millis', 'pg.random', 'pg.write', 'pg.peer', 'pg.refusal',
-  'env.getTempRet0', 'env.setTempRet0', 'env.emscripten_notify_memory_growth',
+  'env.getTempRet0', 'env.setTempRet0', 'env.emscripten_notify_memory_growth', 'env.memory',
   'wasi_snapshot_preview1.fd_write', 'wasi_snapshot_preview1.proc_exit',
 ] as const;
 
 /** The guest's exports the host calls (c/abi/exports.h, plus libc's allocator and emscripten's initializer). */
-export const GUEST_EXPORTS = ['memory', '_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_fs_add', 'pg_run'] as const;
+export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_fs_add', 'pg_run'] as const;
 /** Exports emscripten's runtime adds that the host never calls. */
 export const RUNTIME_EXPORTS = ['__indirect_function_table', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc'] as const;
+
+/** Wasm pages are 64 KiB; the guest's memory starts at wasm/Makefile's INITIAL_MEMORY and may grow to WorkerInit.memoryMax. */
+export const WASM_PAGE = 65536;
+export const GUEST_MEMORY_INITIAL = 8 * 1024 * 1024;
+/** The build's own ceiling (wasm/Makefile MAXIMUM_MEMORY): no memoryMax beyond it. */
+export const GUEST_MEMORY_LIMIT = 2 * 1024 * 1024 * 1024;
+/**
+ * The guest's memory beyond the Python heap (--heap-max): C data and stack,
+ * Mongoose's connection buffers (each connection's send buffer is capped by
+ * --max-send-buffer), the pystack and the static files (added on top).
+ */
+export const GUEST_MEMORY_MARGIN = 64 * 1024 * 1024;
 
 /** The exit code when the guest crashed or its worker failed, not the app's own (BSD's EX_SOFTWARE). */
 export const EXIT_GUEST_FAILED = 70;
@@ -50,6 +63,8 @@ export interface GuestOptions {
   /** Initial and maximum MicroPython heap, bytes. */
   heapInitial: number;
   heapMax: number;
+  /** The most the guest's wasm memory may grow to, bytes (a multiple of WASM_PAGE). */
+  memoryMax: number;
   pystackBytes: number;
   /** Collect garbage at every safe point (tests). */
   gcStress: boolean;

@@ -6,10 +6,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FrameRing } from './ring.js';
 import { LINK_MAX_FRAME, isInbound } from '../net/link.js';
-import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, OUTPUT_CAP, OUTPUT_STALL_MS, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
+import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, GUEST_MEMORY_INITIAL, OUTPUT_CAP, WASM_PAGE, OUTPUT_STALL_MS, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
 
 interface GuestExports {
-  memory: WebAssembly.Memory;
   _initialize(): void;
   malloc(n: number): number;
   free(p: number): void;
@@ -43,6 +42,8 @@ function run(init: WorkerInit): void {
 
   let exports!: GuestExports;
   let mem = new Uint8Array(0);
+  // The guest's memory is the host's to size: it may grow to init.memoryMax and no further (then malloc fails).
+  const wasmMemory = new WebAssembly.Memory({ initial: GUEST_MEMORY_INITIAL / WASM_PAGE, maximum: init.memoryMax / WASM_PAGE });
   let wakeSeen = Atomics.load(ctrl, CTRL_WAKE);
   let txDirty = false;
   const overflow: Uint8Array[] = []; // control frames the ring could not take yet
@@ -50,7 +51,7 @@ function run(init: WorkerInit): void {
   const pendingBytes: [number, number] = [0, 0]; // their UTF-8 length, as the guest wrote them
 
   function memory(): Uint8Array {
-    if (mem.buffer !== exports.memory.buffer) mem = new Uint8Array(exports.memory.buffer);
+    if (mem.buffer !== wasmMemory.buffer) mem = new Uint8Array(wasmMemory.buffer);
     return mem;
   }
 
@@ -214,7 +215,7 @@ function run(init: WorkerInit): void {
       },
       wait(ms: number): number {
         beat[0] = Date.now();
-        beat[1] = exports.memory.buffer.byteLength;
+        beat[1] = wasmMemory.buffer.byteLength;
         flushOverflow();
         notifyHost();
         flushText(1);
@@ -251,11 +252,12 @@ function run(init: WorkerInit): void {
         tempRet0 = v;
       },
       emscripten_notify_memory_growth: (): void => {},
+      memory: wasmMemory,
     },
     wasi_snapshot_preview1: {
       // libc's stdio, routed like pg.write (fd 1 and 2 only).
       fd_write(fd: number, iovs: number, iovcnt: number, nwritten: number): number {
-        const view = new DataView(exports.memory.buffer);
+        const view = new DataView(wasmMemory.buffer);
         let total = 0;
         for (let i = 0; i < iovcnt; i++) {
           const p = view.getUint32(iovs + i * 8, true);

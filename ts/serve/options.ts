@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Server } from 'node:net';
+import { GUEST_MEMORY_LIMIT, GUEST_MEMORY_MARGIN, WASM_PAGE } from '../guest/abi.js';
 import { PACKAGE_ROOT } from '../guest/paths.js';
 import { EgressRuleError, parseAllowRule } from '../host/egress.js';
 import type { InstanceConfig } from '../host/instance.js';
@@ -151,12 +152,24 @@ export function resolveOptions(options: ServeOptions): Resolved {
   if (!(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new AppError(`workers must be 1-64 (got ${workers})`);
   if (options.pcap && workers > 1) throw new AppError('pcap needs a single worker (each worker has its own link)');
 
+  const heapInitial = options.heapInitial ?? 1024 * 1024;
+  const heapMax = options.heapMax ?? 256 * 1024 * 1024;
+  const staticBytes = staticFiles.reduce((n, f) => n + f.data.length + f.path.length + 64, 0);
+  const memoryMax = Math.ceil((heapMax + PYSTACK_BYTES + staticBytes + GUEST_MEMORY_MARGIN) / WASM_PAGE) * WASM_PAGE;
+  if (!(Number.isInteger(heapInitial) && heapInitial >= 64 * 1024)) throw new AppError(`heapInitial must be an integer >= 65536 (got ${heapInitial})`);
+  if (!(Number.isInteger(heapMax) && heapMax >= heapInitial)) throw new AppError(`heapMax must be an integer >= heapInitial (got ${heapMax})`);
+  if (memoryMax > GUEST_MEMORY_LIMIT) {
+    const room = Math.floor((GUEST_MEMORY_LIMIT - GUEST_MEMORY_MARGIN - PYSTACK_BYTES - staticBytes) / 2 ** 20);
+    throw new AppError(`heapMax must be at most ${room} MiB here: the guest's memory (heap, static files and ${GUEST_MEMORY_MARGIN / 2 ** 20} MiB for C) is capped at 2 GiB`);
+  }
+
   const config: Resolved['config'] = {
     guest: {
       source,
       filename: basename(appPath),
-      heapInitial: options.heapInitial ?? 1024 * 1024,
-      heapMax: options.heapMax ?? 256 * 1024 * 1024,
+      heapInitial,
+      heapMax,
+      memoryMax,
       pystackBytes: PYSTACK_BYTES,
       gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
       accessLog: accessLog !== null,
