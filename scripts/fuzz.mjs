@@ -1,4 +1,4 @@
-// npm run fuzz: the property-based fuzzer of spec/fuzz.test.ts, much longer
+// npm run fuzz: the property-based fuzzer of spec/fuzz/host-properties.test.ts, much longer
 // than in the test suite and with a random seed (printed, so a failure
 // replays), bounded in time, ending with a one-line summary.
 //
@@ -49,7 +49,7 @@ if (tsc.status !== 0) {
 }
 
 const started = Date.now();
-const child = spawn(process.execPath, [join(root, 'node_modules/uvu/bin.js'), 'dist-spec/spec', '^fuzz\\.test\\.js$'], {
+const child = spawn(process.execPath, [join(root, 'node_modules/uvu/bin.js'), 'dist-spec/spec', '^fuzz/host-properties\\.test\\.js$'], {
   cwd: root,
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, FUZZ_LONG: '1', FUZZ_SEED: String(seed), FUZZ_SCALE: String(scale), FUZZ_BUDGET_MS: String(budgetMs), FUZZ_ONLY: only },

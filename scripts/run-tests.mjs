@@ -1,13 +1,18 @@
 // Runs the uvu suites (compiled to dist-spec/) and ends with the one line
 // CI reads: "N passed, M failed".
 //
-//   node scripts/run-tests.mjs [--runtime node|deno|bun] [REGEX]
+//   node scripts/run-tests.mjs [--runtime node|deno|bun] [FOLDER|REGEX ...]
 //
-// REGEX picks suite files (default: all of them). With --runtime deno or bun
+// Suites live in folders of spec/: unit/ (packet-level and pure TypeScript),
+// e2e/ (the real server over real sockets), fuzz/ (property-based and
+// randomized), native/ (the native build). A FOLDER ("e2e" or "e2e/") runs the
+// suites in it; any other argument is a REGEX over the suite's path below
+// spec/ ("unit/tcp", "e2e/(seed|app)"). Several arguments run the suites any of
+// them picks; none runs every folder's suites. With --runtime deno or bun
 // the suites run under that runtime (the pinned devDependency's binary in
 // node_modules/.bin) and the line names it: "N passed, M failed (deno 2.9.6)".
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +24,11 @@ if (at >= 0) {
   const [flag] = args.splice(at, 1);
   runtime = flag.includes('=') ? flag.slice(flag.indexOf('=') + 1) : args.splice(at, 1)[0];
 }
-const pattern = args[0] ?? '\\.test\\.js$';
+// A suite is a compiled *.test.js file; helpers/ holds none.
+const folder = (a) => /^[\w-]+\/?$/.test(a) && existsSync(join(root, 'spec', a.replace(/\/$/, '')));
+const folders = readdirSync(join(root, 'spec'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+const picks = (args.length ? args : folders).map((a) => (folder(a) ? `^${a.replace(/\/$/, '')}/` : a));
+const pattern = `^(?=.*\\.test\\.js$)[^]*?(?:${picks.map((p) => `(?:${p})`).join('|')})`;
 const uvu = ['node_modules/uvu/bin.js', 'dist-spec/spec', pattern];
 
 let command;
@@ -63,6 +72,7 @@ child.on('close', (code) => {
   const skipped = num('Skipped') ?? 0;
   let failed = total === null || passed === null ? 1 : total - passed - skipped;
   if (code !== 0 && failed === 0) failed = 1; // a suite crashed outside a test
+  if (total === 0 && failed === 0) failed = 1; // no suite matched: a mistyped folder or regex
   console.log(`${passed ?? 0} passed, ${failed} failed${label}`);
   process.exit(failed > 0 ? 1 : 0);
 });

@@ -1,6 +1,7 @@
 // A minimal HTTP/1.1 response reader over a raw socket, for tests that need
 // control of the bytes on the wire (pipelining, half-close, resets).
 import type { Socket } from 'node:net';
+import { SEED_LOGIN } from './server.js';
 
 export interface RawResponse {
   status: number;
@@ -9,6 +10,21 @@ export interface RawResponse {
 }
 
 const READ_TIMEOUT_MS = 20000;
+
+/**
+ * The response head that starts at buf[start]: its status, its header fields (names lower-cased, in
+ * order, repeats kept) and where the body starts. Throws if the head is not all there.
+ */
+export function parseHead(buf: Buffer, start = 0): { status: number; fields: [string, string][]; bodyStart: number } {
+  const end = buf.indexOf('\r\n\r\n', start);
+  if (end < 0) throw new Error(`a truncated head: ${JSON.stringify(buf.subarray(start).toString('latin1'))}`);
+  const lines = buf.subarray(start, end).toString('latin1').split('\r\n');
+  const fields = lines.slice(1).map((line): [string, string] => {
+    const i = line.indexOf(':');
+    return [line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim()];
+  });
+  return { status: Number(lines[0].split(' ')[1]), fields, bodyStart: end + 4 };
+}
 
 /** Reads Content-Length-delimited responses from a socket, in order. */
 export class ResponseReader {
@@ -51,19 +67,13 @@ export class ResponseReader {
 
   /** The next response; a HEAD response has no body whatever its Content-Length says. */
   async next(head = false): Promise<RawResponse> {
-    let end: number;
-    while ((end = this.buf.indexOf('\r\n\r\n')) < 0) await this.more();
-    const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
-    const status = Number(lines[0].split(' ')[1]);
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const i = line.indexOf(':');
-      headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-    }
+    while (this.buf.indexOf('\r\n\r\n') < 0) await this.more();
+    const { status, fields, bodyStart } = parseHead(this.buf);
+    const headers = new Map(fields);
     const len = head ? 0 : Number(headers.get('content-length') ?? 0);
-    while (this.buf.length < end + 4 + len) await this.more();
-    const body = this.buf.subarray(end + 4, end + 4 + len);
-    this.buf = this.buf.subarray(end + 4 + len);
+    while (this.buf.length < bodyStart + len) await this.more();
+    const body = this.buf.subarray(bodyStart, bodyStart + len);
+    this.buf = this.buf.subarray(bodyStart + len);
     return { status, headers, body };
   }
 
@@ -79,7 +89,7 @@ export class ResponseReader {
   }
 }
 
-export const AUTH = `Basic ${Buffer.from('admin:istrator').toString('base64')}`;
+export const AUTH = `Basic ${Buffer.from(SEED_LOGIN).toString('base64')}`;
 
 export function post(body: string | Buffer, extra = ''): Buffer {
   const b = typeof body === 'string' ? Buffer.from(body) : body;

@@ -3,6 +3,9 @@ import { request as httpRequest, Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { serve, type ServeOptions, type ServerHandle } from '../../ts/index.js';
+import { sleep } from './wait.js';
+
+export { sleep };
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export const appPath = (name: string): string => `${ROOT}spec/apps/${name}`;
@@ -81,8 +84,6 @@ export function readAll(s: Socket, timeoutMs = 10000): Promise<Buffer> {
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Wait until the forwarder holds no connection state (nothing leaked). */
 export async function settled(server: TestServer, timeoutMs = 5000): Promise<number> {
   const until = Date.now() + timeoutMs;
@@ -95,3 +96,9 @@ export async function settled(server: TestServer, timeoutMs = 5000): Promise<num
 }
 
 export const basic = (user: string, pwd: string): string => `${user}:${pwd}`;
+
+/** The seed app's Basic-auth login (examples/seed/main.py), as `user:password` for request()'s auth. */
+export const SEED_LOGIN = 'admin:istrator';
+
+/** Everything the server wrote to stderr so far. */
+export const stderrText = (server: TestServer): string => server.stderr.join('');

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
-import { ROOT, startServer, type TestServer } from './helpers/server.js';
+import { ROOT, startServer, type TestServer } from '../helpers/server.js';
 
 const CHROMIUM = process.env.PYTHONGOOSE_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = `${ROOT}test-artifacts`;

@@ -5,23 +5,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import dnsPacket from 'dns-packet';
 import { createServer, type Socket } from 'node:net';
-import { Gateway } from '../ts/gateway.js';
-import { fold, sum16 } from '../ts/net/checksum.js';
-import { NetInterface, type LinkConfig } from '../ts/net/interface.js';
-import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
-import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../ts/net/ethernet.js';
-import { LINK_MAX_FRAME, PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, readU32, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
-import { TcpConnection, TcpState, type TcpHost, type TcpSegmentOut } from '../ts/net/tcp.js';
-import { parseUdp, writeUdp, type UdpRepr } from '../ts/net/udp.js';
-import { rng } from './helpers/rng.js';
+import { Gateway } from '../../ts/gateway.js';
+import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
+import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
+import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, writeEthernet } from '../../ts/net/ethernet.js';
+import { PROTO_TCP, PROTO_UDP, parseIpv4, readU32, writeIpv4Header } from '../../ts/net/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../../ts/net/tcp-wire.js';
+import { TcpConnection, TcpState, type TcpHost, type TcpSegmentOut } from '../../ts/net/tcp.js';
+import { type UdpRepr } from '../../ts/net/udp.js';
+import { LOOPBACK, TEST_LINK, gatewayOnLink, frameToGuestProblem, guestTcpFrame, guestUdpFrame } from '../helpers/link.js';
+import { rng } from '../helpers/rng.js';
 
 
-const HOST_MAC = parseMac('02:00:00:00:00:01');
-const GUEST_MAC = parseMac('02:00:00:00:00:02');
-const HOST_IP = parseIpv4('10.0.0.1');
-const GUEST_IP = parseIpv4('10.0.0.2');
-const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: LINK_MAX_FRAME };
+const CONFIG: LinkConfig = TEST_LINK;
+const { hostMac: HOST_MAC, guestMac: GUEST_MAC, hostIp: HOST_IP, guestIp: GUEST_IP } = CONFIG;
 
 /** Option walk written independently of parseTcp: null if malformed, else the MSS (0 if none). */
 function refOptions(buf: Uint8Array, from: number, to: number): number | null {
@@ -126,12 +123,8 @@ const INTERFACE_SHAPE: Shape = {
 
 /** A UDP frame from the guest with a random (or given) payload. */
 function udpFrame(next: () => number, dstIp: number, srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(42 + payload.length + (next() < 0.2 ? Math.floor(next() * 10) : 0));
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(payload, 42);
-  writeUdp(frame, 34, GUEST_IP, dstIp, srcPort, dstPort, payload.length);
-  writeIpv4Header(frame, 14, GUEST_IP, dstIp, PROTO_UDP, 8 + payload.length, Math.floor(next() * 65536));
-  return frame;
+  const pad = next() < 0.2 ? Math.floor(next() * 10) : 0; // drawn before the IP id, as the sequence of draws is the test
+  return guestUdpFrame(CONFIG, { dstIp, srcPort, dstPort, payload, pad, ipId: Math.floor(next() * 65536) });
 }
 
 /** A plausible frame from the guest: TCP with random options and payload, UDP, or ARP. */
@@ -467,38 +460,11 @@ test('random segments in random states never throw and never deliver after CLOSE
 // carry data to a loopback server, and close). Nothing may throw, now or in
 // the socket callbacks later, and every frame toward the guest is well-formed.
 
-const LOOPBACK = parseIpv4('127.0.0.1');
-
 /** Check one frame the host sent toward the guest; returns a problem or null. */
 function outProblem(frame: Uint8Array, allowedPort: number): string | null {
-  const type = (frame[12] << 8) | frame[13];
-  if (type === ETHERTYPE_ARP) {
-    const a = parseArp(frame, 14);
-    return a && a.op === ARP_REPLY && a.senderIp === HOST_IP && a.targetIp === GUEST_IP ? null : 'arp';
-  }
-  if (type !== ETHERTYPE_IPV4) return 'ethertype';
-  const ip = parseIpv4Header(frame, 14, true);
-  if (typeof ip === 'string') return `ip ${ip}`;
-  const r = ip as Ipv4Repr;
-  if (r.dst !== GUEST_IP) return 'not to the guest';
-  if (r.payloadEnd !== frame.length) return 'trailing bytes';
-  const len = r.payloadEnd - r.payloadStart;
-  const pseudo = (r.src >>> 16) + (r.src & 0xffff) + (r.dst >>> 16) + (r.dst & 0xffff) + r.protocol + len;
-  if (fold(sum16(frame, r.payloadStart, r.payloadEnd, pseudo)) !== 0) return 'checksum';
-  if (r.protocol === PROTO_UDP) {
-    const u = parseUdp(frame, r.payloadStart, r.payloadEnd);
-    if (typeof u === 'string') return `udp ${u}`;
-    if (r.src !== HOST_IP || u.srcPort !== 53) return 'udp not from the DNS server';
-    try {
-      if (dnsPacket.decode(Buffer.from(frame.subarray(u.payloadStart, u.payloadEnd))).type !== 'response') return 'dns not a response';
-    } catch {
-      return 'dns reply does not decode';
-    }
-    return null;
-  }
-  if (r.protocol !== PROTO_TCP) return 'protocol';
-  const t = parseTcp(frame, r.payloadStart, r.payloadEnd);
-  if (typeof t === 'string') return `tcp ${t}`;
+  const checked = frameToGuestProblem(CONFIG, frame);
+  if (checked === null || typeof checked === 'string') return checked;
+  const { ip: r, tcp: t } = checked;
   if (!routable(r.src)) return 'tcp from an unroutable address';
   if (t.flags & RST) return t.payloadEnd === t.payloadStart ? null : 'RST with data';
   // Anything but a reset comes from a connection, and only the allowed destination has those.
@@ -559,15 +525,12 @@ test('gateway attached: random, mutated and stateful frames never throw; every f
       return true;
     },
   };
-  let gateway!: Gateway;
-  const iface = new NetInterface(
+  const refusals: string[] = [];
+  const { iface, gateway } = gatewayOnLink(
     CONFIG,
     sink,
-    (seg, frame, dstIp) => gateway.segment(seg, frame, dstIp),
-    (dgram, frame, dstIp) => gateway.datagram(dgram, frame, dstIp),
+    (i) => new Gateway(i, { allow: [`127.0.0.1:${port}`, `127.0.0.1:${deadPort}`], maxConnections: 6, idleTimeoutMs: 2000 }, () => {}, (_p, r) => r && refusals.push(r), () => {}),
   );
-  const refusals: string[] = [];
-  gateway = new Gateway(iface, { allow: [`127.0.0.1:${port}`, `127.0.0.1:${deadPort}`], maxConnections: 6, idleTimeoutMs: 2000 }, () => {}, (_p, r) => r && refusals.push(r), () => {});
 
   const shape: Shape = {
     dst: (n, udp) => {
@@ -608,12 +571,7 @@ test('gateway attached: random, mutated and stateful frames never throw; every f
     const seq = seqAdd(f.guestNext, skew);
     const ack = next() < 0.9 ? f.hostNext : Math.floor(next() * 2 ** 32);
     if (skew === 0) f.guestNext = seqAdd(f.guestNext, len + (flags & (FIN | SYN) ? 1 : 0));
-    const frame = new Uint8Array(54 + len);
-    writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-    frame.set(payload, 54);
-    writeTcp(frame, 34, { srcIp: GUEST_IP, dstIp: f.src, srcPort: gp, dstPort: f.srcPort, seq, ack, flags, window: 6000 }, len);
-    writeIpv4Header(frame, 14, GUEST_IP, f.src, PROTO_TCP, 20 + len, 9);
-    return frame;
+    return guestTcpFrame(CONFIG, { dstIp: f.src, srcPort: gp, dstPort: f.srcPort, seq, ack, flags, window: 6000, payload, ipId: 9 });
   }
 
   const N = 1500;

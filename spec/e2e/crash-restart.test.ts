@@ -3,7 +3,8 @@
 // workers the others go on serving meanwhile.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appPath, request, sleep, startServer, type TestServer } from './helpers/server.js';
+import { appPath, request, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { waiter } from '../helpers/wait.js';
 
 const APP = appPath('crash.py');
 
@@ -13,13 +14,7 @@ const failed = (p: Promise<unknown>): Promise<string> =>
     (err: NodeJS.ErrnoException) => err.code ?? err.message,
   );
 
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const waitFor = waiter({ timeoutMs: 5000, everyMs: 20 });
 
 const restart = suite<{ srv: TestServer }>('guest restart (1 worker)');
 

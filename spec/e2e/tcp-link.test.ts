@@ -3,8 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { appPath, rawConnect, readAll, request, settled, sleep, startServer, type TestServer } from './helpers/server.js';
-import { AUTH, ResponseReader, post } from './helpers/http1.js';
+import { SEED_LOGIN, appPath, rawConnect, readAll, request, settled, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { AUTH, ResponseReader, post } from '../helpers/http1.js';
 
 const tcp = suite<{ srv: TestServer }>('tcp endpoint');
 
@@ -17,14 +17,14 @@ tcp.after(async (ctx) => {
 
 tcp('a 6 MiB body goes up and comes back byte for byte', async ({ srv }) => {
   const body = randomBytes(4.5 * 1024 * 1024).toString('base64'); // 6 MiB of text
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body });
   assert.is(r.status, 200);
   assert.is(r.body.length, body.length);
   assert.ok(r.body.equals(Buffer.from(body)), 'echoed body differs');
 });
 
 tcp('an 8 MiB response arrives whole', async ({ srv }) => {
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body: `big:${8 * 1024 * 1024}` });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: `big:${8 * 1024 * 1024}` });
   assert.is(r.status, 200);
   assert.is(r.body.length, 8 * 1024 * 1024);
   assert.ok(r.body.every((b) => b === 0x78), 'response bytes changed');
@@ -100,7 +100,7 @@ tcp('a client reset mid-request leaves the server serving', async ({ srv }) => {
   s.write(Buffer.alloc(200000, 0x61));
   await sleep(50);
   s.resetAndDestroy();
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body: 'after reset' });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: 'after reset' });
   assert.is(r.body.toString(), 'after reset');
 });
 
@@ -116,14 +116,14 @@ tcp('a client reset mid-response leaves the server serving', async ({ srv }) => 
   s.write(post(`big:${8 * 1024 * 1024}`));
   await some;
   s.resetAndDestroy();
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body: 'after reset 2' });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: 'after reset 2' });
   assert.is(r.body.toString(), 'after reset 2');
 });
 
 tcp('1,000 clients connecting at once are all served', async ({ srv }) => {
   const results = await Promise.all(
     Array.from({ length: 1000 }, (_, i) =>
-      request(srv.port, '/api/epname', { auth: 'admin:istrator', body: `c${i}` }).then(
+      request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: `c${i}` }).then(
         (r) => (r.status === 200 && r.body.toString() === `c${i}` ? 'ok' : `bad ${r.status}`),
         (e: Error) => e.message,
       ),
@@ -163,7 +163,7 @@ tcp('clients that connect and reset at once do not starve the guest\'s 5-slot ba
   const attackers = [churn(), churn(), churn()];
   const results = await Promise.all(
     Array.from({ length: 20 }, (_, i) =>
-      request(srv.port, '/api/epname', { auth: 'admin:istrator', body: `legit${i}` }).then((r) => r.body.toString()),
+      request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: `legit${i}` }).then((r) => r.body.toString()),
     ),
   );
   stop = true;

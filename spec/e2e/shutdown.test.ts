@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { rawConnect, readAll, request, sleep, startServer } from './helpers/server.js';
+import { rawConnect, readAll, request, sleep, startServer } from '../helpers/server.js';
 
 const APP = `
 import time

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { appPath, rawConnect, readAll, request, settled, startServer, type TestServer } from './helpers/server.js';
+import { appPath, rawConnect, readAll, request, settled, startServer, type TestServer } from '../helpers/server.js';
 
 const DEADLINE = 20000;
 

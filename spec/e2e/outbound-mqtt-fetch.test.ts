@@ -7,13 +7,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppError, serve, type EgressOptions } from '../ts/index.js';
-import { ROOT, appPath, request, sleep, startServer, type TestServer } from './helpers/server.js';
+import { AppError, serve, type EgressOptions } from '../../ts/index.js';
+import { ROOT, appPath, request, sleep, startServer, stderrText, type TestServer } from '../helpers/server.js';
+import { accepts, freePort } from '../helpers/loopback.js';
+import { waiter } from '../helpers/wait.js';
 
 const APP = appPath('outbound.py');
 const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -34,20 +36,7 @@ async function postJson(srv: TestServer, path: string, body: unknown = {}): Prom
   return JSON.parse(r.body.toString('utf8'));
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(30);
-  }
-}
+const waitFor = waiter({ timeoutMs: 10000, everyMs: 30, retryErrors: true });
 
 let fetchSeq = 0;
 
@@ -80,25 +69,6 @@ function pattern(n: number): Buffer {
   return b;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
-}
-
-const stderrText = (srv: TestServer): string => srv.stderr.join('');
 const countLines = (text: string, needle: string): number => text.split('\n').filter((l) => l.includes(needle)).length;
 
 // ---- mosquitto -------------------------------------------------------------------
@@ -126,7 +96,7 @@ class Broker {
     proc.stdout!.on('data', (d: Buffer) => (this.log += d));
     proc.stderr!.on('data', (d: Buffer) => (this.log += d));
     proc.on('exit', () => brokers.delete(proc));
-    await waitFor(`mosquitto on ${this.port} (${this.log})`, async () => proc.exitCode === null && (await canConnect(this.port)), 5000);
+    await waitFor(`mosquitto on ${this.port} (${this.log})`, async () => proc.exitCode === null && (await accepts(this.port)), 5000);
   }
 
   async stop(): Promise<void> {

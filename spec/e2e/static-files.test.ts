@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { AppError } from '../ts/index.js';
-import { rng } from './helpers/rng.js';
-import { rawConnect, readAll, request, settled, startServer, type TestServer } from './helpers/server.js';
-import { ResponseReader, type RawResponse } from './helpers/http1.js';
+import { AppError } from '../../ts/index.js';
+import { rng } from '../helpers/rng.js';
+import { rawConnect, readAll, request, settled, startServer, type TestServer } from '../helpers/server.js';
+import { ResponseReader, type RawResponse } from '../helpers/http1.js';
 
 // ---- The fixture -------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 // every safe point, all get checked answers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appPath, rawConnect, request, settled, sleep, startServer, type TestServer } from './helpers/server.js';
-import { ResponseReader, post } from './helpers/http1.js';
+import { appPath, rawConnect, request, settled, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { ResponseReader, post } from '../helpers/http1.js';
 
 const gc = suite<{ srv: TestServer }>('gc safety');
 

@@ -23,21 +23,21 @@ import fc from 'fast-check';
 import dnsPacket from 'dns-packet';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Forwarder, INBOUND_PORTS } from '../ts/forwarder.js';
-import { Gateway, type EgressOptions } from '../ts/gateway.js';
-import { DnsServer } from '../ts/dns.js';
-import { EgressPolicy } from '../ts/egress.js';
-import { GUEST_HTTP_PORT } from '../ts/guest/shared.js';
-import { NetInterface, type LinkConfig } from '../ts/net/interface.js';
-import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
-import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../ts/net/ethernet.js';
-import { fold, sum16 } from '../ts/net/checksum.js';
-import { LINK_MAX_FRAME, PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, parseIpv4Header, readU32, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp } from '../ts/net/tcp-wire.js';
-import { MAX_MSS } from '../ts/net/tcp.js';
-import { MAX_BUFFERED } from '../ts/relay.js';
-import { parseUdp, writeUdp } from '../ts/net/udp.js';
-import { appPath, request, settled, sleep, startServer, type TestServer } from './helpers/server.js';
+import { Forwarder, INBOUND_PORTS } from '../../ts/forwarder.js';
+import { Gateway, type EgressOptions } from '../../ts/gateway.js';
+import { DnsServer } from '../../ts/dns.js';
+import { EgressPolicy } from '../../ts/egress.js';
+import { GUEST_HTTP_PORT } from '../../ts/guest/shared.js';
+import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
+import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
+import { BROADCAST_MAC, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../../ts/net/ethernet.js';
+import { fold, sum16 } from '../../ts/net/checksum.js';
+import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, readU32, writeIpv4Header } from '../../ts/net/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp } from '../../ts/net/tcp-wire.js';
+import { MAX_MSS } from '../../ts/net/tcp.js';
+import { MAX_BUFFERED } from '../../ts/relay.js';
+import { appPath, request, settled, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { GUEST_LINK, LOOPBACK, frameToGuestProblem, guestUdpFrame, type GuestTcpFrame } from '../helpers/link.js';
 
 const require = createRequire(import.meta.url);
 
@@ -77,12 +77,8 @@ async function check<T>(name: string, prop: fc.IAsyncProperty<T>, numRuns: numbe
 
 // --- the link, as in ts/index.ts ------------------------------------------------
 
-const HOST_MAC = parseMac('02:00:00:00:00:02');
-const GUEST_MAC = parseMac('02:00:00:00:00:0f');
-const HOST_IP = parseIpv4('10.0.2.2');
-const GUEST_IP = parseIpv4('10.0.2.15');
-const LOOPBACK = parseIpv4('127.0.0.1');
-const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: LINK_MAX_FRAME };
+const CONFIG: LinkConfig = GUEST_LINK;
+const { hostMac: HOST_MAC, guestMac: GUEST_MAC, hostIp: HOST_IP, guestIp: GUEST_IP } = CONFIG;
 const ip = parseIpv4;
 
 /** Not loopback, link-local, 0/8, the virtual link or multicast/broadcast: what a wildcard rule may reach. */
@@ -227,15 +223,9 @@ async function socketPair(): Promise<[client: Socket, server: Socket]> {
 
 // --- frames from the guest ------------------------------------------------------
 
-interface TcpSpec {
+interface TcpSpec extends Pick<GuestTcpFrame, 'srcPort' | 'dstPort' | 'seq' | 'ack' | 'flags' | 'window'> {
   src: number;
   dst: number;
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
   options: number[];
   payload: Uint8Array;
   trailing: number;
@@ -261,14 +251,8 @@ function tcpFrame(o: TcpSpec): Uint8Array {
   return frame;
 }
 
-function udpFrame(src: number, dst: number, srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(42 + payload.length);
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(payload, 42);
-  writeUdp(frame, 34, src, dst, srcPort, dstPort, payload.length);
-  writeIpv4Header(frame, 14, src, dst, PROTO_UDP, 8 + payload.length, 9);
-  return frame;
-}
+const udpFrame = (srcIp: number, dstIp: number, srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array =>
+  guestUdpFrame(CONFIG, { srcIp, dstIp, srcPort, dstPort, payload, ipId: 9 });
 
 /** A DNS message; names dns-packet cannot encode become raw bytes. */
 function dnsMessage(q: DnsSpec): Uint8Array {
@@ -579,38 +563,9 @@ class Rig {
 
   /** Check one frame toward the guest from scratch; a problem or null. */
   outProblem(frame: Uint8Array): string | null {
-    if (frame.length < 14 || frame.length > CONFIG.maxFrame) return `frame length ${frame.length}`;
-    if (Buffer.compare(frame.subarray(0, 6), GUEST_MAC) !== 0) return 'not to the guest MAC';
-    if (Buffer.compare(frame.subarray(6, 12), HOST_MAC) !== 0) return 'not from the host MAC';
-    const type = (frame[12] << 8) | frame[13];
-    if (type === ETHERTYPE_ARP) {
-      const a = parseArp(frame, 14);
-      return a && a.op === ARP_REPLY && a.senderIp === HOST_IP && a.targetIp === GUEST_IP && frame.length === 42 ? null : 'bad ARP';
-    }
-    if (type !== ETHERTYPE_IPV4) return 'ethertype';
-    const parsed = parseIpv4Header(frame, 14, true);
-    if (typeof parsed === 'string') return `ip ${parsed}`;
-    const r = parsed as Ipv4Repr;
-    if (r.dst !== GUEST_IP) return 'not to the guest';
-    if (r.payloadEnd !== frame.length) return 'trailing bytes';
-    const len = r.payloadEnd - r.payloadStart;
-    const pseudo = (r.src >>> 16) + (r.src & 0xffff) + (r.dst >>> 16) + (r.dst & 0xffff) + r.protocol + len;
-    if (fold(sum16(frame, r.payloadStart, r.payloadEnd, pseudo)) !== 0) return 'transport checksum';
-    if (r.protocol === PROTO_UDP) {
-      const u = parseUdp(frame, r.payloadStart, r.payloadEnd);
-      if (typeof u === 'string') return `udp ${u}`;
-      if (r.src !== HOST_IP || u.srcPort !== 53) return 'UDP not from the DNS server';
-      if (!this.dnsPorts.has(u.dstPort)) return 'DNS reply to a port that asked nothing';
-      try {
-        if (dnsPacket.decode(Buffer.from(frame.subarray(u.payloadStart, u.payloadEnd))).type !== 'response') return 'DNS not a response';
-      } catch {
-        return 'DNS reply does not decode';
-      }
-      return null;
-    }
-    if (r.protocol !== PROTO_TCP) return `protocol ${r.protocol}`;
-    const t = parseTcp(frame, r.payloadStart, r.payloadEnd);
-    if (typeof t === 'string') return `tcp ${t}`;
+    const checked = frameToGuestProblem(CONFIG, frame, this.dnsPorts);
+    if (checked === null || typeof checked === 'string') return checked;
+    const { ip: r, tcp: t } = checked;
     const plen = t.payloadEnd - t.payloadStart;
     if (r.src !== HOST_IP && !this.tcpDsts.has(r.src)) return `TCP from ${formatIpv4(r.src)}, never addressed`;
     if (t.flags & RST) return plen === 0 ? null : 'RST with data';

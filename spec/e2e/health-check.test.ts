@@ -1,8 +1,8 @@
 // The host's own health check: answered before the guest, never seen by Python.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AccessRecord } from '../ts/index.js';
-import { rawConnect, readAll, request, sleep, startServer, type TestServer } from './helpers/server.js';
+import type { AccessRecord } from '../../ts/index.js';
+import { rawConnect, readAll, request, sleep, startServer, type TestServer } from '../helpers/server.js';
 
 const APP = `
 from mongoose import App

@@ -8,9 +8,9 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import type { AccessRecord, Limits, ServeOptions } from '../ts/index.js';
-import { ResponseReader } from './helpers/http1.js';
-import { rawConnect, request, settled, sleep, startServer, type TestServer } from './helpers/server.js';
+import type { AccessRecord, Limits, ServeOptions } from '../../ts/index.js';
+import { ResponseReader, parseHead } from '../helpers/http1.js';
+import { rawConnect, request, settled, sleep, startServer, type TestServer } from '../helpers/server.js';
 
 const APP = `
 import mongoose
@@ -137,18 +137,11 @@ function parseAll(buf: Buffer): Parsed[] {
   const out: Parsed[] = [];
   let pos = 0;
   while (pos < buf.length) {
-    const end = buf.indexOf('\r\n\r\n', pos);
-    if (end < 0) throw new Error(`a truncated head: ${JSON.stringify(buf.subarray(pos).toString('latin1'))}`);
-    const lines = buf.subarray(pos, end).toString('latin1').split('\r\n');
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const i = line.indexOf(':');
-      headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-    }
-    const status = Number(lines[0].split(' ')[1]);
+    const { status, fields, bodyStart } = parseHead(buf, pos);
+    const headers = new Map(fields);
     const len = status < 200 ? 0 : Number(headers.get('content-length') ?? 0);
-    out.push({ status, headers, body: buf.subarray(end + 4, end + 4 + len) });
-    pos = end + 4 + len;
+    out.push({ status, headers, body: buf.subarray(bodyStart, bodyStart + len) });
+    pos = bodyStart + len;
   }
   return out;
 }

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, appPath, request, sleep } from './helpers/server.js';
+import { ROOT, SEED_LOGIN, appPath, request, sleep } from '../helpers/server.js';
 
 const SERVER = join(ROOT, 'dist', 'server.js');
 
@@ -99,7 +99,7 @@ cli('serves the seed app; print() to stdout, logs to stderr; SIGTERM exits 0', a
   const run = await start([]);
   const port = Number(new URL(run.url).port);
   assert.is((await request(port, '/')).status, 200);
-  const r = await request(port, '/api/epname', { auth: 'admin:istrator', body: 'r u there ?' });
+  const r = await request(port, '/api/epname', { auth: SEED_LOGIN, body: 'r u there ?' });
   assert.is(r.body.toString(), 'epname: pythongoose');
   await sleep(100);
   assert.is(run.stdout(), 'f1 r u there ?\n');
@@ -113,7 +113,7 @@ cli('--pcap writes the virtual link in a format tshark reads', async () => {
   try {
     const run = await start(['--pcap', file]);
     const port = Number(new URL(run.url).port);
-    await request(port, '/api/epname', { auth: 'admin:istrator', body: 'captured' });
+    await request(port, '/api/epname', { auth: SEED_LOGIN, body: 'captured' });
     await stop(run);
     assert.ok(existsSync(file) && statSync(file).size > 24, 'pcap written');
     const t = spawnSync('tshark', ['-r', file, '-Y', 'http'], { encoding: 'utf8' });

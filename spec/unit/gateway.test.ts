@@ -6,22 +6,19 @@ import * as assert from 'uvu/assert';
 import dnsPacket from 'dns-packet';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Gateway, type EgressOptions } from '../ts/gateway.js';
-import { MAX_MSS } from '../ts/net/tcp.js';
-import { NetInterface, type LinkConfig } from '../ts/net/interface.js';
-import { ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../ts/net/ethernet.js';
-import { fold, sum16 } from '../ts/net/checksum.js';
-import { LINK_MAX_FRAME, PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, flagNames, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
-import { parseUdp, writeUdp, type UdpRepr } from '../ts/net/udp.js';
+import { GUEST_LINK, LOOPBACK, gatewayOnLink, assertIpToGuest, guestTcpFrame, guestUdpFrame } from '../helpers/link.js';
+import { freePort } from '../helpers/loopback.js';
+import { sleep, waiter } from '../helpers/wait.js';
+import { Gateway, type EgressOptions } from '../../ts/gateway.js';
+import { MAX_MSS } from '../../ts/net/tcp.js';
+import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
+import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4 } from '../../ts/net/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, flagNames, parseTcp, seqAdd, type TcpRepr } from '../../ts/net/tcp-wire.js';
+import { parseUdp, type UdpRepr } from '../../ts/net/udp.js';
 
 const require = createRequire(import.meta.url);
-const HOST_MAC = parseMac('02:00:00:00:00:01');
-const GUEST_MAC = parseMac('02:00:00:00:00:02');
-const HOST_IP = parseIpv4('10.0.2.2');
-const GUEST_IP = parseIpv4('10.0.2.15');
-const LOOPBACK = parseIpv4('127.0.0.1');
-const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: LINK_MAX_FRAME };
+const CONFIG: LinkConfig = GUEST_LINK;
+const { hostIp: HOST_IP } = CONFIG;
 
 // --- frames from the guest ----------------------------------------------------
 
@@ -37,25 +34,13 @@ interface GuestTcp {
 }
 
 function guestTcp(o: GuestTcp): Uint8Array {
-  const payload = typeof o.payload === 'string' ? new Uint8Array(Buffer.from(o.payload)) : (o.payload ?? new Uint8Array(0));
-  const hlen = o.mss ? 24 : 20;
-  const dstIp = o.dstIp ?? LOOPBACK;
-  const frame = new Uint8Array(34 + hlen + payload.length);
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(payload, 34 + hlen);
-  writeTcp(frame, 34, { srcIp: GUEST_IP, dstIp, srcPort: o.srcPort, dstPort: o.dstPort, seq: o.seq, ack: o.ack ?? 0, flags: o.flags, window: 6000, mss: o.mss }, payload.length);
-  writeIpv4Header(frame, 14, GUEST_IP, dstIp, PROTO_TCP, hlen + payload.length, 1);
-  return frame;
+  const payload = typeof o.payload === 'string' ? new Uint8Array(Buffer.from(o.payload)) : o.payload;
+  const { srcPort, dstPort, seq, flags, mss } = o;
+  return guestTcpFrame(CONFIG, { dstIp: o.dstIp ?? LOOPBACK, srcPort, dstPort, seq, ack: o.ack ?? 0, flags, window: 6000, mss, payload, ipId: 1 });
 }
 
-function guestUdp(dstIp: number, srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(42 + payload.length);
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(payload, 42);
-  writeUdp(frame, 34, GUEST_IP, dstIp, srcPort, dstPort, payload.length);
-  writeIpv4Header(frame, 14, GUEST_IP, dstIp, PROTO_UDP, 8 + payload.length, 2);
-  return frame;
-}
+const guestUdp = (dstIp: number, srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array =>
+  guestUdpFrame(CONFIG, { dstIp, srcPort, dstPort, payload, ipId: 2 });
 
 function dnsQuery(id: number, name: string, type: 'A' | 'AAAA' = 'A'): Uint8Array {
   return new Uint8Array(dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] }));
@@ -69,26 +54,8 @@ interface OutTcp {
   payload: Buffer;
 }
 
-function checkIp(frame: Uint8Array, protocol: number): Ipv4Repr {
-  const eth = new EthernetView(frame);
-  assert.ok(eth.check());
-  assert.is(formatMac(eth.dst()), formatMac(GUEST_MAC));
-  assert.is(formatMac(eth.src()), formatMac(HOST_MAC));
-  assert.is(eth.ethertype(), ETHERTYPE_IPV4);
-  const ip = parseIpv4Header(frame, 14, true);
-  assert.type(ip, 'object', `IPv4 header: ${String(ip)}`);
-  const r = ip as Ipv4Repr;
-  assert.is(r.dst, GUEST_IP);
-  assert.is(r.protocol, protocol);
-  assert.is(r.payloadEnd, frame.length, 'no trailing bytes');
-  const len = r.payloadEnd - r.payloadStart;
-  const pseudo = (r.src >>> 16) + (r.src & 0xffff) + (r.dst >>> 16) + (r.dst & 0xffff) + protocol + len;
-  assert.is(fold(sum16(frame, r.payloadStart, r.payloadEnd, pseudo)), 0, 'transport checksum');
-  return r;
-}
-
 function parseOutTcp(frame: Uint8Array): OutTcp {
-  const ip = checkIp(frame, PROTO_TCP);
+  const ip = assertIpToGuest(CONFIG, frame, PROTO_TCP);
   const tcp = parseTcp(frame, ip.payloadStart, ip.payloadEnd);
   assert.type(tcp, 'object');
   const t = tcp as TcpRepr;
@@ -96,7 +63,7 @@ function parseOutTcp(frame: Uint8Array): OutTcp {
 }
 
 function parseOutUdp(frame: Uint8Array): { src: number; udp: UdpRepr; payload: Buffer } {
-  const ip = checkIp(frame, PROTO_UDP);
+  const ip = assertIpToGuest(CONFIG, frame, PROTO_UDP);
   const udp = parseUdp(frame, ip.payloadStart, ip.payloadEnd);
   assert.type(udp, 'object');
   const u = udp as UdpRepr;
@@ -135,21 +102,10 @@ const harnesses: Harness[] = [];
 
 function setup(options: EgressOptions): Harness {
   const sink = new Sink();
-  let gateway!: Gateway;
-  const iface = new NetInterface(
-    CONFIG,
-    sink,
-    (seg, frame, dstIp) => gateway.segment(seg, frame, dstIp),
-    (dgram, frame, dstIp) => gateway.datagram(dgram, frame, dstIp),
-  );
   const refusals: [number, string][] = [];
   const logs: string[] = [];
-  gateway = new Gateway(
-    iface,
-    options,
-    () => {},
-    (port, reason) => refusals.push([port, reason]),
-    (line) => logs.push(line),
+  const { iface, gateway } = gatewayOnLink(CONFIG, sink, (i) =>
+    new Gateway(i, options, () => {}, (port, reason) => refusals.push([port, reason]), (line) => logs.push(line)),
   );
   let taken = 0;
   const takeFrames = (): Uint8Array[] => {
@@ -197,24 +153,7 @@ async function listen(onSocket: (s: Socket) => void = () => {}): Promise<TestSer
   return ts;
 }
 
-/** A loopback port with nothing listening (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-async function waitFor(what: string, cond: () => boolean, ms = 1500): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.unreachable(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const waitFor = waiter({ timeoutMs: 1500, everyMs: 2 });
 
 async function cleanup(): Promise<void> {
   for (const h of harnesses.splice(0)) h.gateway.closeAll();
@@ -418,7 +357,7 @@ Tcp('the virtual link itself is never dialled, whatever the rules', () => {
 });
 
 Tcp('nothing listening: RST|ACK after the dial fails, with an ECONNREFUSED reason', async () => {
-  const port = await deadPort();
+  const port = await freePort();
   const h = setup({ allow: ['127.0.0.1'] });
   h.iface.receive(guestTcp({ srcPort: 40030, dstPort: port, seq: 4000, flags: SYN }));
   await waitFor('RST', () => h.sink.frames.length > 0);

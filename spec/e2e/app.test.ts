@@ -2,9 +2,10 @@
 // sockets through the wasm guest, with the test app spec/apps/webapp.py.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AccessRecord } from '../ts/index.js';
-import { ResponseReader } from './helpers/http1.js';
-import { appPath, rawConnect, readAll, request, settled, sleep, startServer, type Reply, type TestServer } from './helpers/server.js';
+import type { AccessRecord } from '../../ts/index.js';
+import { ResponseReader, parseHead } from '../helpers/http1.js';
+import { waitFor } from '../helpers/wait.js';
+import { appPath, rawConnect, readAll, request, settled, sleep, startServer, stderrText, type Reply, type TestServer } from '../helpers/server.js';
 
 const APP = appPath('webapp.py');
 
@@ -29,17 +30,10 @@ function parseResponses(buf: Buffer, heads: boolean[] = []): Parsed[] {
   const out: Parsed[] = [];
   let pos = 0;
   while (pos < buf.length) {
-    const end = buf.indexOf('\r\n\r\n', pos);
-    if (end < 0) throw new Error(`truncated header block: ${JSON.stringify(buf.subarray(pos).toString('latin1'))}`);
-    const lines = buf.subarray(pos, end).toString('latin1').split('\r\n');
-    const status = Number(lines[0].split(' ')[1]);
+    const { status, fields, bodyStart } = parseHead(buf, pos);
     const headers = new Map<string, string[]>();
-    for (const line of lines.slice(1)) {
-      const i = line.indexOf(':');
-      const name = line.slice(0, i).trim().toLowerCase();
-      headers.set(name, [...(headers.get(name) ?? []), line.slice(i + 1).trim()]);
-    }
-    pos = end + 4;
+    for (const [name, value] of fields) headers.set(name, [...(headers.get(name) ?? []), value]);
+    pos = bodyStart;
     const head = heads[out.length] ?? false;
     const te = headers.get('transfer-encoding')?.[0];
     if (head || status === 204 || status === 304 || (status >= 100 && status < 200)) {
@@ -92,20 +86,8 @@ async function exchange(port: number, data: string | Buffer): Promise<{ bytes: B
   return { bytes, local };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 8000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
 const sortKeys = (o: Record<string, unknown>): Record<string, unknown> =>
   Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
-
-const stderrText = (srv: TestServer): string => srv.stderr.join('');
 
 /** The expected bytes of /stream/big: n 64 KiB chunks, chunk i is the block rotated by i. */
 function bigExpected(n: number): Buffer {

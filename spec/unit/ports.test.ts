@@ -1,7 +1,7 @@
 // PortPool: host source ports, reused FIFO after a cooldown.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PortPool } from '../ts/net/ports.js';
+import { PortPool } from '../../ts/net/ports.js';
 
 const T0 = 1_000_000; // a clock well past the cooldown
 

@@ -16,8 +16,8 @@ import {
   type TcpCounters,
   type TcpHost,
   type TcpSegmentOut,
-} from '../ts/net/tcp.js';
-import { ACK, FIN, PSH, RST, SYN, seqAdd, type TcpRepr } from '../ts/net/tcp-wire.js';
+} from '../../ts/net/tcp.js';
+import { ACK, FIN, PSH, RST, SYN, seqAdd, type TcpRepr } from '../../ts/net/tcp-wire.js';
 
 const LOCAL = 40000;
 const REMOTE = 8080;

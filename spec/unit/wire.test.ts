@@ -1,8 +1,8 @@
 // Wire formats: checksum, Ethernet, IPv4, ARP and TCP headers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checksum, fold, sum16 } from '../ts/net/checksum.js';
-import { BROADCAST_MAC, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../ts/net/ethernet.js';
+import { checksum, fold, sum16 } from '../../ts/net/checksum.js';
+import { BROADCAST_MAC, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../../ts/net/ethernet.js';
 import {
   IPV4_HEADER_LEN,
   PROTO_TCP,
@@ -14,10 +14,11 @@ import {
   writeIpv4Header,
   writeU32,
   type Ipv4Repr,
-} from '../ts/net/ipv4.js';
-import { ARP_LEN, ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
-import { ACK, FIN, PSH, RST, SYN, TCP_HEADER_LEN, flagNames, parseTcp, seqAdd, seqLe, seqLt, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
-import { rng } from './helpers/rng.js';
+} from '../../ts/net/ipv4.js';
+import { ARP_LEN, ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
+import { ACK, FIN, PSH, RST, SYN, TCP_HEADER_LEN, flagNames, parseTcp, seqAdd, seqLe, seqLt, writeTcp, type TcpRepr } from '../../ts/net/tcp-wire.js';
+import { TEST_LINK, fixIpv4Checksum } from '../helpers/link.js';
+import { rng } from '../helpers/rng.js';
 
 function hex(text: string): Uint8Array {
   const clean = text.replace(/\s+/g, '');
@@ -193,14 +194,6 @@ function goodHeader(): Uint8Array {
   return buf;
 }
 
-function reheader(buf: Uint8Array): void {
-  buf[24] = 0;
-  buf[25] = 0;
-  const c = checksum(buf, 14, 14 + (buf[14] & 15) * 4);
-  buf[24] = c >> 8;
-  buf[25] = c & 255;
-}
-
 Ip('rejection: short', () => {
   const buf = goodHeader();
   assert.is(parseIpv4Header(buf.subarray(0, 33), 14), 'short');
@@ -211,7 +204,7 @@ Ip('rejection: short', () => {
 Ip('rejection: version', () => {
   const buf = goodHeader();
   buf[14] = 0x65;
-  reheader(buf);
+  fixIpv4Checksum(buf);
   assert.is(parseIpv4Header(buf, 14, true), 'version');
 });
 
@@ -228,7 +221,7 @@ Ip('options (IHL > 5) are skipped', () => {
   writeIpv4Header(buf, 14, 1, 2, PROTO_TCP, 8, 0); // writes 20, total 28
   buf[14] = 0x46;
   buf[17] = 28;
-  reheader(buf);
+  fixIpv4Checksum(buf);
   const r = parseIpv4Header(buf, 14, true) as Ipv4Repr;
   assert.is(r.payloadStart, 14 + 24);
   assert.is(r.payloadEnd, 14 + 28);
@@ -238,13 +231,13 @@ Ip('rejection: total-length', () => {
   const buf = goodHeader();
   buf[16] = 0;
   buf[17] = 19; // less than the header
-  reheader(buf);
+  fixIpv4Checksum(buf);
   assert.is(parseIpv4Header(buf, 14, true), 'total-length');
   buf[17] = 29; // one more than the buffer holds
-  reheader(buf);
+  fixIpv4Checksum(buf);
   assert.is(parseIpv4Header(buf, 14, true), 'total-length');
   buf[17] = 28;
-  reheader(buf);
+  fixIpv4Checksum(buf);
   assert.type(parseIpv4Header(buf, 14, true), 'object');
 });
 
@@ -258,15 +251,15 @@ Ip('rejection: fragment (MF or offset), DF alone is fine', () => {
   ]) {
     buf[20] = b6;
     buf[21] = b7;
-    reheader(buf);
+    fixIpv4Checksum(buf);
     assert.is(parseIpv4Header(buf, 14, true), 'fragment', `${b6}/${b7}`);
   }
   buf[20] = 0x40;
   buf[21] = 0;
-  reheader(buf);
+  fixIpv4Checksum(buf);
   assert.type(parseIpv4Header(buf, 14, true), 'object');
   buf[20] = 0x80; // reserved bit: not a fragment
-  reheader(buf);
+  fixIpv4Checksum(buf);
   assert.type(parseIpv4Header(buf, 14, true), 'object');
 });
 
@@ -283,10 +276,7 @@ Ip.run();
 // ---------------------------------------------------------------------------
 const Arp = suite('arp');
 
-const HOST_MAC = parseMac('02:00:00:00:00:01');
-const GUEST_MAC = parseMac('02:00:00:00:00:02');
-const HOST_IP = parseIpv4('10.0.0.1');
-const GUEST_IP = parseIpv4('10.0.0.2');
+const { hostMac: HOST_MAC, guestMac: GUEST_MAC, hostIp: HOST_IP, guestIp: GUEST_IP } = TEST_LINK;
 
 Arp('buildArp then parseArp round trip (request)', () => {
   const f = buildArp(ARP_REQUEST, GUEST_MAC, GUEST_IP, BROADCAST_MAC, HOST_IP);

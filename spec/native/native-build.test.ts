@@ -3,11 +3,11 @@
 // the benchmark's app over real sockets.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ResponseReader } from './helpers/http1.js';
-import { ROOT, rawConnect, request, sleep } from './helpers/server.js';
+import { ResponseReader } from '../helpers/http1.js';
+import { accepts, freePort } from '../helpers/loopback.js';
+import { ROOT, SEED_LOGIN, rawConnect, request, sleep } from '../helpers/server.js';
 
 const BINARY = `${ROOT}wasm/build/native/pythongoose-native`;
 
@@ -22,27 +22,6 @@ interface Native {
 interface Ctx {
   native?: Native;
   error?: Error;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
 
 async function startNative(app: string): Promise<Native> {
@@ -121,7 +100,7 @@ seed('wrong credentials are 401', async (ctx) => {
 
 seed('right credentials get what api_cb returned; stdout has only what the app printed', async (ctx) => {
   const native = started(ctx);
-  const r = await request(native.port, '/api/epname', { auth: 'admin:istrator', body: 'r u there ?' });
+  const r = await request(native.port, '/api/epname', { auth: SEED_LOGIN, body: 'r u there ?' });
   assert.is(r.status, 200);
   assert.match(String(r.headers['content-type']), /text\/plain/);
   assert.is(r.body.toString(), 'epname: pythongoose');

@@ -1,19 +1,16 @@
 // NetInterface: validation of guest frames, ARP, and frames built toward the guest.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CONTROL_RESERVE, NetInterface, type LinkConfig } from '../ts/net/interface.js';
-import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../ts/net/arp.js';
-import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../ts/net/ethernet.js';
-import { checksum, fold, sum16 } from '../ts/net/checksum.js';
-import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, parseTcp, writeTcp, type TcpRepr } from '../ts/net/tcp-wire.js';
-import { parseUdp, writeUdp, type UdpRepr } from '../ts/net/udp.js';
+import { CONTROL_RESERVE, NetInterface, type LinkConfig } from '../../ts/net/interface.js';
+import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
+import { BROADCAST_MAC, ETHERTYPE_ARP, EthernetView, formatMac } from '../../ts/net/ethernet.js';
+import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, type Ipv4Repr } from '../../ts/net/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, parseTcp, type TcpRepr } from '../../ts/net/tcp-wire.js';
+import { parseUdp, type UdpRepr } from '../../ts/net/udp.js';
+import { TEST_LINK, fixIpv4Checksum, assertIpToGuest, guestIpFrame, guestTcpFrame, guestUdpFrame } from '../helpers/link.js';
 
-const HOST_MAC = parseMac('02:00:00:00:00:01');
-const GUEST_MAC = parseMac('02:00:00:00:00:02');
-const HOST_IP = parseIpv4('10.0.0.1');
-const GUEST_IP = parseIpv4('10.0.0.2');
-const CONFIG: LinkConfig = { hostMac: HOST_MAC, hostIp: HOST_IP, guestMac: GUEST_MAC, guestIp: GUEST_IP, maxFrame: 1514 };
+const CONFIG: LinkConfig = { ...TEST_LINK, maxFrame: 1514 };
+const { hostMac: HOST_MAC, guestMac: GUEST_MAC, hostIp: HOST_IP, guestIp: GUEST_IP } = CONFIG;
 
 class FakeSink {
   frames: { frame: Uint8Array; reserve: number }[] = [];
@@ -62,31 +59,13 @@ interface GuestTcp {
 
 /** A well-formed TCP frame from the guest to the host. */
 function guestTcp(o: GuestTcp = {}): Uint8Array {
-  const payload = o.payload ?? new Uint8Array(0);
-  const hlen = o.mss ? 24 : 20;
-  const frame = new Uint8Array(14 + 20 + hlen + payload.length + (o.pad ?? 0));
-  const srcIp = o.srcIp ?? GUEST_IP;
-  const dstIp = o.dstIp ?? HOST_IP;
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(payload, 34 + hlen);
-  writeTcp(
-    frame,
-    34,
-    { srcIp, dstIp, srcPort: o.srcPort ?? 8080, dstPort: o.dstPort ?? 40000, seq: o.seq ?? 1, ack: o.ack ?? 2, flags: o.flags ?? ACK, window: o.window ?? 6000, mss: o.mss },
-    payload.length,
-  );
-  writeIpv4Header(frame, 14, srcIp, dstIp, o.protocol ?? PROTO_TCP, hlen + payload.length, 77);
-  return frame;
+  const { srcIp, mss, payload, protocol, pad } = o;
+  const defaults = { dstIp: o.dstIp ?? HOST_IP, srcPort: o.srcPort ?? 8080, dstPort: o.dstPort ?? 40000, seq: o.seq ?? 1, ack: o.ack ?? 2 };
+  return guestTcpFrame(CONFIG, { ...defaults, srcIp, flags: o.flags ?? ACK, window: o.window ?? 6000, mss, payload, protocol, pad, ipId: 77 });
 }
 
 /** Wrap raw TCP bytes (possibly malformed) in a valid Ethernet + IPv4 frame from the guest. */
-function guestRawTcp(tcp: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(34 + tcp.length);
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(tcp, 34);
-  writeIpv4Header(frame, 14, GUEST_IP, HOST_IP, PROTO_TCP, tcp.length, 1);
-  return frame;
-}
+const guestRawTcp = (tcp: Uint8Array): Uint8Array => guestIpFrame(CONFIG, PROTO_TCP, tcp);
 
 interface GuestUdp {
   dstIp?: number;
@@ -99,58 +78,17 @@ interface GuestUdp {
 
 /** A UDP frame from the guest (to the host's DNS port unless told otherwise). */
 function guestUdp(o: GuestUdp = {}): Uint8Array {
+  const { udpLength, pad } = o;
   const payload = o.payload ?? new Uint8Array(0);
-  const dstIp = o.dstIp ?? HOST_IP;
-  const frame = new Uint8Array(14 + 20 + 8 + payload.length + (o.pad ?? 0));
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(payload, 42);
-  writeUdp(frame, 34, GUEST_IP, dstIp, o.srcPort ?? 33000, o.dstPort ?? 53, payload.length);
-  if (o.udpLength !== undefined) {
-    frame[38] = o.udpLength >> 8;
-    frame[39] = o.udpLength & 255;
-  }
-  writeIpv4Header(frame, 14, GUEST_IP, dstIp, PROTO_UDP, 8 + payload.length, 78);
-  return frame;
+  return guestUdpFrame(CONFIG, { dstIp: o.dstIp ?? HOST_IP, srcPort: o.srcPort ?? 33000, dstPort: o.dstPort ?? 53, payload, udpLength, pad, ipId: 78 });
 }
 
 /** Wrap raw UDP bytes (possibly malformed) in a valid Ethernet + IPv4 frame from the guest. */
-function guestRawUdp(udp: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(34 + udp.length);
-  writeEthernet(frame, HOST_MAC, GUEST_MAC, ETHERTYPE_IPV4);
-  frame.set(udp, 34);
-  writeIpv4Header(frame, 14, GUEST_IP, HOST_IP, PROTO_UDP, udp.length, 1);
-  return frame;
-}
-
-function fixIpChecksum(frame: Uint8Array): void {
-  frame[24] = 0;
-  frame[25] = 0;
-  const c = checksum(frame, 14, 14 + (frame[14] & 15) * 4);
-  frame[24] = c >> 8;
-  frame[25] = c & 255;
-}
-
-function tcpChecksumOk(frame: Uint8Array, ip: Ipv4Repr): boolean {
-  const len = ip.payloadEnd - ip.payloadStart;
-  const pseudo = (ip.src >>> 16) + (ip.src & 0xffff) + (ip.dst >>> 16) + (ip.dst & 0xffff) + PROTO_TCP + len;
-  return fold(sum16(frame, ip.payloadStart, ip.payloadEnd, pseudo)) === 0;
-}
+const guestRawUdp = (udp: Uint8Array): Uint8Array => guestIpFrame(CONFIG, PROTO_UDP, udp);
 
 /** Parse a frame the host sent toward the guest, checking every layer. */
 function parseOut(frame: Uint8Array, src = HOST_IP): { ip: Ipv4Repr; tcp: TcpRepr; payload: Uint8Array } {
-  const eth = new EthernetView(frame);
-  assert.ok(eth.check());
-  assert.is(formatMac(eth.dst()), formatMac(GUEST_MAC));
-  assert.is(formatMac(eth.src()), formatMac(HOST_MAC));
-  assert.is(eth.ethertype(), ETHERTYPE_IPV4);
-  const ip = parseIpv4Header(frame, 14, true);
-  assert.type(ip, 'object', `IPv4 header: ${String(ip)}`);
-  const r = ip as Ipv4Repr;
-  assert.is(r.src, src);
-  assert.is(r.dst, GUEST_IP);
-  assert.is(r.protocol, PROTO_TCP);
-  assert.is(r.payloadEnd, frame.length, 'no trailing bytes');
-  assert.ok(tcpChecksumOk(frame, r), 'TCP checksum');
+  const r = assertIpToGuest(CONFIG, frame, PROTO_TCP, src);
   const tcp = parseTcp(frame, r.payloadStart, r.payloadEnd);
   assert.type(tcp, 'object');
   const t = tcp as TcpRepr;
@@ -258,7 +196,7 @@ const cases: [string, () => Uint8Array][] = [
     () => {
       const f = guestTcp();
       f[14] = 0x65;
-      fixIpChecksum(f);
+      fixIpv4Checksum(f);
       return f;
     },
   ],
@@ -276,7 +214,7 @@ const cases: [string, () => Uint8Array][] = [
     () => {
       const f = guestTcp();
       f[20] = 0x20; // MF
-      fixIpChecksum(f);
+      fixIpv4Checksum(f);
       return f;
     },
   ],
@@ -488,19 +426,7 @@ Udp('parseUdp on truncated headers and lengths', () => {
 
 /** Parse a UDP frame the host sent toward the guest, checking every layer. */
 function parseUdpOut(frame: Uint8Array): { ip: Ipv4Repr; udp: UdpRepr; payload: Uint8Array } {
-  const eth = new EthernetView(frame);
-  assert.is(formatMac(eth.dst()), formatMac(GUEST_MAC));
-  assert.is(formatMac(eth.src()), formatMac(HOST_MAC));
-  assert.is(eth.ethertype(), ETHERTYPE_IPV4);
-  const ip = parseIpv4Header(frame, 14, true);
-  assert.type(ip, 'object', `IPv4 header: ${String(ip)}`);
-  const r = ip as Ipv4Repr;
-  assert.is(r.dst, GUEST_IP);
-  assert.is(r.protocol, PROTO_UDP);
-  assert.is(r.payloadEnd, frame.length);
-  const len = r.payloadEnd - r.payloadStart;
-  const pseudo = (r.src >>> 16) + (r.src & 0xffff) + (r.dst >>> 16) + (r.dst & 0xffff) + PROTO_UDP + len;
-  assert.is(fold(sum16(frame, r.payloadStart, r.payloadEnd, pseudo)), 0, 'UDP checksum');
+  const r = assertIpToGuest(CONFIG, frame, PROTO_UDP);
   assert.is.not((frame[r.payloadStart + 6] << 8) | frame[r.payloadStart + 7], 0, 'a checksum is always sent');
   const udp = parseUdp(frame, r.payloadStart, r.payloadEnd) as UdpRepr;
   assert.type(udp, 'object');

@@ -1,7 +1,7 @@
 // The seed's HTTP API, end to end over real sockets through the wasm guest.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appPath, request, settled, startServer, sleep, type TestServer } from './helpers/server.js';
+import { SEED_LOGIN, appPath, request, settled, startServer, sleep, type TestServer } from '../helpers/server.js';
 
 const seed = suite<{ srv: TestServer }>('seed app');
 
@@ -38,21 +38,21 @@ seed('wrong credentials are 401', async ({ srv }) => {
 });
 
 seed('right credentials get what api_cb returned, as text/plain', async ({ srv }) => {
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator' });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN });
   assert.is(r.status, 200);
   assert.match(String(r.headers['content-type']), /text\/plain/);
   assert.is(r.body.toString(), 'epname: pythongoose');
 });
 
 seed('api_cb gets the body as str; print() goes to the server stdout', async ({ srv }) => {
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body: 'r u there ?' });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: 'r u there ?' });
   assert.is(r.status, 200);
   await sleep(50);
   assert.ok(srv.stdout.join('').includes('f1 r u there ?\n'), `stdout was ${JSON.stringify(srv.stdout.join(''))}`);
 });
 
 seed('other /api/ paths are 404 once authorised, 401 before', async ({ srv }) => {
-  assert.is((await request(srv.port, '/api/other', { auth: 'admin:istrator' })).status, 404);
+  assert.is((await request(srv.port, '/api/other', { auth: SEED_LOGIN })).status, 404);
   assert.is((await request(srv.port, '/api/other')).status, 401);
 });
 
@@ -85,7 +85,7 @@ for (const [user, pwd] of [
 
 echo('a lowercase "basic" scheme is accepted', async ({ srv }) => {
   const r = await request(srv.port, '/api/epname', {
-    headers: { authorization: `basic ${Buffer.from('admin:istrator').toString('base64')}` },
+    headers: { authorization: `basic ${Buffer.from(SEED_LOGIN).toString('base64')}` },
     body: 'ping',
   });
   assert.is(r.status, 200);
@@ -101,19 +101,19 @@ echo('malformed Basic credentials are 401, not a crash', async ({ srv }) => {
 
 echo('a body that is not UTF-8 reaches api_cb as bytes, intact', async ({ srv }) => {
   const body = Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x80]);
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body });
   assert.is(r.status, 200);
   assert.equal(r.body, Buffer.concat([Buffer.from('bytes:'), body]));
 });
 
 echo('an exception in api_cb is a 500, the traceback goes to stderr, serving goes on', async ({ srv }) => {
-  const r = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body: 'raise' });
+  const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: 'raise' });
   assert.is(r.status, 500);
   await sleep(50);
   const err = srv.stderr.join('');
   assert.match(err, /Traceback/);
   assert.match(err, /ValueError: handler failed on purpose/);
-  const again = await request(srv.port, '/api/epname', { auth: 'admin:istrator', body: 'still here' });
+  const again = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: 'still here' });
   assert.is(again.status, 200);
   assert.is(again.body.toString(), 'still here');
 });

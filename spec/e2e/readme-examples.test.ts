@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { ROOT, request, startServer, type TestServer } from './helpers/server.js';
+import { ROOT, request, startServer, type TestServer } from '../helpers/server.js';
 
 function readmeApp(): string {
   const readme = readFileSync(`${ROOT}README.md`, 'utf8');
