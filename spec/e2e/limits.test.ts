@@ -18,19 +18,15 @@ from mongoose import App, Response
 
 app = App()
 
-
 @app.get("/")
 def index(req):
     return "ok"
-
 
 @app.route("/echo", methods=("POST", "PUT", "GET"))
 def echo(req):
     return Response(req.body, 200, {"X-Body-Len": str(len(req.body)), "X-TE": req.headers.get("Transfer-Encoding", "")})
 
-
 _BLOCK = bytes(range(256)) * 256  # 64 KiB
-
 
 @app.get("/big")
 def big(req):
@@ -40,7 +36,6 @@ def big(req):
         for i in range(n):
             yield _BLOCK
     return gen(), 200, {"Content-Type": "application/octet-stream"}
-
 
 @app.sse("/ticks")
 def ticks(stream, req):
@@ -59,11 +54,9 @@ def ticks(stream, req):
             mongoose.timer(every, push)
     mongoose.timer(every, push)
 
-
 @app.websocket("/ws")
 def ws(ws, data):
     ws.send(data)
-
 
 app.run()
 `;

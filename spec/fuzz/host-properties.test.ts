@@ -1,6 +1,6 @@
 // Property-based fuzzing (fast-check) of everything a hostile guest or a
 // hostile client can reach on the host:
-//   a. guest frames into NetInterface + Forwarder + Gateway, wired as in
+//   a. guest frames into NetInterface + Inbound + Outbound, wired as in
 //      ts/instance.ts: nothing throws (now or later, in socket callbacks) and
 //      every frame toward the guest is well-formed and from a legitimate source;
 //   b. the egress policy: no sequence of guest frames dials a destination the
@@ -23,19 +23,20 @@ import fc from 'fast-check';
 import dnsPacket from 'dns-packet';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Forwarder, INBOUND_PORTS } from '../../ts/forwarder.js';
-import { Gateway, type EgressOptions } from '../../ts/gateway.js';
-import { DnsServer } from '../../ts/dns.js';
-import { EgressPolicy } from '../../ts/egress.js';
-import { GUEST_HTTP_PORT } from '../../ts/guest/shared.js';
+import { Inbound, INBOUND_PORTS } from '../../ts/host/inbound.js';
+import { Outbound, type EgressOptions } from '../../ts/host/outbound.js';
+import { DnsServer } from '../../ts/host/dns.js';
+import { EgressPolicy } from '../../ts/host/egress.js';
+import { GUEST_HTTP_PORT } from '../../ts/net/link.js';
+
 import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
-import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
-import { BROADCAST_MAC, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../../ts/net/ethernet.js';
-import { fold, sum16 } from '../../ts/net/checksum.js';
-import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, readU32, writeIpv4Header } from '../../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp } from '../../ts/net/tcp-wire.js';
+import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/wire/arp.js';
+import { BROADCAST_MAC, ETHERTYPE_IPV4, parseMac, writeEthernet } from '../../ts/net/wire/ethernet.js';
+import { fold, sum16 } from '../../ts/net/wire/checksum.js';
+import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4, readU32, writeIpv4Header } from '../../ts/net/wire/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp } from '../../ts/net/wire/tcp.js';
 import { MAX_MSS } from '../../ts/net/tcp.js';
-import { MAX_BUFFERED } from '../../ts/relay.js';
+import { MAX_BUFFERED } from '../../ts/host/relay.js';
 import { appPath, request, settled, sleep, startServer, type TestServer } from '../helpers/server.js';
 import { GUEST_LINK, LOOPBACK, frameToGuestProblem, guestUdpFrame, type GuestTcpFrame } from '../helpers/link.js';
 
@@ -487,8 +488,8 @@ type Rules = 'literal' | 'names';
 
 class Rig {
   readonly iface: NetInterface;
-  readonly forwarder: Forwarder;
-  readonly gateway: Gateway;
+  readonly forwarder: Inbound;
+  readonly gateway: Outbound;
   readonly problems: string[] = [];
   readonly violations: string[] = [];
   readonly connects: string[] = [];
@@ -525,12 +526,12 @@ class Rig {
       },
       (dgram, frame, dstIp) => this.gateway.datagram(dgram, frame, dstIp),
     );
-    this.forwarder = new Forwarder(this.iface, GUEST_HTTP_PORT, setPaused);
+    this.forwarder = new Inbound(this.iface, setPaused);
     const refuse = (port: number, reason: string): void => {
       // The guest keeps a reason in a 48-byte slot per port.
       if (!(port >= 0 && port <= 65535) || reason.length > 47) this.problems.push(`refusal for port ${port}: ${JSON.stringify(reason)}`);
     };
-    this.gateway = new Gateway(this.iface, { allow, ...egress }, setPaused, refuse, () => this.logLines++);
+    this.gateway = new Outbound(this.iface, { allow, ...egress }, setPaused, refuse, () => this.logLines++);
     this.iface.onGuestUp = () => this.forwarder.startSyns();
   }
 
@@ -1169,8 +1170,6 @@ prop('d. hostile clients through the whole path: the guest survives, every conne
     await srv.handle.close({ drainTimeoutMs: 0 });
   }
 });
-
-
 
 // --- regressions: what the fuzzer found ------------------------------------------------
 

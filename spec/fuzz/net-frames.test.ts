@@ -5,17 +5,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import dnsPacket from 'dns-packet';
 import { createServer, type Socket } from 'node:net';
-import { Gateway } from '../../ts/gateway.js';
+import { Outbound } from '../../ts/host/outbound.js';
 import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
-import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
-import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, writeEthernet } from '../../ts/net/ethernet.js';
-import { PROTO_TCP, PROTO_UDP, parseIpv4, readU32, writeIpv4Header } from '../../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../../ts/net/tcp-wire.js';
+import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/wire/arp.js';
+import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, writeEthernet } from '../../ts/net/wire/ethernet.js';
+import { PROTO_TCP, PROTO_UDP, parseIpv4, readU32, writeIpv4Header } from '../../ts/net/wire/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, parseTcp, seqAdd, writeTcp, type TcpRepr } from '../../ts/net/wire/tcp.js';
 import { TcpConnection, TcpState, type TcpHost, type TcpSegmentOut } from '../../ts/net/tcp.js';
-import { type UdpRepr } from '../../ts/net/udp.js';
+import { type UdpRepr } from '../../ts/net/wire/udp.js';
 import { LOOPBACK, TEST_LINK, gatewayOnLink, frameToGuestProblem, guestTcpFrame, guestUdpFrame } from '../helpers/link.js';
 import { rng } from '../helpers/rng.js';
-
 
 const CONFIG: LinkConfig = TEST_LINK;
 const { hostMac: HOST_MAC, guestMac: GUEST_MAC, hostIp: HOST_IP, guestIp: GUEST_IP } = CONFIG;
@@ -452,7 +451,6 @@ test('random segments in random states never throw and never deliver after CLOSE
   }
 });
 
-
 // ---------------------------------------------------------------------------
 // The same with the outbound gateway behind the interface: random and mutated
 // frames to allowed, denied and link destinations, DNS queries, and frames
@@ -529,7 +527,7 @@ test('gateway attached: random, mutated and stateful frames never throw; every f
   const { iface, gateway } = gatewayOnLink(
     CONFIG,
     sink,
-    (i) => new Gateway(i, { allow: [`127.0.0.1:${port}`, `127.0.0.1:${deadPort}`], maxConnections: 6, idleTimeoutMs: 2000 }, () => {}, (_p, r) => r && refusals.push(r), () => {}),
+    (i) => new Outbound(i, { allow: [`127.0.0.1:${port}`, `127.0.0.1:${deadPort}`], maxConnections: 6, idleTimeoutMs: 2000 }, () => {}, (_p, r) => r && refusals.push(r), () => {}),
   );
 
   const shape: Shape = {

@@ -2,14 +2,15 @@
 // built on it, and checks of the frames the host sends toward the guest.
 import * as assert from 'uvu/assert';
 import dnsPacket from 'dns-packet';
-import { ARP_REPLY, parseArp } from '../../ts/net/arp.js';
-import { checksum, fold, sum16 } from '../../ts/net/checksum.js';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../../ts/net/ethernet.js';
-import { Gateway } from '../../ts/gateway.js';
+import { ARP_REPLY, parseArp } from '../../ts/net/wire/arp.js';
+import { checksum, fold, sum16 } from '../../ts/net/wire/checksum.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../../ts/net/wire/ethernet.js';
+import { Outbound } from '../../ts/host/outbound.js';
 import { NetInterface, type FrameSink, type LinkConfig } from '../../ts/net/interface.js';
-import { LINK_MAX_FRAME, PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../../ts/net/ipv4.js';
-import { parseTcp, writeTcp, type TcpRepr } from '../../ts/net/tcp-wire.js';
-import { parseUdp, writeUdp } from '../../ts/net/udp.js';
+import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../../ts/net/wire/ipv4.js';
+import { parseTcp, writeTcp, type TcpRepr } from '../../ts/net/wire/tcp.js';
+import { parseUdp, writeUdp } from '../../ts/net/wire/udp.js';
+import { LINK, LINK_MAX_FRAME } from '../../ts/net/link.js';
 
 /** A small made-up link (10.0.0.1 the host, 10.0.0.2 the guest), for the wire and interface tests. */
 export const TEST_LINK: LinkConfig = {
@@ -20,20 +21,14 @@ export const TEST_LINK: LinkConfig = {
   maxFrame: LINK_MAX_FRAME,
 };
 
-/** The addresses of the real link, as ts/index.ts sets it up (10.0.2.2 the host, 10.0.2.15 the guest). */
-export const GUEST_LINK: LinkConfig = {
-  hostMac: parseMac('02:00:00:00:00:02'),
-  hostIp: parseIpv4('10.0.2.2'),
-  guestMac: parseMac('02:00:00:00:00:0f'),
-  guestIp: parseIpv4('10.0.2.15'),
-  maxFrame: LINK_MAX_FRAME,
-};
+/** The real link (10.0.2.2 the host, 10.0.2.15 the guest). */
+export const GUEST_LINK: LinkConfig = LINK;
 
 export const LOOPBACK = parseIpv4('127.0.0.1');
 
-/** A NetInterface on the link whose TCP and UDP from the guest go to the Gateway `make` builds on it (as in ts/instance.ts). */
-export function gatewayOnLink(link: LinkConfig, sink: FrameSink, make: (iface: NetInterface) => Gateway): { iface: NetInterface; gateway: Gateway } {
-  let gateway!: Gateway;
+/** A NetInterface on the link whose TCP and UDP from the guest go to the Outbound `make` builds on it (as ts/host/router.ts routes them). */
+export function gatewayOnLink(link: LinkConfig, sink: FrameSink, make: (iface: NetInterface) => Outbound): { iface: NetInterface; gateway: Outbound } {
+  let gateway!: Outbound;
   const iface = new NetInterface(
     link,
     sink,

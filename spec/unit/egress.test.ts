@@ -4,9 +4,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import dnsPacket from 'dns-packet';
-import { EgressPolicy, EgressRuleError, isSpecialAddress, normalizeName, parseAllowRule } from '../../ts/egress.js';
-import { DNS_TTL_S, DnsServer } from '../../ts/dns.js';
-import { formatIpv4, parseIpv4 } from '../../ts/net/ipv4.js';
+import { EgressPolicy, EgressRuleError, isSpecialAddress, normalizeName, parseAllowRule } from '../../ts/host/egress.js';
+import { DNS_TTL_S, DnsServer } from '../../ts/host/dns.js';
+import { formatIpv4, parseIpv4 } from '../../ts/net/wire/ipv4.js';
 
 const ip = parseIpv4;
 

@@ -1,5 +1,5 @@
-// Gateway (outbound NAT + DNS) at the packet level: guest frames go into a
-// NetInterface wired to a Gateway, the frames it sends toward the guest are
+// Outbound (outbound NAT + DNS) at the packet level: guest frames go into a
+// NetInterface wired to a Outbound, the frames it sends toward the guest are
 // collected and parsed, and dials go to real loopback servers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,12 +9,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { GUEST_LINK, LOOPBACK, gatewayOnLink, assertIpToGuest, guestTcpFrame, guestUdpFrame } from '../helpers/link.js';
 import { freePort } from '../helpers/loopback.js';
 import { sleep, waiter } from '../helpers/wait.js';
-import { Gateway, type EgressOptions } from '../../ts/gateway.js';
+import { Outbound, type EgressOptions } from '../../ts/host/outbound.js';
 import { MAX_MSS } from '../../ts/net/tcp.js';
 import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
-import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4 } from '../../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, flagNames, parseTcp, seqAdd, type TcpRepr } from '../../ts/net/tcp-wire.js';
-import { parseUdp, type UdpRepr } from '../../ts/net/udp.js';
+import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4 } from '../../ts/net/wire/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, flagNames, parseTcp, seqAdd, type TcpRepr } from '../../ts/net/wire/tcp.js';
+import { parseUdp, type UdpRepr } from '../../ts/net/wire/udp.js';
 
 const require = createRequire(import.meta.url);
 const CONFIG: LinkConfig = GUEST_LINK;
@@ -85,7 +85,7 @@ class Sink {
 interface Harness {
   sink: Sink;
   iface: NetInterface;
-  gateway: Gateway;
+  gateway: Outbound;
   refusals: [number, string][];
   logs: string[];
   /** TCP frames sent to the guest and not yet taken (parsed). */
@@ -105,7 +105,7 @@ function setup(options: EgressOptions): Harness {
   const refusals: [number, string][] = [];
   const logs: string[] = [];
   const { iface, gateway } = gatewayOnLink(CONFIG, sink, (i) =>
-    new Gateway(i, options, () => {}, (port, reason) => refusals.push([port, reason]), (line) => logs.push(line)),
+    new Outbound(i, options, () => {}, (port, reason) => refusals.push([port, reason]), (line) => logs.push(line)),
   );
   let taken = 0;
   const takeFrames = (): Uint8Array[] => {

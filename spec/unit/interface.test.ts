@@ -2,11 +2,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CONTROL_RESERVE, NetInterface, type LinkConfig } from '../../ts/net/interface.js';
-import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
-import { BROADCAST_MAC, ETHERTYPE_ARP, EthernetView, formatMac } from '../../ts/net/ethernet.js';
-import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, type Ipv4Repr } from '../../ts/net/ipv4.js';
-import { ACK, FIN, PSH, RST, SYN, parseTcp, type TcpRepr } from '../../ts/net/tcp-wire.js';
-import { parseUdp, type UdpRepr } from '../../ts/net/udp.js';
+import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/wire/arp.js';
+import { BROADCAST_MAC, ETHERTYPE_ARP, EthernetView, formatMac } from '../../ts/net/wire/ethernet.js';
+import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, type Ipv4Repr } from '../../ts/net/wire/ipv4.js';
+import { ACK, FIN, PSH, RST, SYN, parseTcp, type TcpRepr } from '../../ts/net/wire/tcp.js';
+import { parseUdp, type UdpRepr } from '../../ts/net/wire/udp.js';
 import { TEST_LINK, fixIpv4Checksum, assertIpToGuest, guestIpFrame, guestTcpFrame, guestUdpFrame } from '../helpers/link.js';
 
 const CONFIG: LinkConfig = { ...TEST_LINK, maxFrame: 1514 };

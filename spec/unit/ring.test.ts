@@ -1,9 +1,8 @@
 // FrameRing: the SPSC frame queue over a SharedArrayBuffer.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FrameRing } from '../../ts/ring.js';
+import { FrameRing } from '../../ts/guest/ring.js';
 import { rng } from '../helpers/rng.js';
-
 
 /** A frame whose bytes identify it: [n & 255, (n + 1) & 255, ...]. */
 function frameOf(n: number, len: number): Uint8Array {

@@ -17,7 +17,7 @@ import {
   type TcpHost,
   type TcpSegmentOut,
 } from '../../ts/net/tcp.js';
-import { ACK, FIN, PSH, RST, SYN, seqAdd, type TcpRepr } from '../../ts/net/tcp-wire.js';
+import { ACK, FIN, PSH, RST, SYN, seqAdd, type TcpRepr } from '../../ts/net/wire/tcp.js';
 
 const LOCAL = 40000;
 const REMOTE = 8080;

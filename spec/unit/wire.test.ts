@@ -1,8 +1,8 @@
 // Wire formats: checksum, Ethernet, IPv4, ARP and TCP headers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checksum, fold, sum16 } from '../../ts/net/checksum.js';
-import { BROADCAST_MAC, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../../ts/net/ethernet.js';
+import { checksum, fold, sum16 } from '../../ts/net/wire/checksum.js';
+import { BROADCAST_MAC, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, writeEthernet } from '../../ts/net/wire/ethernet.js';
 import {
   IPV4_HEADER_LEN,
   PROTO_TCP,
@@ -14,9 +14,9 @@ import {
   writeIpv4Header,
   writeU32,
   type Ipv4Repr,
-} from '../../ts/net/ipv4.js';
-import { ARP_LEN, ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/arp.js';
-import { ACK, FIN, PSH, RST, SYN, TCP_HEADER_LEN, flagNames, parseTcp, seqAdd, seqLe, seqLt, writeTcp, type TcpRepr } from '../../ts/net/tcp-wire.js';
+} from '../../ts/net/wire/ipv4.js';
+import { ARP_LEN, ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/wire/arp.js';
+import { ACK, FIN, PSH, RST, SYN, TCP_HEADER_LEN, flagNames, parseTcp, seqAdd, seqLe, seqLt, writeTcp, type TcpRepr } from '../../ts/net/wire/tcp.js';
 import { TEST_LINK, fixIpv4Checksum } from '../helpers/link.js';
 import { rng } from '../helpers/rng.js';
 
@@ -36,7 +36,6 @@ function refChecksum(bytes: number[]): number {
   }
   return ~s & 0xffff;
 }
-
 
 // ---------------------------------------------------------------------------
 const Checksum = suite('checksum');
