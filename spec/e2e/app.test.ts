@@ -1,11 +1,10 @@
 // The Flask/Microdot-style App (c/py/mongoose/app.py), end to end over real
 // sockets through the wasm guest, with the test app spec/apps/webapp.py.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AccessRecord } from '../../ts/index.js';
 import { ResponseReader, parseHead } from '../helpers/http1.js';
 import { waitFor } from '../helpers/wait.js';
-import { appPath, rawConnect, readAll, request, settled, sleep, startServer, stderrText, type Reply, type TestServer } from '../helpers/server.js';
+import { appPath, rawConnect, readAll, request, settled, sleep, serverSuite, startServer, stderrText, type Reply, type TestServer } from '../helpers/server.js';
 
 const APP = appPath('webapp.py');
 
@@ -98,17 +97,7 @@ function bigExpected(n: number): Buffer {
   return Buffer.concat(parts);
 }
 
-type Ctx = { srv: TestServer };
-function appSuite(name: string, options: Parameters<typeof startServer>[0] = {}) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    ctx.srv = await startServer({ app: APP, ...options });
-  });
-  s.after(async (ctx) => {
-    await ctx.srv?.handle.close();
-  });
-  return s;
-}
+const appSuite = (name: string, options: Parameters<typeof startServer>[0] = {}) => serverSuite(name, { app: APP, ...options });
 
 // ---- routing -------------------------------------------------------------------
 

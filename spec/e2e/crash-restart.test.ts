@@ -3,7 +3,7 @@
 // workers the others go on serving meanwhile.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appPath, request, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { appPath, request, sleep, serverSuite, startServer } from '../helpers/server.js';
 import { waiter } from '../helpers/wait.js';
 
 const APP = appPath('crash.py');
@@ -16,12 +16,7 @@ const failed = (p: Promise<unknown>): Promise<string> =>
 
 const waitFor = waiter({ timeoutMs: 5000, everyMs: 20 });
 
-const restart = suite<{ srv: TestServer }>('guest restart (1 worker)');
-
-restart.before(async (ctx) => {
-  ctx.srv = await startServer({ app: APP, limits: { cpuBudgetMs: 300 }, accessLog: false });
-});
-restart.after(async (ctx) => ctx.srv?.handle.close({ drainTimeoutMs: 0 }));
+const restart = serverSuite('guest restart (1 worker)', { app: APP, limits: { cpuBudgetMs: 300 }, accessLog: false }, { drainTimeoutMs: 0 });
 
 restart('a trap (wasm stack overflow) resets that connection; a fresh instance serves the next request', async ({ srv }) => {
   assert.is((await request(srv.port, '/ok')).status, 200);

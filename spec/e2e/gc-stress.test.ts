@@ -3,18 +3,11 @@
 // every safe point, all get checked answers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appPath, rawConnect, request, settled, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { appPath, rawConnect, request, settled, sleep, serverSuite, startServer, type TestServer } from '../helpers/server.js';
 import { ResponseReader, post } from '../helpers/http1.js';
 
-const gc = suite<{ srv: TestServer }>('gc safety');
-
-gc.before(async (ctx) => {
-  // GC stress: collect at every safe point; a small heap that has to grow.
-  ctx.srv = await startServer({ app: appPath('echo.py'), gcStress: true, heapInitial: 64 * 1024 });
-});
-gc.after(async (ctx) => {
-  await ctx.srv?.handle.close();
-});
+// GC stress: collect at every safe point; a small heap that has to grow.
+const gc = serverSuite('gc safety', { app: appPath('echo.py'), gcStress: true, heapInitial: 64 * 1024 });
 
 /** n requests over `conns` keep-alive connections; every answer checked. */
 async function hammer(srv: TestServer, n: number, conns: number, body: (i: number) => string, expect: (i: number) => string): Promise<string[]> {

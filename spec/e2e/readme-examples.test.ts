@@ -1,10 +1,9 @@
 // The README's Python API examples, run as one app: the reference must work
 // as written.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { ROOT, request, startServer, type TestServer } from '../helpers/server.js';
+import { ROOT, request, serverSuite } from '../helpers/server.js';
 
 function readmeApp(): string {
   const readme = readFileSync(`${ROOT}README.md`, 'utf8');
@@ -15,12 +14,7 @@ function readmeApp(): string {
   return `${routes.replace(/^app\.run\(\).*$/m, '')}\n${hooks}\n${sockets}\napp.run()\n`;
 }
 
-const readme = suite<{ srv: TestServer }>('README Python examples');
-
-readme.before(async (ctx) => {
-  ctx.srv = await startServer({ source: readmeApp(), app: 'readme.py', accessLog: false });
-});
-readme.after(async (ctx) => ctx.srv.handle.close());
+const readme = serverSuite('README Python examples', () => ({ source: readmeApp(), app: 'readme.py', accessLog: false }));
 
 readme('routes, parameters, JSON and status tuples', async ({ srv }) => {
   const index = await request(srv.port, '/');

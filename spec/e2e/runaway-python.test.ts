@@ -4,16 +4,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { appPath, request, sleep, startServer, stderrText, type TestServer } from '../helpers/server.js';
+import { appPath, request, sleep, serverSuite, startServer, stderrText, type TestServer } from '../helpers/server.js';
 
 const APP = appPath('runaway.py');
 
-const runaway = suite<{ srv: TestServer }>('runaway Python');
-
-runaway.before(async (ctx) => {
-  ctx.srv = await startServer({ app: APP, heapMax: 48 * 1024 * 1024, limits: { cpuBudgetMs: 500 }, accessLog: false });
-});
-runaway.after(async (ctx) => ctx.srv?.handle.close({ drainTimeoutMs: 0 }));
+const runaway = serverSuite('runaway Python', { app: APP, heapMax: 48 * 1024 * 1024, limits: { cpuBudgetMs: 500 }, accessLog: false }, { drainTimeoutMs: 0 });
 
 async function stillServing(srv: TestServer): Promise<void> {
   const ok = await request(srv.port, '/ok');

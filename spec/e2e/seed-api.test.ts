@@ -1,16 +1,8 @@
 // The seed's HTTP API, end to end over real sockets through the wasm guest.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SEED_LOGIN, appPath, request, settled, startServer, sleep, type TestServer } from '../helpers/server.js';
+import { SEED_LOGIN, appPath, request, settled, serverSuite, sleep } from '../helpers/server.js';
 
-const seed = suite<{ srv: TestServer }>('seed app');
-
-seed.before(async (ctx) => {
-  ctx.srv = await startServer();
-});
-seed.after(async (ctx) => {
-  await ctx.srv?.handle.close();
-});
+const seed = serverSuite('seed app');
 
 seed('GET / is 200 with an HTML page that says OK', async ({ srv }) => {
   const r = await request(srv.port, '/');
@@ -62,14 +54,7 @@ seed('nothing is left behind', async ({ srv }) => {
 
 seed.run();
 
-const echo = suite<{ srv: TestServer }>('echo app: credentials, bodies, errors');
-
-echo.before(async (ctx) => {
-  ctx.srv = await startServer({ app: appPath('echo.py') });
-});
-echo.after(async (ctx) => {
-  await ctx.srv?.handle.close();
-});
+const echo = serverSuite('echo app: credentials, bodies, errors', { app: appPath('echo.py') });
 
 for (const [user, pwd] of [
   ['we ird', 'p:a:ss w'],

@@ -1,19 +1,11 @@
 // The host's TCP endpoint under real traffic: big bodies, keep-alive,
 // pipelining, half-close, resets, many clients, slow readers, no leaks.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { SEED_LOGIN, appPath, rawConnect, readAll, request, settled, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { SEED_LOGIN, appPath, rawConnect, readAll, request, settled, sleep, serverSuite } from '../helpers/server.js';
 import { AUTH, ResponseReader, post } from '../helpers/http1.js';
 
-const tcp = suite<{ srv: TestServer }>('tcp endpoint');
-
-tcp.before(async (ctx) => {
-  ctx.srv = await startServer({ app: appPath('echo.py') });
-});
-tcp.after(async (ctx) => {
-  await ctx.srv?.handle.close();
-});
+const tcp = serverSuite('tcp endpoint', { app: appPath('echo.py') });
 
 tcp('a 6 MiB body goes up and comes back byte for byte', async ({ srv }) => {
   const body = randomBytes(4.5 * 1024 * 1024).toString('base64'); // 6 MiB of text

@@ -1,13 +1,12 @@
 // WebSocket and Server-Sent Events routes of the Python App, end to end over
 // real sockets (spec/apps/sockets.py). The client is the `ws` package, or a
 // raw socket where the test needs frames ws will not send.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { appPath, rawConnect, readAll, request, settled, startServer, type TestServer } from '../helpers/server.js';
+import { appPath, rawConnect, readAll, request, settled, serverSuite } from '../helpers/server.js';
 
 const DEADLINE = 20000;
 
@@ -45,6 +44,25 @@ interface Msg {
   binary: boolean;
 }
 
+/**
+ * The first item of a client's queue, once there is one: waits, woken by the client (through the
+ * waiter it is handed) or every 100 ms, and fails when `gone()` names why no more will come, or after DEADLINE.
+ */
+async function nextOf<T>(queue: T[], setWaiter: (w: (() => void) | null) => void, gone: () => string | null, what: string): Promise<T> {
+  const until = Date.now() + DEADLINE;
+  while (queue.length === 0) {
+    const why = gone();
+    if (why !== null) assert.unreachable(`${why} while waiting for ${what}`);
+    if (Date.now() > until) assert.unreachable(`timed out waiting for ${what}`);
+    await new Promise<void>((resolve) => {
+      setWaiter(resolve);
+      setTimeout(resolve, 100);
+    });
+    setWaiter(null);
+  }
+  return queue.shift()!;
+}
+
 class Client {
   readonly ws: WebSocket;
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -80,17 +98,7 @@ class Client {
   }
 
   async next(what = 'a message'): Promise<Msg> {
-    const until = Date.now() + DEADLINE;
-    while (this.inbox.length === 0) {
-      if (this.ws.readyState === WebSocket.CLOSED) assert.unreachable(`closed while waiting for ${what}`);
-      if (Date.now() > until) assert.unreachable(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-        setTimeout(resolve, 100);
-      });
-      this.waiter = null;
-    }
-    return this.inbox.shift()!;
+    return nextOf(this.inbox, (w) => (this.waiter = w), () => (this.ws.readyState === WebSocket.CLOSED ? 'closed' : null), what);
   }
 
   async nextText(what?: string): Promise<string> {
@@ -195,14 +203,7 @@ function closeFrameOf(frames: ServerFrame[]): { code: number; reason: string } {
 
 // ============================================================================
 
-const ws = suite<{ srv: TestServer }>('WebSocket routes');
-
-ws.before(async (ctx) => {
-  ctx.srv = await startServer({ app: appPath('sockets.py'), accessLog: false });
-});
-ws.after(async (ctx) => {
-  await ctx.srv?.handle.close();
-});
+const ws = serverSuite('WebSocket routes', { app: appPath('sockets.py'), accessLog: false });
 
 ws('a text message is echoed as text, UTF-8 intact', async ({ srv }) => {
   const c = await Client.open(srv.port, '/echo');
@@ -573,17 +574,7 @@ class SseClient {
   }
 
   async next(what = 'an event'): Promise<SseEvent> {
-    const until = Date.now() + DEADLINE;
-    while (this.events.length === 0) {
-      if (this.ended) assert.unreachable(`stream ended while waiting for ${what}`);
-      if (Date.now() > until) assert.unreachable(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-        setTimeout(resolve, 100);
-      });
-      this.waiter = null;
-    }
-    return this.events.shift()!;
+    return nextOf(this.events, (w) => (this.waiter = w), () => (this.ended ? 'stream ended' : null), what);
   }
 
   destroy(): void {
@@ -627,14 +618,7 @@ function dechunk(body: Buffer): Buffer {
   }
 }
 
-const sse = suite<{ srv: TestServer }>('Server-Sent Events routes');
-
-sse.before(async (ctx) => {
-  ctx.srv = await startServer({ app: appPath('sockets.py'), accessLog: false });
-});
-sse.after(async (ctx) => {
-  await ctx.srv?.handle.close();
-});
+const sse = serverSuite('Server-Sent Events routes', { app: appPath('sockets.py'), accessLog: false });
 
 sse('events arrive with event and id fields; multi-line data is kept', async ({ srv }) => {
   const c = await SseClient.open(srv.port, '/events?name=fields');

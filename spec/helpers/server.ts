@@ -2,6 +2,7 @@
 import { request as httpRequest, Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { suite, type Test } from 'uvu';
 import { serve, type ServeOptions, type ServerHandle } from '../../ts/index.js';
 import { sleep } from './wait.js';
 
@@ -102,3 +103,22 @@ export const SEED_LOGIN = 'admin:istrator';
 
 /** Everything the server wrote to stderr so far. */
 export const stderrText = (server: TestServer): string => server.stderr.join('');
+
+/**
+ * A uvu suite whose tests share one server: started before the first test (with these options, or
+ * the options a function returns then), closed after the last (with closeOptions).
+ */
+export function serverSuite(
+  name: string,
+  options: ServeOptions | (() => ServeOptions) = {},
+  closeOptions?: { drainTimeoutMs?: number },
+): Test<{ srv: TestServer }> {
+  const s = suite<{ srv: TestServer }>(name);
+  s.before(async (ctx) => {
+    ctx.srv = await startServer(typeof options === 'function' ? options() : options);
+  });
+  s.after(async (ctx) => {
+    await ctx.srv?.handle.close(closeOptions);
+  });
+  return s;
+}
