@@ -1,7 +1,7 @@
 // Property-based fuzzing (fast-check) of everything a hostile guest or a
 // hostile client can reach on the host:
-//   a. guest frames into NetInterface + Inbound + Outbound, wired as in
-//      ts/instance.ts: nothing throws (now or later, in socket callbacks) and
+//   a. guest frames into NetInterface + Inbound + Outbound, wired by the
+//      instance's own LinkRouter (ts/host/router.ts): nothing throws (now or later, in socket callbacks) and
 //      every frame toward the guest is well-formed and from a legitimate source;
 //   b. the egress policy: no sequence of guest frames dials a destination the
 //      rules forbid, or asks the host's resolver about a name they forbid;
@@ -23,8 +23,9 @@ import fc from 'fast-check';
 import dnsPacket from 'dns-packet';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Inbound, INBOUND_PORTS } from '../../ts/host/inbound.js';
-import { Outbound, type EgressOptions } from '../../ts/host/outbound.js';
+import { INBOUND_PORTS, type Inbound } from '../../ts/host/inbound.js';
+import { LinkRouter } from '../../ts/host/router.js';
+import type { EgressOptions, Outbound } from '../../ts/host/outbound.js';
 import { DnsServer } from '../../ts/host/dns.js';
 import { EgressPolicy } from '../../ts/host/egress.js';
 import { GUEST_HTTP_PORT } from '../../ts/net/link.js';
@@ -516,23 +517,21 @@ class Rig {
     const setPaused = (port: number, p: boolean): void => {
       this.paused[port] = p ? 1 : 0;
     };
-    this.iface = new NetInterface(
-      CONFIG,
-      { send: (frame) => this.fromHost(frame) },
-      (seg, frame, dstIp) => {
-        this.tcpDsts.add(dstIp);
-        if (this.forwarder.owns(seg, dstIp)) this.forwarder.segment(seg, frame);
-        else this.gateway.segment(seg, frame, dstIp);
-      },
-      (dgram, frame, dstIp) => this.gateway.datagram(dgram, frame, dstIp),
-    );
-    this.forwarder = new Inbound(this.iface, setPaused);
     const refuse = (port: number, reason: string): void => {
       // The guest keeps a reason in a 48-byte slot per port.
       if (!(port >= 0 && port <= 65535) || reason.length > 47) this.problems.push(`refusal for port ${port}: ${JSON.stringify(reason)}`);
     };
-    this.gateway = new Outbound(this.iface, { allow, ...egress }, setPaused, refuse, () => this.logLines++);
-    this.iface.onGuestUp = () => this.forwarder.startSyns();
+    // The host's end of the link exactly as an instance wires it.
+    const router = new LinkRouter(CONFIG, { send: (frame) => this.fromHost(frame) }, { allow, ...egress }, {
+      setPaused,
+      refuse,
+      log: () => this.logLines++,
+      tap: (dstIp) => this.tcpDsts.add(dstIp),
+    });
+    this.iface = router.iface;
+    this.forwarder = router.inbound;
+    this.gateway = router.outbound;
+    router.onGuestUp = () => {};
   }
 
   /** The oracle, written independently of egress.ts: may the guest reach ip:port? */

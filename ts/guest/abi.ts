@@ -51,7 +51,7 @@ export const CTRL_WORDS = 4;
  * counts) what it writes while the stream makes none for OUTPUT_STALL_MS.
  */
 export const OUTPUT_CAP = 1024 * 1024;
-export const OUTPUT_STALL_MS = 250;
+export const OUTPUT_STALL_MS = 1000;
 
 /** Reserved for control frames: TCP data waits rather than crowd them out. */
 export const TX_CONTROL_RESERVE = 64 * 1024;

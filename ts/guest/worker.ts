@@ -24,6 +24,22 @@ const MAX_OVERFLOW = 65536;
 const NOTIFY_BATCH_BYTES = 256 * 1024;
 const TIME_ORIGIN = performance.timeOrigin; // a getter that costs more than now()
 const decoder = new TextDecoder();
+/** Text of one stream buffered until a line ends, at most (a longer line goes in pieces). */
+const MAX_PENDING_TEXT = 65536;
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00) {
+      n += 4; // a surrogate pair
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
 
 class GuestExit extends Error {
   constructor(readonly code: number) {
@@ -49,6 +65,8 @@ function run(init: WorkerInit): void {
   const overflow: Uint8Array[] = []; // control frames the ring could not take yet
   const pendingText: [string, string] = ['', ''];
   const pendingBytes: [number, number] = [0, 0]; // their UTF-8 length, as the guest wrote them
+  const midLine: [boolean, boolean] = [false, false]; // the last text posted did not end a line
+  const droppingLine: [boolean, boolean] = [false, false]; // the start of the current line was dropped
 
   function memory(): Uint8Array {
     if (mem.buffer !== wasmMemory.buffer) mem = new Uint8Array(wasmMemory.buffer);
@@ -89,6 +107,7 @@ function run(init: WorkerInit): void {
 
   /** Bytes dropped per stream (stdout, stderr, access log) since the host last heard of it. */
   const dropped: [number, number, number] = [0, 0, 0];
+  const dropping: [boolean, boolean, boolean] = [false, false, false]; // output goes until the host has caught up by half
   let droppedReported = 0; // Date.now() of the last report while dropping
 
   /**
@@ -114,38 +133,66 @@ function run(init: WorkerInit): void {
   function postOutput(fd: 1 | 2 | 3, text: string, bytes: number): boolean {
     // Once dropping, go on until the host has caught up by half: a stalled
     // stream costs one wait, not one per print().
-    const room = dropped[fd - 1] > 0 ? Atomics.load(ctrl, CTRL_OUTPUT) + bytes <= OUTPUT_CAP / 2 : outputRoom(bytes);
+    const room = dropping[fd - 1] ? Atomics.load(ctrl, CTRL_OUTPUT) + bytes <= OUTPUT_CAP / 2 : outputRoom(bytes);
     if (!room) {
+      dropping[fd - 1] = true;
       dropped[fd - 1] += bytes;
       // The host hears of it at least once a second while it lasts (stats, log).
-      const now = Date.now();
-      if (now - droppedReported >= 1000) {
-        droppedReported = now;
-        post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
-        dropped[fd - 1] = 0;
-      }
+      if (Date.now() - droppedReported >= 1000) reportDropped();
       return false;
     }
-    if (dropped[fd - 1] > 0) {
-      post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
-      dropped[fd - 1] = 0;
+    if (dropping[fd - 1]) {
+      dropping[fd - 1] = false;
+      reportDropped();
     }
     Atomics.add(ctrl, CTRL_OUTPUT, bytes);
     post(fd === 3 ? { type: 'access', records: text, bytes } : { type: 'output', fd, text, bytes });
     return true;
   }
 
+  /**
+   * Post the text buffered for stdout or stderr. Output is dropped by whole
+   * lines where it can be: once part of a line went, the rest of it goes too,
+   * and a line whose start was posted is ended before anything is dropped.
+   */
   function flushText(fd: 1 | 2): void {
-    const text = pendingText[fd - 1];
+    let text = pendingText[fd - 1];
+    let bytes = pendingBytes[fd - 1];
     if (text.length === 0) return;
-    postOutput(fd, text, pendingBytes[fd - 1]);
     pendingText[fd - 1] = '';
     pendingBytes[fd - 1] = 0;
+    if (droppingLine[fd - 1]) {
+      const nl = text.indexOf('\n');
+      const cut = nl < 0 ? text.length : nl + 1;
+      const cutBytes = nl < 0 ? bytes : utf8Length(text.slice(0, cut));
+      dropped[fd - 1] += cutBytes;
+      if (nl < 0) return;
+      droppingLine[fd - 1] = false;
+      text = text.slice(cut);
+      bytes -= cutBytes;
+      if (text.length === 0) return;
+    }
+    const endsLine = text.endsWith('\n');
+    if (postOutput(fd, text, bytes)) {
+      midLine[fd - 1] = !endsLine;
+      return;
+    }
+    if (midLine[fd - 1]) {
+      Atomics.add(ctrl, CTRL_OUTPUT, 1);
+      post({ type: 'output', fd, text: '\n', bytes: 1 });
+      midLine[fd - 1] = false;
+    }
+    droppingLine[fd - 1] = !endsLine;
   }
 
   /** Before the guest ends: what could not be written is at least counted. */
   function reportDropped(): void {
-    for (const fd of [1, 2, 3] as const) if (dropped[fd - 1] > 0) post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
+    droppedReported = Date.now();
+    for (const fd of [1, 2, 3] as const) {
+      if (dropped[fd - 1] === 0) continue;
+      post({ type: 'dropped', fd, bytes: dropped[fd - 1] });
+      dropped[fd - 1] = 0;
+    }
   }
 
   let accessRecords = '';
@@ -169,7 +216,7 @@ function run(init: WorkerInit): void {
     const text = pendingText[which - 1] + decoder.decode(memory().subarray(ptr, ptr + len));
     pendingText[which - 1] = text;
     pendingBytes[which - 1] += len;
-    if (text.endsWith('\n') || text.length > 8192) flushText(which);
+    if (text.endsWith('\n') || text.length > MAX_PENDING_TEXT) flushText(which);
   }
 
   /** pg.peer and pg.refusal: the host's note for a port (see NOTE_SLOT). */
@@ -221,6 +268,7 @@ function run(init: WorkerInit): void {
         flushText(1);
         flushText(2);
         flushAccess();
+        if (dropped[0] + dropped[1] + dropped[2] > 0) reportDropped(); // idle: nothing may come after it
         if (Atomics.load(ctrl, CTRL_WAKE) === wakeSeen) {
           Atomics.wait(ctrl, CTRL_WAKE, wakeSeen, Math.max(0, ms));
         }

@@ -169,6 +169,7 @@ export class Instance {
 
   async terminate(): Promise<void> {
     this.stopWatchdog();
+    this.log.flush();
     await this.guest.terminate();
   }
 }

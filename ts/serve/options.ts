@@ -37,9 +37,15 @@ export interface ServeOptions {
   heapMax?: number;
   /** Collect garbage at every safe point (for tests; also env PYTHONGOOSE_GC_STRESS=1). */
   gcStress?: boolean;
-  /** Where Python's print() and tracebacks go (default: process stdout/stderr). */
-  stdout?: (text: string) => void;
-  stderr?: (text: string) => void;
+  /**
+   * Where Python's print() and tracebacks go (default: process stdout/stderr).
+   * Return a promise to hold the guest's output until it settles: past 1 MiB
+   * in flight the guest waits, and drops (and counts, stats().outputDropped)
+   * what it prints while the promises make no progress for a second
+   * (time a callback spends waiting counts against its CPU budget).
+   */
+  stdout?: (text: string) => unknown;
+  stderr?: (text: string) => unknown;
   /** Serve this directory's files for requests no route answers (copied into the guest at start). */
   staticDir?: string;
   /** One call per response (default: a line on stderr); false turns the access log off. */

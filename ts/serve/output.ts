@@ -15,13 +15,16 @@ export function streamSink(stream: Writable): TextSink {
   };
 }
 
-/** An embedder's callback: it has taken the text once it returns. */
-export function callbackSink(fn: (text: string) => void): TextSink {
+/** An embedder's callback: it has taken the text once it returns, or once the promise it returns settles. */
+export function callbackSink(fn: (text: string) => unknown): TextSink {
   return (text, done) => {
-    fn(text);
-    done();
+    const r = fn(text);
+    if (isThenable(r)) r.then(done, done);
+    else done();
   };
 }
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
 
 /** Host messages and access log lines: dropped (and counted) while the stream is backed up. */
 export class HostLog {
@@ -30,13 +33,13 @@ export class HostLog {
   private droppedSinceNote = 0;
 
   constructor(
-    private readonly out: Writable | ((text: string) => void),
+    private readonly out: Writable | ((text: string) => unknown),
     private readonly cap = HOST_LOG_CAP,
   ) {}
 
   write(text: string): void {
     if (typeof this.out === 'function') {
-      this.out(text);
+      void this.out(text);
       return;
     }
     if ((this.out.writableLength ?? 0) > this.cap) {
