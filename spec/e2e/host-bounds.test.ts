@@ -116,7 +116,8 @@ backpressure('a consumer that never settles: at most OUTPUT_CAP in flight, the r
     },
   });
   try {
-    assert.is((await request(srv.port, '/print?n=4000&size=1000')).body.toString(), 'printed 4000');
+    const printed4000 = await request(srv.port, '/print?n=4000&size=1000').then((r) => r.body.toString(), (err: Error) => `${err.message}: ${srv.stderr.join('')}`);
+    assert.is(printed4000, 'printed 4000');
     assert.is((await request(srv.port, '/')).status, 200);
     const dropped = await waitFor('the drop to be counted', () => srv.handle.stats().outputDropped.stdout || undefined);
     assert.ok(taken <= OUTPUT_CAP, `${taken} bytes in flight`);

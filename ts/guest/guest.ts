@@ -83,10 +83,11 @@ function newShared(ringBytes: number, ports: number): SharedViews {
  * serves multi-MiB blocks (the rings) from its heap once one was freed (its
  * mmap threshold adapts), a heap fragmentation never shrinks: 150 crash
  * restarts grew RSS by 450 MB. So an idle worker (its guest ended on its
- * own: the app exited or the wasm trapped) runs the next guest, under Node
- * (Deno and Bun are not known to pass a WebAssembly.Module to a running
- * worker), and the shared memory of a thread that is gone is reused (not
- * under Bun: its worker.terminate() leaves a thread busy in C running).
+ * own: the app exited or the wasm trapped) runs the next guest with its
+ * shared memory, and, under Node, the shared memory of a thread that is gone
+ * serves the next new one. Not under Deno and Bun: a worker there may still
+ * touch its memory after its 'exit' event (a guest reusing it under Deno 2.9
+ * saw its rings corrupted; Bun's terminate() leaves a thread busy in C running).
  */
 interface IdleWorker {
   worker: Worker;
@@ -96,10 +97,9 @@ interface IdleWorker {
 const idle: IdleWorker[] = [];
 const MAX_IDLE = 4;
 const IDLE_MS = 10000; // an idle worker is ended after this
-const REUSE_WORKERS = !('Deno' in globalThis) && !('Bun' in globalThis);
 const spare: SharedViews[] = [];
 const MAX_SPARE = 64;
-const REUSE_SHARED = !('Bun' in globalThis);
+const REUSE_SHARED = !('Deno' in globalThis) && !('Bun' in globalThis);
 /** What a guest holds once its memory went back: writes go nowhere, reads find nothing. */
 const RELEASED: SharedViews = newShared(4096, 0);
 
@@ -128,7 +128,7 @@ export class Guest {
   private handedOff = false;
 
   constructor(options: GuestOptions, private readonly events: GuestEvents, wasmPath?: string) {
-    const reused = REUSE_WORKERS ? idle.pop() : undefined;
+    const reused = idle.pop();
     if (reused !== undefined) clearTimeout(reused.timer);
     this.shared = reused !== undefined ? resetShared(reused.shared) : takeShared();
     const init: WorkerInit = {
@@ -193,7 +193,7 @@ export class Guest {
     this.running = false;
     this.drain();
     this.releasePump();
-    if (idleWorker && REUSE_WORKERS && idle.length < MAX_IDLE) this.handOff();
+    if (idleWorker && idle.length < MAX_IDLE) this.handOff();
     this.events.exit(code, error);
     if (!this.handedOff) void this.worker.terminate();
   }

@@ -11,7 +11,7 @@ import type { EgressOptions } from '../host/outbound.js';
 import type { PcapWriter } from '../host/pcap.js';
 import { LINK } from '../net/link.js';
 import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
-import { callbackSink, HostLog, streamSink } from './output.js';
+import { callbackSink, HostLog, stdOut, streamSink } from './output.js';
 import { readStaticDir, StaticDirError } from './static-files.js';
 
 /** The app served when none is named: the seed's main.py. */
@@ -122,9 +122,9 @@ export function resolveOptions(options: ServeOptions): Resolved {
       throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  const stdout = options.stdout ? callbackSink(options.stdout) : streamSink(process.stdout);
-  const stderr = options.stderr ? callbackSink(options.stderr) : streamSink(process.stderr);
-  const hostLog = new HostLog(options.stderr ?? process.stderr);
+  const stdout = options.stdout ? callbackSink(options.stdout) : streamSink(stdOut(1));
+  const stderr = options.stderr ? callbackSink(options.stderr) : streamSink(stdOut(2));
+  const hostLog = new HostLog(options.stderr ?? stdOut(2));
   let staticFiles: ReturnType<typeof readStaticDir> = [];
   if (options.staticDir !== undefined) {
     try {

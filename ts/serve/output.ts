@@ -2,17 +2,84 @@
 // host's own messages. Nothing here buffers without bound: Python's output
 // is acknowledged once written (the guest waits or drops past OUTPUT_CAP),
 // and host lines are dropped, and counted, while stderr is not being read.
-import type { Writable } from 'node:stream';
 import type { TextSink } from '../host/instance.js';
 
 /** Host lines waiting in stderr beyond this are dropped until it drains. */
 export const HOST_LOG_CAP = 256 * 1024;
 
+/** One of the process's own streams, with what it holds that the OS has not taken yet. */
+export interface TextOut {
+  write(text: string, done?: () => void): void;
+  /** Bytes written and not yet handed to the OS. */
+  readonly pending: number;
+}
+
+/** A Node stream: its write callbacks say when the OS took the text. */
+class NodeOut implements TextOut {
+  pending = 0;
+
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+
+  write(text: string, done?: () => void): void {
+    const n = text.length;
+    this.pending += n;
+    this.stream.write(text, () => {
+      this.pending -= n;
+      done?.();
+    });
+  }
+}
+
+interface DenoFile {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/**
+ * Deno's own stdout/stderr, written in order and asynchronously: Deno's
+ * process.stdout writes synchronously, so a pipe nobody reads would stop the
+ * host's event loop.
+ */
+class DenoOut implements TextOut {
+  pending = 0;
+  private readonly queue: { bytes: Uint8Array; done?: () => void }[] = [];
+  private writing = false;
+  private readonly encoder = new TextEncoder();
+
+  constructor(private readonly file: DenoFile) {}
+
+  write(text: string, done?: () => void): void {
+    const bytes = this.encoder.encode(text);
+    this.pending += bytes.length;
+    this.queue.push({ bytes, done });
+    if (!this.writing) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+      try {
+        for (let off = 0; off < next.bytes.length; ) off += await this.file.write(next.bytes.subarray(off));
+      } catch {
+        // A closed stream takes nothing more: what it was given counts as gone.
+      }
+      this.pending -= next.bytes.length;
+      next.done?.();
+    }
+    this.writing = false;
+  }
+}
+
+const std: (TextOut | undefined)[] = [];
+
+/** The process's stdout (1) or stderr (2), one writer each for every server in it. */
+export function stdOut(fd: 1 | 2): TextOut {
+  const deno = (globalThis as { Deno?: { stdout: DenoFile; stderr: DenoFile } }).Deno;
+  return (std[fd] ??= deno ? new DenoOut(fd === 1 ? deno.stdout : deno.stderr) : new NodeOut(fd === 1 ? process.stdout : process.stderr));
+}
+
 /** A stream: `done` when the text has been handed to the OS. */
-export function streamSink(stream: Writable): TextSink {
-  return (text, done) => {
-    stream.write(text, () => done());
-  };
+export function streamSink(out: TextOut): TextSink {
+  return (text, done) => out.write(text, done);
 }
 
 /** An embedder's callback: it has taken the text once it returns, or once the promise it returns settles. */
@@ -33,7 +100,7 @@ export class HostLog {
   private droppedSinceNote = 0;
 
   constructor(
-    private readonly out: Writable | ((text: string) => unknown),
+    private readonly out: TextOut | ((text: string) => unknown),
     private readonly cap = HOST_LOG_CAP,
   ) {}
 
@@ -42,7 +109,7 @@ export class HostLog {
       void this.out(text);
       return;
     }
-    if ((this.out.writableLength ?? 0) > this.cap) {
+    if (this.out.pending > this.cap) {
       this.droppedBytes += text.length;
       this.droppedSinceNote += text.length;
       return;
