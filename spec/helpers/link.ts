@@ -8,7 +8,7 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, formatMac, parseMac, write
 import { Outbound } from '../../ts/host/outbound.js';
 import { NetInterface, type FrameSink, type LinkConfig } from '../../ts/net/interface.js';
 import { PROTO_TCP, PROTO_UDP, parseIpv4, parseIpv4Header, writeIpv4Header, type Ipv4Repr } from '../../ts/net/wire/ipv4.js';
-import { parseTcp, writeTcp, type TcpRepr } from '../../ts/net/wire/tcp.js';
+import { parseTcp, writeTcp, type TcpOut, type TcpRepr } from '../../ts/net/wire/tcp.js';
 import { parseUdp, writeUdp } from '../../ts/net/wire/udp.js';
 import { LINK, LINK_MAX_FRAME } from '../../ts/net/link.js';
 
@@ -41,16 +41,9 @@ export function gatewayOnLink(link: LinkConfig, sink: FrameSink, make: (iface: N
 
 // --- frames from the guest ---------------------------------------------------------
 
-export interface GuestTcpFrame {
-  srcIp?: number; // default: the guest's address
-  dstIp: number;
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
-  mss?: number;
+/** A segment's fields as writeTcp takes them, the source address defaulting to the guest's. */
+export interface GuestTcpFrame extends Omit<TcpOut, 'srcIp'> {
+  srcIp?: number;
   payload?: Uint8Array;
   protocol?: number; // the IPv4 protocol field (default TCP)
   pad?: number; // Ethernet padding bytes after the IP packet
