@@ -3,6 +3,7 @@
 export { serve, type ServerHandle } from './serve/serve.js';
 export { AppError, DEFAULT_APP, DEFAULT_LIMITS, type Limits, type ServeOptions } from './serve/options.js';
 export type { PoolStats } from './serve/pool.js';
+export { flushOutput } from './serve/output.js';
 export type { AccessRecord } from './serve/access-log.js';
 export type { InstanceStats } from './host/instance.js';
 export type { EgressOptions, OutboundStats } from './host/outbound.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // CLI: node dist/server.js [APP.py] [options]: a thin layer over serve().
 import { parseArgs } from 'node:util';
-import { AppError, DEFAULT_APP, serve } from './index.js';
+import { AppError, DEFAULT_APP, flushOutput, serve } from './index.js';
 
 const HELP = `Usage: node dist/server.js [APP.py] [options]
 
@@ -49,6 +49,11 @@ Outbound connections from Python (MQTTclient, fetch) are denied by default:
   -h, --help      show this help
 
 Python's print() goes to stdout; host messages and tracebacks go to stderr.`;
+
+/** Exit once Python's last output has reached stdout and stderr. */
+function exit(code: number): void {
+  void flushOutput().then(() => process.exit(code));
+}
 
 function fail(message: string): never {
   process.stderr.write(`pythongoose: ${message}\n`);
@@ -152,18 +157,21 @@ function main(): void {
     },
     onExit: (code, error) => {
       process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
-      process.exit(code === 0 ? 0 : code || 1);
+      exit(code === 0 ? 0 : code || 1);
     },
   }).then(
     (handle) => {
       process.stderr.write(`pythongoose: serving ${positionals[0] ?? 'the seed app'} on ${handle.url}\n`);
       const stop = (): void => {
-        void handle.close().then(() => process.exit(0));
+        void handle.close().then(() => exit(0));
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     },
-    (err) => fail(err instanceof AppError ? err.message : String(err)),
+    (err) => {
+      process.stderr.write(`pythongoose: ${err instanceof AppError ? err.message : String(err)}\n`);
+      exit(1); // after the app's traceback, which may still be on its way to stderr
+    },
   );
 }
 

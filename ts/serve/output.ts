@@ -77,6 +77,18 @@ export function stdOut(fd: 1 | 2): TextOut {
   return (std[fd] ??= deno ? new DenoOut(fd === 1 ? deno.stdout : deno.stderr) : new NodeOut(fd === 1 ? process.stdout : process.stderr));
 }
 
+/**
+ * Resolves once the process's stdout and stderr writers have handed the OS
+ * everything, or after timeoutMs: before exiting, so Python's last output
+ * (a traceback at start-up, say) is not lost.
+ */
+export async function flushOutput(timeoutMs = 2000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (std.some((out) => out !== undefined && out.pending > 0) && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** A stream: `done` when the text has been handed to the OS. */
 export function streamSink(out: TextOut): TextSink {
   return (text, done) => out.write(text, done);
