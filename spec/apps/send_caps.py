@@ -8,7 +8,7 @@ from mongoose import App
 
 app = App()
 stats = {"ws_false": 0, "sse_false": 0, "ws_oserror": 0, "sse_oserror": 0, "ticks": 0, "slow": 0, "count": 0,
-         "ws_closed": [], "sse_closed": 0}
+         "ws_closed": [], "sse_closed": 0, "gen": 0}
 ticker = None
 
 
@@ -33,10 +33,10 @@ def events(stream, request):
     stream.send("hello")
 
 
-def tick(size, count):
+def tick(gen, size, count):
     # Message n is "<n>:" then padding to size bytes: clients check they got every n in order.
     n = stats["ticks"]
-    if n >= count:
+    if gen != stats["gen"] or n >= count:
         return
     stats["ticks"] = n + 1
     head = "%d:" % n
@@ -61,8 +61,12 @@ def start(request):
     size = int(request.query.get("size", "65536"))
     count = int(request.query.get("count", "100"))
     every = int(request.query.get("every", "20"))
+    if ticker is not None:
+        ticker.cancel()
     stats["ticks"] = 0
-    ticker = mongoose.timer(every, lambda: tick(size, count), repeat=True)
+    stats["gen"] += 1  # an earlier broadcast still running stops
+    gen = stats["gen"]
+    ticker = mongoose.timer(every, lambda: tick(gen, size, count), repeat=True)
     return "started"
 
 
