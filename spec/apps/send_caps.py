@@ -70,6 +70,12 @@ def start(request):
     return "started"
 
 
+@app.get("/stop")
+def stop(request):
+    stats["gen"] += 1  # the broadcast running stops
+    return "stopped"
+
+
 @app.get("/stats")
 def get_stats(request):
     return stats

@@ -66,6 +66,7 @@ test('send cap: fast clients get every message, a non-reading one is told once, 
           await sleep(50); // both open before the first tick
           await request(srv.port, `/start?size=${size}&count=${count}&every=${every}`);
           await Promise.race([fast.done, sleep(20000)]);
+          if (fast.got.length < count) await request(srv.port, '/stop');
           // In order and whole, or (a client slower than this pace) a prefix, then closed 1013 and the app told.
           assert.equal(fast.got, Array.from({ length: fast.got.length }, (_, i) => i), 'messages in order, none skipped');
           const after = await stats(srv.port);
@@ -79,6 +80,7 @@ test('send cap: fast clients get every message, a non-reading one is told once, 
           const grown = srv.handle.stats().guestMemory - memBefore;
           assert.ok(grown <= 2 * (CAP + size) + 8 * 1024 * 1024, `guest memory grew ${grown} bytes`);
           assert.is((await request(srv.port, '/')).body.toString(), 'ok');
+          await request(srv.port, '/stop'); // before the next run's clients open
           fast.ws.close();
           slow.destroy();
         },
