@@ -35,6 +35,10 @@ Limits (0 turns a timeout off):
   --idle-timeout S     close keep-alive connections idle this long (default 60)
   --max-connections N  client connections at once (default 10000); beyond
                   it new connections are refused at once
+  --max-send-buffer SIZE  bytes waiting to go to one client, e.g. 1M, 512K
+                  (default 1M; 0: none); past it a WebSocket send closes
+                  the socket (1013) and an SSE send ends the stream, both
+                  returning False; streamed bodies wait for the client
 
 Outbound connections from Python (MQTTclient, fetch) are denied by default:
   --allow HOST[:PORT]  let the app reach HOST (repeatable): a name
@@ -79,6 +83,7 @@ function main(): void {
         'cpu-budget': { type: 'string' },
         workers: { type: 'string' },
         'max-body': { type: 'string' },
+        'max-send-buffer': { type: 'string' },
         'header-timeout': { type: 'string' },
         'idle-timeout': { type: 'string' },
         'max-connections': { type: 'string' },
@@ -117,13 +122,17 @@ function main(): void {
     const n = number(flag, 0, 86400);
     return n === undefined ? undefined : Math.round(n * 1000);
   };
-  let maxBody: number | undefined;
-  if (values['max-body'] !== undefined) {
-    const m = /^(\d+)([KMG]?)$/i.exec(values['max-body']);
-    if (m === null) fail(`--max-body must be a size like 8M, 512K or 1048576, got ${values['max-body']}`);
-    maxBody = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
-    if (maxBody > 0xffffffff) fail(`--max-body must be under 4G, got ${values['max-body']}`);
-  }
+  const size = (flag: 'max-body' | 'max-send-buffer', example: string): number | undefined => {
+    const text = values[flag];
+    if (text === undefined) return undefined;
+    const m = /^(\d+)([KMG]?)$/i.exec(text);
+    if (m === null) fail(`--${flag} must be a size like ${example}, 512K or 1048576, got ${text}`);
+    const n = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+    if (n > 0xffffffff) fail(`--${flag} must be under 4G, got ${text}`);
+    return n;
+  };
+  const maxBody = size('max-body', '8M');
+  const maxSendBuffer = size('max-send-buffer', '1M');
   const maxConnections = number('max-connections', 1, 1000000);
   const workers = number('workers', 1, 64);
   if (workers !== undefined && !Number.isInteger(workers)) fail(`--workers must be a whole number, got ${values.workers}`);
@@ -148,6 +157,7 @@ function main(): void {
       headerTimeoutMs: seconds('header-timeout'),
       idleTimeoutMs: seconds('idle-timeout'),
       maxConnections: maxConnections === undefined ? undefined : Math.floor(maxConnections),
+      maxSendBuffer,
     },
     egress: {
       allow: values.allow ?? [],

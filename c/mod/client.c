@@ -217,6 +217,10 @@ static struct mg_connection *mqtt_conn(mp_obj_t id) {
     if (!(client_state(c)->flags & CF_MQTT) || c->is_draining) {
         mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("not connected"));
     }
+    // A broker that does not take what it is sent: refuse more, as for clients.
+    if (pg_over_send_cap(c)) {
+        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("send buffer full (over --max-send-buffer)"));
+    }
     return c;
 }
 

@@ -8,6 +8,7 @@
 #include "c/mod/conn.h"
 #include "c/platform/platform.h"
 #include "c/vm/budget.h"
+#include "c/vm/options.h"
 
 // Valid only while a request is being handled.
 struct mg_connection *pg_current_conn;
@@ -29,6 +30,17 @@ void pg_log_response(struct mg_connection *c) {
     pg_write(3, st->log_line, len + 1);
     free(st->log_line);
     st->log_line = NULL;
+}
+
+bool pg_over_send_cap(struct mg_connection *c) {
+    return pg_limits.max_send_buffer != 0 && c->send.len > pg_limits.max_send_buffer;
+}
+
+void pg_mark_over_cap(struct mg_connection *c) {
+    pg_conn_t *st = conn_state(c);
+    st->flags |= F_OVER_CAP;
+    st->since_ms = (uint32_t)mg_millis();
+    c->is_draining = 1;
 }
 
 struct mg_connection *pg_find_conn(mp_obj_t id_in) {

@@ -38,6 +38,7 @@ enum {
     F_BODY = 1024,      // its head was accepted and its body is arriving (since_ms: the last bytes)
     F_CHUNKED_IN = 2048,  // ... a chunked body, being decoded (rx_out, rx_in)
     F_PIPELINED = 4096,   // is_resp is set only to hold the next request back (see pg_guard_pfn)
+    F_OVER_CAP = 8192,    // closed for being over the send cap (since_ms: then); reset if not drained soon
 };
 typedef struct {
     char *log_line;  // "METHOD uri" of the request being answered (access log)
@@ -60,5 +61,16 @@ static inline pg_conn_t *conn_state(struct mg_connection *c) {
 // One access log record per response, for the host to format (fd 3), if the
 // response has a log line (pg_access_log); frees it.
 void pg_log_response(struct mg_connection *c);
+
+// The per-connection send cap (--max-send-buffer, pg_limits.max_send_buffer):
+// what counts is the bytes Mongoose holds in c->send for the connection. A
+// send is refused once they are over the cap; the send that crosses it is
+// taken whole, so c->send holds at most the cap plus one send.
+bool pg_over_send_cap(struct mg_connection *c);
+// c was closed for being over its cap (a WebSocket with 1013, an event stream
+// ended): it gets PG_OVER_CAP_GRACE_MS to take what is queued, then it is
+// reset and its buffer freed (pg_guard_pfn).
+#define PG_OVER_CAP_GRACE_MS 5000
+void pg_mark_over_cap(struct mg_connection *c);
 
 MP_DECLARE_CONST_FUN_OBJ_1(mongoose_peer_obj);

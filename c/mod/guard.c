@@ -11,6 +11,7 @@
 #include "c/mod/guard.h"
 #include "c/mod/response.h"
 #include "c/mod/text.h"
+#include "c/platform/platform.h"
 #include "c/vm/options.h"
 
 #define PG_MAX_REQUEST_LINE (8 * 1024)  // longer: 414
@@ -464,6 +465,21 @@ static void check_timeouts(struct mg_connection *c, uint32_t now) {
     }
 }
 
+// Timeouts (seconds) are checked every PG_TIMEOUT_STEP_MS, not in every poll
+// round: with thousands of idle or partial connections a busy link runs
+// hundreds of rounds a second, and each check walks every connection.
+#define PG_TIMEOUT_STEP_MS 50
+static bool timeouts_due;       // the current round checks every connection's timeouts
+static uint32_t next_check_ms;  // the first round at or after this checks
+
+// At the end of a round's walk (the listener's poll): whether the next round checks.
+static void timeout_walk(uint32_t now) {
+    if (timeouts_due) {
+        next_check_ms = now + PG_TIMEOUT_STEP_MS;
+    }
+    timeouts_due = (int32_t)(now - next_check_ms) >= 0;
+}
+
 // Mongoose's HTTP protocol handler (static in mongoose.c), which pg_guard_pfn wraps.
 mg_event_handler_t pg_mongoose_http_cb;
 
@@ -471,7 +487,14 @@ mg_event_handler_t pg_mongoose_http_cb;
 // http_fn (c/mod/http.c), so the checks here see each request's bytes before
 // Mongoose parses them. A request is seen at the start of c->recv: Mongoose
 // is let parse one request per event only (see MG_EV_HTTP_MSG in http_fn).
+//
+// A request pipelined behind another is started only once the response
+// before it has been handed to the host (c->send empty), and at most one
+// such request per poll round (pg_net_poll reads the link between rounds):
+// a client that left meanwhile is reset by the host when that response
+// reaches it, and its queued requests are dropped unrun.
 void pg_guard_pfn(struct mg_connection *c, int ev, void *ev_data) {
+    static bool released;  // a held-back request was started in this poll round
     if (ev == MG_EV_CLOSE || ((ev == MG_EV_READ || ev == MG_EV_POLL) && (c->is_draining || c->is_closing))) {
         c->recv.len = 0;  // nothing more is parsed, and a request cut short is not delivered
     } else if (ev == MG_EV_READ) {
@@ -480,15 +503,26 @@ void pg_guard_pfn(struct mg_connection *c, int ev, void *ev_data) {
         }
     } else if (ev == MG_EV_POLL) {
         pg_conn_t *st = conn_state(c);
-        if (st->flags & F_PIPELINED) {
-            st->flags &= (uint16_t)~F_PIPELINED;
-            c->is_resp = 0;  // Mongoose parses the next request on this poll
+        uint32_t now = (uint32_t)*(uint64_t *)ev_data;
+        if (c->is_listening) {
+            // The listener comes after the accepted connections in Mongoose's
+            // list (newest first): the round's walk over them is done.
+            released = false;
+            timeout_walk(now);
+        } else if ((st->flags & F_PIPELINED) && c->send.len == 0) {
+            if (released) {
+                pg_net_poll_again();  // its turn is the next round
+            } else {
+                released = true;
+                st->flags &= (uint16_t)~F_PIPELINED;
+                c->is_resp = 0;  // Mongoose parses the next request on this poll
+            }
         }
         if (!c->is_resp && c->fn_data == NULL && c->recv.len > 0 && !(st->flags & (F_HEAD_WAIT | F_BODY))) {
             precheck(c);  // bytes that arrived while a response was going out
         }
-        if (!c->is_draining && !c->is_listening) {  // on sockets, a draining listener is closed
-            check_timeouts(c, (uint32_t)*(uint64_t *)ev_data);
+        if (timeouts_due && !c->is_listening) {
+            check_timeouts(c, now);
         }
     }
     pg_mongoose_http_cb(c, ev, ev_data);

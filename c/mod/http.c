@@ -10,8 +10,19 @@
 #include "c/mod/ws.h"
 #include "c/platform/platform.h"
 #include "c/vm/gc.h"
+#include "c/vm/options.h"
+
+// A watched response takes more (DRAIN) below this many bytes waiting: under
+// the send cap too, so a paced stream's sends are never refused.
+static size_t drain_mark(void) {
+    uint32_t cap = pg_limits.max_send_buffer;
+    return cap != 0 && cap < PG_STREAM_CHUNK ? cap : PG_STREAM_CHUNK;
+}
 
 static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
+    if (c->is_listening) {
+        return;  // its c->data is Mongoose's backlog, not a pg_conn_t
+    }
     pg_conn_t *st = conn_state(c);
     if (c->pfn == pg_mongoose_http_cb && c->is_accepted) {
         c->pfn = pg_guard_pfn;  // Mongoose puts its own back after sending a static file
@@ -26,6 +37,15 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
             }
             break;
         case MG_EV_POLL:
+            // Closed for being over the send cap (a WebSocket too: its pfn is
+            // Mongoose's own, so this is here, not in the guard) and still
+            // not drained: reset, and its buffer freed.
+            if ((st->flags & F_OVER_CAP) && !c->is_closing &&
+                (int32_t)((uint32_t)*(uint64_t *)ev_data - st->since_ms) >= PG_OVER_CAP_GRACE_MS) {
+                pg_net_abort(c);
+                break;
+            }
+            // fall through
         case MG_EV_WRITE:
             if ((st->flags & F_STATIC) && !c->is_resp) {
                 // Mongoose has queued the whole file; it honours
@@ -37,7 +57,7 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
             }
             if (c->fn_data != NULL) {
                 pg_stream_feed(c);
-            } else if ((st->flags & F_DRAIN) && c->send.len < PG_STREAM_CHUNK && !c->is_closing) {
+            } else if ((st->flags & F_DRAIN) && c->send.len < drain_mark() && !c->is_closing) {
                 pg_gc_safe_point();
                 mp_obj_t args[2] = {MP_OBJ_NEW_SMALL_INT(EV_DRAIN), mp_obj_new_int_from_uint(c->id)};
                 pg_call_handler("stream", 2, args);

@@ -17,11 +17,13 @@
 //                              with serve, it then polls forever
 //   reply(conn, status, headers, body)               a whole response
 //   start(conn, status, headers, chunked)            open a response
-//   send(conn, data, chunk=False) -> bytes queued    write to it
+//   send(conn, data, end_if_full=False) -> bytes queued, or -1 if it was
+//                              over the send cap and so ended (else OSError)
 //   end(conn, close=False)                           finish it
 //   watch(conn, drain)         deliver CLOSE (and DRAIN if drain) events
 //   ws_upgrade(conn, headers)  answer a WebSocket handshake
-//   ws_send(conn, data)        a text (str) or binary (bytes) message
+//   ws_send(conn, data) -> bool a text (str) or binary (bytes) message; False
+//                              if over the send cap: closed 1013, not sent
 //   close(conn, code=1000, reason='')                close (WS: close frame)
 //   serve_static(conn) -> bool serve the request from the static files
 //   timer(ms, fn, repeat) -> id, cancel(id)

@@ -194,9 +194,12 @@ static mp_obj_t mongoose_start(size_t n_args, const mp_obj_t *args) {
 }
 MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_start_obj, 4, 4, mongoose_start);
 
-// send(conn, data, chunk=False): raw bytes after start() (chunk framing is
-// added when the response is chunked). Returns the bytes now waiting in the
-// connection's send buffer, for the caller's flow control.
+// send(conn, data, end_if_full=False): raw bytes after start() (chunk
+// framing is added when the response is chunked). Returns the bytes now
+// waiting in the connection's send buffer, for the caller's flow control.
+// Once they are over the send cap (pg_over_send_cap) nothing is queued: with
+// end_if_full (event streams) the response is ended, the connection closed
+// and -1 returned; otherwise OSError is raised and the response stays open.
 static mp_obj_t mongoose_send(size_t n_args, const mp_obj_t *args) {
     struct mg_connection *c = pg_conn_arg(args[0]);
     pg_conn_t *st = conn_state(c);
@@ -208,6 +211,18 @@ static mp_obj_t mongoose_send(size_t n_args, const mp_obj_t *args) {
         }
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("send() before start()"));
     }
+    if (buf.len > 0 && !(st->flags & F_HEAD) && pg_over_send_cap(c)) {
+        if (n_args > 2 && mp_obj_is_true(args[2])) {
+            if (st->flags & F_CHUNKED) {
+                mg_send(c, "0\r\n\r\n", 5);  // a clean end for a client that catches up
+            }
+            st->flags |= F_CLOSE_AFTER;
+            pg_response_done(c);
+            pg_mark_over_cap(c);
+            return MP_OBJ_NEW_SMALL_INT(-1);
+        }
+        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("send buffer full (over --max-send-buffer): wait for DRAIN"));
+    }
     if (buf.len > 0 && !(st->flags & F_HEAD)) {
         if (st->flags & F_CHUNKED) {
             mg_printf(c, "%lx\r\n", (unsigned long)buf.len);
@@ -218,7 +233,6 @@ static mp_obj_t mongoose_send(size_t n_args, const mp_obj_t *args) {
         }
         st->bytes += (uint32_t)buf.len;
     }
-    (void)n_args;
     return mp_obj_new_int_from_uint(c->send.len);
 }
 MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_send_obj, 2, 3, mongoose_send);

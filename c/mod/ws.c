@@ -37,9 +37,16 @@ static mp_obj_t mongoose_ws_send(mp_obj_t conn, mp_obj_t data) {
     }
     mp_buffer_info_t buf;
     mp_get_buffer_raise(data, &buf, MP_BUFFER_READ);
+    if (pg_over_send_cap(c)) {
+        // A client that does not take what it is sent: close it with 1013
+        // (try again later) rather than queue more; the frame is not sent.
+        pg_ws_close(c, 1013, "send buffer full", 16);
+        pg_mark_over_cap(c);
+        return mp_const_false;
+    }
     int op = mp_obj_is_str(data) ? WEBSOCKET_OP_TEXT : WEBSOCKET_OP_BINARY;
     mg_ws_send(c, buf.buf, buf.len, op);
-    return mp_obj_new_int_from_uint(c->send.len);
+    return mp_const_true;
 }
 MP_DEFINE_CONST_FUN_OBJ_2(mongoose_ws_send_obj, mongoose_ws_send);
 

@@ -27,6 +27,9 @@ const char *pg_net_listen_name(void);
 // "[2001:db8::1]:51234"). Returns its length, 0 if unknown.
 size_t pg_net_peer(struct mg_connection *c, char *buf, size_t cap);
 
+// Drop a connection now: a reset to the peer, and its buffers freed.
+void pg_net_abort(struct mg_connection *c);
+
 // Called on every idle poll once the host is shutting down (the module
 // finishes responses and closes the rest). One hook; NULL for none.
 void pg_net_on_shutdown(void (*hook)(void));

@@ -9,6 +9,7 @@ typedef struct {
     uint32_t max_body;           // largest request body accepted (bytes)
     uint32_t header_timeout_ms;  // a request head must be complete this soon after its first byte
     uint32_t idle_timeout_ms;    // a keep-alive connection with no request in progress is closed after this
+    uint32_t max_send_buffer;    // bytes waiting in a connection's send buffer (c->send) past which a send is refused
 } pg_limits_t;
 extern pg_limits_t pg_limits;
 

@@ -94,6 +94,7 @@ link('the limits the native build keeps (c/vm/options.c) are the host defaults',
   assert.is(field('max_body'), DEFAULT_LIMITS.maxBody);
   assert.is(field('header_timeout_ms'), DEFAULT_LIMITS.headerTimeoutMs);
   assert.is(field('idle_timeout_ms'), DEFAULT_LIMITS.idleTimeoutMs);
+  assert.is(field('max_send_buffer'), DEFAULT_LIMITS.maxSendBuffer);
 });
 
 link.run();

@@ -83,6 +83,7 @@ export interface GuestLimits {
   maxBody: number;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
+  maxSendBuffer: number;
 }
 
 export interface StaticFile {

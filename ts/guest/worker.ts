@@ -15,7 +15,7 @@ interface GuestExports {
   pg_init(heapInitial: number, heapMax: number, pystack: number, stress: number, accessLog: number): void;
   pg_fs_add(path: number, data: number, size: number, mtime: number): number;
   pg_set_health_path(path: number): void;
-  pg_set_limits(cpuBudgetMs: number, maxBody: number, headerTimeoutMs: number, idleTimeoutMs: number): void;
+  pg_set_limits(cpuBudgetMs: number, maxBody: number, headerTimeoutMs: number, idleTimeoutMs: number, maxSendBuffer: number): void;
   pg_run(src: number, len: number, filename: number): number;
 }
 
@@ -343,8 +343,8 @@ function run(init: WorkerInit): void {
     exports = instance.exports as unknown as GuestExports;
     exports._initialize();
     exports.pg_init(init.heapInitial, init.heapMax, init.pystackBytes, init.gcStress ? 1 : 0, init.accessLog ? 1 : 0);
-    const { cpuBudgetMs, maxBody, headerTimeoutMs, idleTimeoutMs } = init.limits;
-    exports.pg_set_limits(cpuBudgetMs, maxBody, headerTimeoutMs, idleTimeoutMs);
+    const { cpuBudgetMs, maxBody, headerTimeoutMs, idleTimeoutMs, maxSendBuffer } = init.limits;
+    exports.pg_set_limits(cpuBudgetMs, maxBody, headerTimeoutMs, idleTimeoutMs, maxSendBuffer);
     const health = cString(init.healthPath);
     exports.pg_set_health_path(health);
     exports.free(health);

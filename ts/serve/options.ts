@@ -80,6 +80,13 @@ export interface Limits {
   idleTimeoutMs?: number;
   /** Client connections at once; beyond it new ones are refused at once (default 10,000). */
   maxConnections?: number;
+  /**
+   * Bytes waiting in one connection's guest send buffer (Mongoose's c->send)
+   * past which a send is refused (default 1 MiB; 0: none): a WebSocket is
+   * closed with 1013 and ws.send() returns False, an event stream is ended and
+   * EventStream.send() returns False; streamed bodies wait for the client as before.
+   */
+  maxSendBuffer?: number;
 }
 
 export const DEFAULT_LIMITS: Required<Limits> = {
@@ -88,6 +95,7 @@ export const DEFAULT_LIMITS: Required<Limits> = {
   headerTimeoutMs: 10000,
   idleTimeoutMs: 60000,
   maxConnections: 10000,
+  maxSendBuffer: 1024 * 1024,
 };
 
 export class AppError extends Error {}

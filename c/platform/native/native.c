@@ -68,6 +68,11 @@ void pg_net_poll_again(void) {
     poll_again = true;
 }
 
+// Closing the socket is enough: the kernel tells the peer.
+void pg_net_abort(struct mg_connection *c) {
+    c->is_closing = 1;
+}
+
 // No host asks the native build to shut down: it is stopped by a signal.
 void pg_net_on_shutdown(void (*hook)(void)) {
     (void)hook;

@@ -9,10 +9,6 @@ bool pg_net_ready(void) {
     return pg_mgr.ifp != NULL && pg_mgr.ifp->state == MG_TCPIP_STATE_READY;
 }
 
-// Nothing to do: a round that sent frames (the held-back request's response
-// did) is followed by another at once.
-void pg_net_poll_again(void) {
-}
 
 const char *pg_net_listen_url(void) {
     return PG_HTTP_URL;

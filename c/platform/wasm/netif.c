@@ -13,6 +13,7 @@ static struct mg_tcpip_if ifp;
 static void (*shutdown_hook)(void);
 static uint32_t rx_frames, tx_frames;  // progress counters for the poll loop
 static bool initialised;
+static bool again;  // pg_net_poll_again: another round at once
 #define PG_RX_BATCH 64  // frames taken between two poll rounds
 
 static size_t drv_tx(const void *buf, size_t len, struct mg_tcpip_if *ifp) {
@@ -98,6 +99,12 @@ static int32_t next_deadline(double now, int32_t cap) {
     return cap;
 }
 
+// A round that sent frames is followed by another at once anyway; this is for
+// a request held back while the round produced nothing.
+void pg_net_poll_again(void) {
+    again = true;
+}
+
 void pg_net_poll(int32_t ms) {
     double deadline = pg_millis() + (ms < 0 ? 0 : ms);
     bool worked = false;
@@ -113,8 +120,9 @@ void pg_net_poll(int32_t ms) {
             }
             pg_tcpip_rx(&ifp, ifp.recv_queue.buf, len);
         }
+        again = false;
         mg_mgr_poll(&pg_mgr, 0);
-        if (rx_frames != rx0 || tx_frames != tx0) {
+        if (rx_frames != rx0 || tx_frames != tx0 || again) {
             worked = true;
             continue;  // one frame per connection per mg_mgr_poll: keep going
         }

@@ -162,7 +162,7 @@ class _Stream:
             return
         if isinstance(chunk, str):
             chunk = chunk.encode()
-        _mongoose.send(self.conn, chunk, True)
+        _mongoose.send(self.conn, chunk)  # paced by DRAIN: always under the send cap
 
     def _closed(self):
         close = getattr(self.it, "close", None)

@@ -17,11 +17,14 @@ class WebSocket:
         self.handler = None
 
     def send(self, data):
+        """Queue a message. True if queued; False if the client was not taking
+        what it was sent (its send buffer over --max-send-buffer): the socket is
+        then closed with 1013 and the message dropped. OSError once closed."""
         if self.closed:
             raise OSError("WebSocket is closed")
         if not isinstance(data, (str, bytes)):
             data = bytes(data)
-        _mongoose.ws_send(self.conn, data)
+        return _mongoose.ws_send(self.conn, data)
 
     def close(self, code=1000, reason=""):
         if not self.closed:
@@ -63,6 +66,9 @@ class EventStream:
         self.on_close = None
 
     def send(self, data, event=None, id=None, retry=None):
+        """Push an event. True if queued; False if the client was not taking
+        what it was sent (its send buffer over --max-send-buffer): the stream is
+        then ended and the event dropped. OSError once closed."""
         if self.closed:
             raise OSError("event stream is closed")
         if not isinstance(data, str):
@@ -82,7 +88,11 @@ class EventStream:
         for line in data.split("\n"):
             out.append("data: %s\n" % line)
         out.append("\n")
-        _mongoose.send(self.conn, "".join(out).encode(), True)
+        if _mongoose.send(self.conn, "".join(out).encode(), True) < 0:
+            # Ended for being over the cap: the app's close handler runs on CLOSE.
+            self.closed = True
+            return False
+        return True
 
     def close(self):
         if not self.closed:
