@@ -32,6 +32,14 @@ if [ "$(cat wasm/build/.micropython 2>/dev/null)" != "$MICROPYTHON_DEB" ]; then
   rm -f wasm/build/pythongoose.wasm
   echo "$MICROPYTHON_DEB" >wasm/build/.micropython
 fi
+# MicroPython's generated module and qstr tables are collected per source file
+# and keep a module that the port's config since turned off (the link then
+# fails): a changed c/mpconfigport.h or wasm/Makefile means a clean build.
+config=$(cat c/mpconfigport.h wasm/Makefile | sha256sum | cut -d' ' -f1)
+if [ "$(cat wasm/build/.config 2>/dev/null)" != "$config" ]; then
+  rm -rf wasm/build/obj-*
+  echo "$config" >wasm/build/.config
+fi
 jobs=$(nproc 2>/dev/null || echo 2)
 build_mpy_cross
 make -s -f wasm/Makefile -j"$jobs" MICROPYTHON_TOP="$src" MONGOOSE_DIR="$mg"
