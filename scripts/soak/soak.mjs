@@ -75,7 +75,10 @@ async function one(i, port, agent, ws) {
   return r.status === 200 && r.body.length === MIB ? null : `mib: ${r.status} ${r.body.length}`;
 }
 
-/** 4 SSE and 4 WebSocket subscribers of the feed that never read, each reopened when the server closes it. */
+/**
+ * 4 SSE and 4 WebSocket subscribers of the feed that never read (each
+ * reopened if it notices the server closed it; paused, it rarely does).
+ */
 function slowSubscribers(port) {
   let stopped = false;
   let opened = 0;
@@ -163,7 +166,7 @@ async function soak(workers) {
       `${failures.length} unexpected failures; host RSS ${mb(s10.rss)} -> ${mb(s100.rss)} (${growth(s10.rss, s100.rss)}), ` +
       `guest memory ${mb(s10.guest)} -> ${mb(s100.guest)} (${growth(s10.guest, s100.guest)}); ` +
       `${printedLines} lines printed, ${srv.stats().outputDropped.stdout} bytes of output dropped; ` +
-      `non-reading subscribers opened ${reopened} times`,
+      `${reopened} non-reading subscribers`,
   );
   for (const f of failures.slice(0, 10)) console.log(`  ${f}`);
   return failures.length === 0 && s100.rss <= s10.rss * 1.1 && s100.guest <= s10.guest * 1.1;
