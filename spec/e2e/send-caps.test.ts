@@ -5,8 +5,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type Socket } from 'node:net';
-import WebSocket from 'ws';
-import { appPath, rawConnect, request, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { appPath, request, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { fastWs, slowClient, wsHead } from '../helpers/feed.js';
 
 const DEADLINE = 30000;
 
@@ -29,22 +29,6 @@ interface Fast {
   got: number[];
   done: Promise<void>;
   close(): void;
-}
-
-function fastWs(port: number, count: number): Promise<Fast> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/wsopen?tag=fast`, { maxPayload: 16 * 1024 * 1024 });
-    const got: number[] = [];
-    let finish: () => void;
-    const done = new Promise<void>((r) => (finish = r));
-    ws.on('message', (data: Buffer) => {
-      got.push(Number(data.toString('latin1', 0, 12).split(':')[0]));
-      if (got.length === count) finish();
-    });
-    ws.on('close', () => finish());
-    ws.once('open', () => resolve({ got, done, close: () => ws.close() }));
-    ws.once('error', reject);
-  });
 }
 
 function fastSse(port: number, count: number): Promise<Fast> {
@@ -81,19 +65,6 @@ function fastSse(port: number, count: number): Promise<Fast> {
     s.on('error', reject);
   });
 }
-
-/** A client that opens the route and then never reads. */
-async function slowClient(port: number, head: string): Promise<Socket> {
-  const s = await rawConnect(port);
-  s.on('error', () => {});
-  s.write(head);
-  s.pause();
-  return s;
-}
-
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const wsHead = (path: string): string =>
-  `GET ${path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 
 // ============================================================================
 

@@ -9,8 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import type { Socket } from 'node:net';
-import WebSocket from 'ws';
-import { appPath, rawConnect, request, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { appPath, request, sleep, startServer, type TestServer } from '../helpers/server.js';
+import { fastWs, slowClient, wsHead } from '../helpers/feed.js';
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : 42;
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -20,36 +20,7 @@ async function stats(port: number): Promise<any> {
   return JSON.parse((await request(port, '/stats')).body.toString());
 }
 
-function fastWs(port: number, count: number): Promise<{ got: number[]; done: Promise<void>; ws: WebSocket; code: () => number }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/wsopen?tag=fast`, { maxPayload: 16 * 1024 * 1024 });
-    const got: number[] = [];
-    let finish: () => void;
-    const done = new Promise<void>((r) => (finish = r));
-    ws.on('message', (data: Buffer) => {
-      got.push(Number(data.toString('latin1', 0, 12).split(':')[0]));
-      if (got.length === count) finish();
-    });
-    let code = 0;
-    ws.on('close', (c: number) => {
-      code = c;
-      finish();
-    });
-    ws.once('open', () => resolve({ got, done, ws, code: () => code }));
-    ws.once('error', reject);
-  });
-}
-
-async function slowWs(port: number): Promise<Socket> {
-  const s = await rawConnect(port);
-  s.on('error', () => {});
-  s.write(
-    'GET /wsopen?tag=slow HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-  );
-  s.pause();
-  return s;
-}
+const slowWs = (port: number): Promise<Socket> => slowClient(port, wsHead('/wsopen?tag=slow'));
 
 test('send cap: fast clients get every message, a non-reading one is told once, guest memory stays bounded', async () => {
   const srv: TestServer = await startServer({ app: appPath('send_caps.py'), accessLog: false, limits: { maxSendBuffer: CAP } });

@@ -9,14 +9,18 @@ export const RST = 0x04;
 export const PSH = 0x08;
 export const ACK = 0x10;
 
-/** A received segment, as the state machine sees it. */
-export interface TcpRepr {
+/** The header fields a segment's reader and writer share. */
+interface TcpFields {
   srcPort: number;
   dstPort: number;
   seq: number;
   ack: number;
   flags: number;
   window: number;
+}
+
+/** A received segment, as the state machine sees it. */
+export interface TcpRepr extends TcpFields {
   mss: number; // 0 if no MSS option
   payloadStart: number;
   payloadEnd: number;
@@ -66,15 +70,9 @@ export function flagNames(flags: number): string {
 }
 
 /** Fields of a segment to write. */
-export interface TcpOut {
+export interface TcpOut extends TcpFields {
   srcIp: Ipv4;
   dstIp: Ipv4;
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
   mss?: number;
 }
 
