@@ -35,3 +35,7 @@ PG_IMPORT(peer) size_t pg_peer(uint16_t port, char *buf, size_t cap);
 // port `port` ("egress denied: 203.0.113.7:443", "ECONNREFUSED 127.0.0.1:1883",
 // "idle for 300 s, reset"), or 0 bytes if it did not. Returns its length.
 PG_IMPORT(refusal) size_t pg_refusal(uint16_t port, char *buf, size_t cap);
+// 1 while the client behind host port `port` has half-closed and the host has
+// not yet seen it take the last response (a client that left is reset
+// instead): a request it pipelined waits. 0 otherwise.
+PG_IMPORT(held) int pg_held(uint16_t port);

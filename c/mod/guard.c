@@ -492,7 +492,9 @@ mg_event_handler_t pg_mongoose_http_cb;
 // before it has been handed to the host (c->send empty), and at most one
 // such request per poll round (pg_net_poll reads the link between rounds):
 // a client that left meanwhile is reset by the host when that response
-// reaches it, and its queued requests are dropped unrun.
+// reaches it, and its queued requests are dropped unrun. A client that
+// half-closed is given its next request only once the host has seen it take
+// the last response (pg_net_client_held): its FIN may mean it is gone.
 void pg_guard_pfn(struct mg_connection *c, int ev, void *ev_data) {
     static bool released;  // a held-back request was started in this poll round
     if (ev == MG_EV_CLOSE || ((ev == MG_EV_READ || ev == MG_EV_POLL) && (c->is_draining || c->is_closing))) {
@@ -509,7 +511,7 @@ void pg_guard_pfn(struct mg_connection *c, int ev, void *ev_data) {
             // list (newest first): the round's walk over them is done.
             released = false;
             timeout_walk(now);
-        } else if ((st->flags & F_PIPELINED) && c->send.len == 0) {
+        } else if ((st->flags & F_PIPELINED) && c->send.len == 0 && !pg_net_client_held(c)) {
             if (released) {
                 pg_net_poll_again();  // its turn is the next round
             } else {

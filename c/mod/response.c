@@ -7,6 +7,7 @@
 #include "c/mod/conn.h"
 #include "c/mod/response.h"
 #include "c/mod/text.h"
+#include "c/platform/platform.h"
 
 // A body being streamed out; the object stays rooted in pg_streams meanwhile.
 typedef struct {
@@ -35,8 +36,13 @@ void pg_response_done(struct mg_connection *c) {
     if (close_after) {
         c->is_draining = 1;
     } else if (c != pg_current_conn && c->recv.len > 0) {
-        long none = 0;
-        mg_call(c, MG_EV_READ, &none);  // requests pipelined behind this one
+        if (pg_net_client_held(c)) {
+            c->is_resp = 1;  // pg_guard_pfn starts it once the host lets it
+            st->flags |= F_PIPELINED;
+        } else {
+            long none = 0;
+            mg_call(c, MG_EV_READ, &none);  // requests pipelined behind this one
+        }
     }
 }
 

@@ -27,6 +27,10 @@ const char *pg_net_listen_name(void);
 // "[2001:db8::1]:51234"). Returns its length, 0 if unknown.
 size_t pg_net_peer(struct mg_connection *c, char *buf, size_t cap);
 
+// Whether a request the client pipelined must wait: it half-closed, and may
+// have left (the host finds out when a response reaches it).
+bool pg_net_client_held(struct mg_connection *c);
+
 // Drop a connection now: a reset to the peer, and its buffers freed.
 void pg_net_abort(struct mg_connection *c);
 

@@ -321,7 +321,7 @@ class StreamHost implements TcpHost {
     this.closedCount++;
   }
   writable(): void {}
-  clientCaughtUp(): boolean {
+  guestSettled(): boolean {
     return true;
   }
 }

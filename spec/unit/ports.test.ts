@@ -55,7 +55,7 @@ test('default clock: fresh ports are available now', () => {
   assert.is(pool.available, 1);
 });
 
-test('many takes and gives (internal compaction) keep order and count', () => {
+test('many takes and gives (the ring wraps) keep order and count', () => {
   const pool = new PortPool(1, 10000, 0);
   for (let p = 1; p <= 6000; p++) assert.is(pool.take(T0), p);
   for (let p = 6000; p > 5900; p--) pool.give(p, T0);

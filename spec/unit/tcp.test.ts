@@ -66,7 +66,7 @@ class FakeHost implements TcpHost {
     this.calls.push('closed');
   }
   caughtUp = true;
-  clientCaughtUp(_conn: TcpConnection): boolean {
+  guestSettled(_conn: TcpConnection): boolean {
     return this.caughtUp;
   }
   writable(_conn: TcpConnection): void {

@@ -12,7 +12,7 @@
  * The host refuses a module that imports anything else.
  */
 export const GUEST_IMPORTS = [
-  'pg.tx', 'pg.rx', 'pg.wait', 'pg.millis', 'pg.random', 'pg.write', 'pg.peer', 'pg.refusal',
+  'pg.tx', 'pg.rx', 'pg.wait', 'pg.millis', 'pg.random', 'pg.write', 'pg.peer', 'pg.refusal', 'pg.held',
   'env.getTempRet0', 'env.setTempRet0', 'env.emscripten_notify_memory_growth', 'env.memory',
   'wasi_snapshot_preview1.fd_write', 'wasi_snapshot_preview1.proc_exit',
 ] as const;
@@ -42,7 +42,8 @@ export const CTRL_WAKE = 0; // bumped by the host when frames arrive or a flow r
 export const CTRL_TX = 1; // bumped by the guest when it queued frames for the host
 export const CTRL_SHUTDOWN = 2; // set by the host: finish in-flight responses, close the rest
 export const CTRL_OUTPUT = 3; // bytes of output the worker posted that the host has not written out yet
-export const CTRL_WORDS = 4;
+export const CTRL_IDLE = 4; // 1 while the guest waits in pg.wait (set by the guest)
+export const CTRL_WORDS = 5;
 
 /**
  * The most output (stdout and stderr) of one guest that may be in flight at
@@ -100,12 +101,21 @@ export interface StaticFile {
  */
 export const NOTE_SLOT = 48;
 
+/** The guest's TCP data toward this flow waits (the socket drains slowly). */
+export const FLOW_PAUSED = 1;
+/** pg.held: the client half-closed and has not been seen to take the last response; a request it pipelined waits. */
+export const FLOW_HELD = 2;
+/** The client of this inbound flow half-closed: each response to it is followed by a probe (ts/host/inbound.ts). */
+export const FLOW_ENDED = 4;
+/** The guest sent data to an ended flow since the host's probe began: it covers not all of it. */
+export const FLOW_DIRTY = 8;
+
 export interface WorkerInit extends GuestOptions {
   wasm: WebAssembly.Module;
   rx: SharedArrayBuffer; // host -> guest frames
   tx: SharedArrayBuffer; // guest -> host frames
   ctrl: SharedArrayBuffer;
-  paused: SharedArrayBuffer; // Uint8Array(65536): 1 = hold TCP data of that flow (host port inbound, guest port outbound)
+  paused: SharedArrayBuffer; // Uint8Array(65536) of FLOW_* bits, by host port (inbound) or guest port (outbound)
   notes: SharedArrayBuffer; // Uint8Array(65536 * NOTE_SLOT): length byte + text
   beat: SharedArrayBuffer; // Float64Array(2): Date.now() when the guest last called the host (a stuck guest stops), its memory size
 }

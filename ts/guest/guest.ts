@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { FrameRing } from './ring.js';
 import { DEFAULT_WASM_PATH } from './paths.js';
-import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
+import { CTRL_IDLE, CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, FLOW_DIRTY, FLOW_ENDED, FLOW_HELD, FLOW_PAUSED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
 
 const RING_BYTES = 4 * 1024 * 1024;
 /**
@@ -167,6 +167,11 @@ export class Guest {
     return this.shared.beat[1];
   }
 
+  /** Whether the guest is running rather than waiting for the host (before it first waits: running). */
+  get isBusy(): boolean {
+    return Atomics.load(this.shared.ctrl, CTRL_IDLE) === 0;
+  }
+
   get isRunning(): boolean {
     return this.running;
   }
@@ -276,10 +281,40 @@ export class Guest {
 
   /** Hold (or release) the guest's TCP data toward one host port. */
   setPaused(port: number, paused: boolean): void {
-    const v = paused ? 1 : 0;
-    if (this.shared.paused[port] === v) return;
-    this.shared.paused[port] = v;
-    if (!paused) this.wake();
+    this.setFlowBit(port, FLOW_PAUSED, paused);
+  }
+
+  /** The client of host port `port` half-closed (or the port is free again): see FLOW_ENDED. */
+  setClientEnded(port: number, ended: boolean): void {
+    if (port >= this.shared.paused.length) return; // released
+    if (ended) Atomics.or(this.shared.paused, port, FLOW_ENDED | FLOW_HELD);
+    else this.setFlowBit(port, FLOW_ENDED | FLOW_HELD | FLOW_DIRTY, false);
+  }
+
+  /** A probe of an ended flow's client starts: it covers the guest's data up to here. */
+  beginProbe(port: number): void {
+    if (port >= this.shared.paused.length) return;
+    Atomics.and(this.shared.paused, port, ~FLOW_DIRTY);
+    this.drain(); // data the guest sent before is written ahead of the probe
+  }
+
+  /** The probe succeeded: release the guest's next request, unless more data came since (false: probe again). */
+  endProbe(port: number): boolean {
+    const p = this.shared.paused;
+    if (port >= p.length) return true;
+    for (;;) {
+      const was = Atomics.load(p, port);
+      if ((was & FLOW_DIRTY) !== 0) return false;
+      if (Atomics.compareExchange(p, port, was, was & ~FLOW_HELD) === was) break;
+    }
+    this.wake();
+    return true;
+  }
+
+  private setFlowBit(port: number, bits: number, on: boolean): void {
+    if (port >= this.shared.paused.length) return; // the guest's memory went back (RELEASED)
+    const was = on ? Atomics.or(this.shared.paused, port, bits) : Atomics.and(this.shared.paused, port, ~bits);
+    if (!on && (was & bits) !== 0) this.wake();
   }
 
   private readonly onFrame = (frame: Uint8Array): void => this.events.frame(frame);

@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FrameRing } from './ring.js';
 import { LINK_MAX_FRAME, isInbound } from '../net/link.js';
-import { CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, GUEST_MEMORY_INITIAL, OUTPUT_CAP, WASM_PAGE, OUTPUT_STALL_MS, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
+import { CTRL_IDLE, CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, FLOW_DIRTY, FLOW_ENDED, FLOW_HELD, FLOW_PAUSED, GUEST_MEMORY_INITIAL, OUTPUT_CAP, WASM_PAGE, OUTPUT_STALL_MS, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
 
 interface GuestExports {
   _initialize(): void;
@@ -236,10 +236,12 @@ function run(init: WorkerInit): void {
         const data = tcpData(frame);
         if (data !== null && data[0] > 0) {
           // TCP data may wait (Mongoose retries it); control frames must not be lost.
-          if (paused[data[1]] !== 0 || overflow.length > 0 || !tx.push(frame, TX_CONTROL_RESERVE)) {
+          if ((paused[data[1]] & FLOW_PAUSED) !== 0 || overflow.length > 0 || !tx.push(frame, TX_CONTROL_RESERVE)) {
             notifyHost();
             return 0;
           }
+          // Held from before the host sees this data until its probe after it succeeds.
+          if ((paused[data[1]] & FLOW_ENDED) !== 0) Atomics.or(paused, data[1], FLOW_HELD | FLOW_DIRTY);
         } else if (!flushOverflow() || !tx.push(frame)) {
           // The host drains the ring continuously; this only grows if it stopped.
           if (overflow.length >= MAX_OVERFLOW) throw new Error('host stopped draining the guest ring');
@@ -270,7 +272,9 @@ function run(init: WorkerInit): void {
         flushAccess();
         if (dropped[0] + dropped[1] + dropped[2] > 0) reportDropped(); // idle: nothing may come after it
         if (Atomics.load(ctrl, CTRL_WAKE) === wakeSeen) {
+          Atomics.store(ctrl, CTRL_IDLE, 1);
           Atomics.wait(ctrl, CTRL_WAKE, wakeSeen, Math.max(0, ms));
+          Atomics.store(ctrl, CTRL_IDLE, 0);
         }
         const now = Atomics.load(ctrl, CTRL_WAKE);
         const woken = now !== wakeSeen;
@@ -292,6 +296,7 @@ function run(init: WorkerInit): void {
       write,
       peer: readNote,
       refusal: readNote,
+      held: (port: number): number => ((paused[port & 0xffff] & FLOW_HELD) !== 0 ? 1 : 0),
     },
     env: {
       // i64 return halves for the setjmp helpers (wasm32 legalisation).
@@ -382,12 +387,19 @@ function run(init: WorkerInit): void {
  * would otherwise keep it until its small JS heap next needs collecting.
  */
 function collectLastGuest(): void {
+  gcFunction ??= exposeGc();
+  gcFunction?.();
+}
+// Looked up once: each lookup costs a fresh V8 context.
+let gcFunction: (() => void) | null | undefined;
+
+function exposeGc(): (() => void) | null {
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('gc');
-    if (typeof gc === 'function') gc();
+    return typeof gc === 'function' ? (gc as () => void) : null;
   } catch {
-    // A runtime without V8's flags: its collector runs when it will.
+    return null; // a runtime without V8's flags: its collector runs when it will
   }
 }
 

@@ -29,7 +29,35 @@ interface Flow extends RelayFlow {
   halfOpen: boolean;
   /** Closed during SYN-SENT; the port returns via releaseAbandoned(). */
   abandonedSyn: boolean;
+  /**
+   * The client half-closed. A FIN with requests pipelined usually means it
+   * left, which the host learns only by writing to it: so each response to it
+   * is followed by an empty write (EPIPE if it left, and the guest is reset),
+   * and until that succeeds the guest holds its next request (FLOW_HELD).
+   */
+  ended: boolean;
+  probing: boolean;
+  /** When a probe last released a request it pipelined (0: never). */
+  releasedAt: number;
 }
+
+/**
+ * A half-closed client that was sent a response after its FIN may have more
+ * requests queued in the guest: for this long after its last one was released,
+ * its FIN waits while the guest is busy (Mongoose has no half-close: a FIN
+ * ends the requests it has not parsed yet).
+ */
+const PIPELINE_FIN_WAIT_MS = 5000;
+
+/** What the guest's side of a half-closed client's flow needs (ts/guest/guest.ts). */
+export interface EndedClientHooks {
+  setClientEnded(port: number, ended: boolean): void;
+  beginProbe(port: number): void;
+  endProbe(port: number): boolean;
+}
+const NO_ENDED_HOOKS: EndedClientHooks = { setClientEnded: () => {}, beginProbe: () => {}, endProbe: () => true };
+
+const EMPTY = Buffer.alloc(0);
 
 export interface InboundStats {
   active: number;
@@ -55,6 +83,7 @@ export class Inbound extends Relay<Flow> {
     iface: NetInterface,
     pause: (hostPort: number, paused: boolean) => void,
     private readonly onAccept: (hostPort: number, socket: Socket) => void = () => {},
+    private readonly endedClients: EndedClientHooks = NO_ENDED_HOOKS,
   ) {
     super(iface, pause);
   }
@@ -101,7 +130,7 @@ export class Inbound extends Relay<Flow> {
     }
     this.onAccept(port, socket);
     const conn = new TcpConnection(this, port, GUEST_HTTP_PORT, this.counters, randomInt(0, 2 ** 32));
-    const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false };
+    const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false, ended: false, probing: false, releasedAt: 0 };
     this.flows.set(port, flow);
     this.relaySocket(flow);
     socket.on('close', () => {
@@ -226,6 +255,37 @@ export class Inbound extends Relay<Flow> {
     this.release(flow);
   }
 
+  protected override clientEnded(flow: Flow): void {
+    flow.ended = true;
+    this.endedClients.setClientEnded(flow.conn.localPort, true); // held until a response is seen to reach it
+  }
+
+  protected override delivered(flow: Flow): void {
+    if (!flow.ended || flow.probing) return;
+    flow.probing = true;
+    // Once the batch of guest frames being read is through (beginProbe reads the rest).
+    queueMicrotask(() => this.probe(flow));
+  }
+
+  // Its callback runs once everything written before it has gone to the
+  // kernel: with no error, the client was still there to take it.
+  private probe(flow: Flow): void {
+    const port = flow.conn.localPort;
+    if (flow.done) return;
+    flow.probing = true;
+    this.endedClients.beginProbe(port);
+    flow.socket.write(EMPTY, (err) => {
+      flow.probing = false;
+      if (err || flow.done) return; // 'close' resets the guest's connection
+      if (!this.endedClients.endProbe(port)) this.probe(flow);
+      else flow.releasedAt = Date.now();
+    });
+  }
+
+  protected override mayHaveWorkFor(flow: Flow): boolean {
+    return flow.releasedAt > 0 && Date.now() - flow.releasedAt < PIPELINE_FIN_WAIT_MS;
+  }
+
   private releaseAbandoned(port: number): void {
     const timer = this.abandoned.get(port);
     if (timer === undefined) return;
@@ -251,6 +311,7 @@ export class Inbound extends Relay<Flow> {
       flow.socket.on('data', () => {}); // nothing more goes to the guest
     }
     flow.done = true;
+    if (flow.ended) this.endedClients.setClientEnded(flow.conn.localPort, false); // the port serves a new client next
     this.flows.delete(flow.conn.localPort);
     if (!flow.abandonedSyn) this.ports.give(flow.conn.localPort, Date.now());
   }

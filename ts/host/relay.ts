@@ -35,6 +35,8 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   private readonly stalled = new Set<TcpConnection>();
   private readonly touched = new Set<TcpConnection>();
   private timer: NodeJS.Timeout | null = null;
+  /** Whether the guest is running (a handler, a poll round) rather than waiting for the host. */
+  guestBusy: () => boolean = () => false;
   private ackTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -69,9 +71,21 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
     socket.on('end', () => {
       conn.clientFinished();
       this.watch(conn);
+      this.clientEnded(flow);
     });
     socket.on('error', () => {}); // 'close' follows
   }
+
+  /** The client half-closed (its FIN came). */
+  protected clientEnded(_flow: F): void {}
+
+  /** Whether the guest may still be running requests of this flow while it is busy (its FIN then waits). */
+  protected mayHaveWorkFor(_flow: F): boolean {
+    return false;
+  }
+
+  /** Guest bytes were written to the flow's socket. */
+  protected delivered(_flow: F): void {}
 
   /** A segment from the guest for this flow. */
   protected input(conn: TcpConnection, seg: Parameters<TcpConnection['input']>[0], frame: Uint8Array): void {
@@ -157,7 +171,9 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
     // and set() copy from shared memory twice as fast as Buffer.from.
     const copy = Buffer.allocUnsafe(data.length);
     copy.set(data);
-    if (!flow.socket.write(copy) && !flow.guestPaused) {
+    const wrote = flow.socket.write(copy);
+    this.delivered(flow);
+    if (!wrote && !flow.guestPaused) {
       // The socket drains slowly: hold the guest's output in the guest.
       const key = this.flowKey(conn);
       flow.guestPaused = true;
@@ -175,9 +191,11 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
     if (flow !== undefined && !flow.socket.destroyed) flow.socket.end();
   }
 
-  clientCaughtUp(conn: TcpConnection): boolean {
+  guestSettled(conn: TcpConnection): boolean {
     const flow = this.flowOf(conn);
-    return flow === undefined || (!flow.guestPaused && flow.socket.writableLength === 0);
+    if (flow === undefined) return true;
+    if (this.guestBusy() && this.mayHaveWorkFor(flow)) return false;
+    return !flow.guestPaused && flow.socket.writableLength === 0;
   }
 
   writable(conn: TcpConnection): void {

@@ -5,18 +5,22 @@
 import type { Socket } from 'node:net';
 import { NetInterface, type FrameSink, type LinkConfig } from '../net/interface.js';
 import type { Ipv4 } from '../net/wire/ipv4.js';
-import { Inbound } from './inbound.js';
+import { Inbound, type EndedClientHooks } from './inbound.js';
 import { Outbound, type EgressOptions } from './outbound.js';
 
 export interface RouterHooks {
   /** Hold (or resume) TCP data of a flow, named by its port (net/link.ts isInbound). */
   setPaused(port: number, paused: boolean): void;
+  /** The guest's side of half-closed clients' flows (none: their pipelined requests are not held). */
+  endedClients?: EndedClientHooks;
   /** A client was given host port `port` for its connection. */
   accepted?(port: number, socket: Socket): void;
   /** Tell the guest why its connection from `port` was refused or reset ('' clears it). */
   refuse(port: number, reason: string): void;
   /** A host log line (egress denials and the like). */
   log(line: string): void;
+  /** Whether the guest is running rather than waiting for frames. */
+  guestBusy?(): boolean;
   /** Sees every TCP segment's destination before it is routed (for the fuzz rig's oracle). */
   tap?(dstIp: Ipv4): void;
 }
@@ -38,8 +42,9 @@ export class LinkRouter {
       },
       (dgram, frame, dstIp) => this.outbound.datagram(dgram, frame, dstIp),
     );
-    this.inbound = new Inbound(this.iface, hooks.setPaused, hooks.accepted);
+    this.inbound = new Inbound(this.iface, hooks.setPaused, hooks.accepted, hooks.endedClients);
     this.outbound = new Outbound(this.iface, egress, hooks.setPaused, hooks.refuse, hooks.log);
+    if (hooks.guestBusy !== undefined) this.inbound.guestBusy = hooks.guestBusy;
   }
 
   /** Call once the guest's link is up (its first frame): paced SYNs start then. */

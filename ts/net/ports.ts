@@ -2,36 +2,45 @@
 // connections by port pair only, so a port is reused only after the guest has
 // surely freed the old connection (it frees within 1 s of the FIN exchange).
 
+/**
+ * A FIFO ring of free ports with the time each was freed. Typed arrays, sized
+ * once: an instance (one per guest start) allocates two buffers rather than
+ * growing two 32k-element JS arrays, whose garbage made V8 grow the host's
+ * young generation across crash restarts.
+ */
 export class PortPool {
-  private readonly free: number[] = [];
-  private readonly freedAt: number[] = [];
+  private readonly ports: Uint16Array;
+  private readonly freedAt: Float64Array;
   private head = 0;
+  private count: number;
 
   constructor(first: number, last: number, private readonly cooldownMs: number) {
-    for (let p = first; p <= last; p++) {
-      this.free.push(p);
-      this.freedAt.push(0);
-    }
+    const size = last - first + 1;
+    this.ports = new Uint16Array(size);
+    this.freedAt = new Float64Array(size);
+    for (let i = 0; i < size; i++) this.ports[i] = first + i;
+    this.count = size;
   }
 
   get available(): number {
-    return this.free.length - this.head;
+    return this.count;
   }
 
   /** The least recently freed port, or null if none has cooled down. */
   take(now = Date.now()): number | null {
-    if (this.head === this.free.length || now - this.freedAt[this.head] < this.cooldownMs) return null;
-    const port = this.free[this.head++];
-    if (this.head > 4096 && this.head * 2 > this.free.length) {
-      this.free.splice(0, this.head);
-      this.freedAt.splice(0, this.head);
-      this.head = 0;
-    }
+    if (this.count === 0 || now - this.freedAt[this.head] < this.cooldownMs) return null;
+    const port = this.ports[this.head];
+    this.head = (this.head + 1) % this.ports.length;
+    this.count--;
     return port;
   }
 
+  /** Give back a port from take(); the pool never holds more than its range. */
   give(port: number, now = Date.now()): void {
-    this.free.push(port);
-    this.freedAt.push(now);
+    if (this.count === this.ports.length) return;
+    const tail = (this.head + this.count) % this.ports.length;
+    this.ports[tail] = port;
+    this.freedAt[tail] = now;
+    this.count++;
   }
 }

@@ -41,8 +41,12 @@ export interface TcpHost {
   closed(conn: TcpConnection, reset: boolean, reason: string): void;
   /** Client data no longer over the budget: resume reading the client. */
   writable(conn: TcpConnection): void;
-  /** The client has taken everything the guest sent (nothing buffered or paused). */
-  clientCaughtUp(conn: TcpConnection): boolean;
+  /**
+   * The guest may be done with this connection: the client has taken all it
+   * sent (nothing buffered or paused) and the guest is waiting, not running a
+   * handler (its silence then means nothing).
+   */
+  guestSettled(conn: TcpConnection): boolean;
 }
 
 export interface TcpCounters {
@@ -350,8 +354,8 @@ export class TcpConnection {
 
   /** Timers: SYN retransmission, passing on a held client FIN, ending CLOSING. */
   tick(now: number): void {
-    // Quiet while the client lags means the guest is held back, not done.
-    if (!this.host.clientCaughtUp(this)) this.lastGuestActivity = now;
+    // Quiet while the client lags or a handler runs means the guest is held back or busy, not done.
+    if (!this.host.guestSettled(this)) this.lastGuestActivity = now;
     if ((this.state === TcpState.FinWait || this.state === TcpState.LastAck) && now - this.finSentAt >= FIN_GIVE_UP_MS) {
       this.abort('no answer to our FIN');
       return;

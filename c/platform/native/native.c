@@ -59,6 +59,12 @@ size_t pg_net_peer(struct mg_connection *c, char *buf, size_t cap) {
     return mg_snprintf(buf, cap, "%M", mg_print_ip_port, &c->rem);
 }
 
+// The kernel's socket reports a client that left on the next write.
+bool pg_net_client_held(struct mg_connection *c) {
+    (void)c;
+    return false;
+}
+
 // BSD sockets: no link of our own to bring up.
 bool pg_net_ready(void) {
     return true;

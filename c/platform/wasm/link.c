@@ -22,3 +22,7 @@ const char *pg_net_listen_name(void) {
 size_t pg_net_peer(struct mg_connection *c, char *buf, size_t cap) {
     return pg_peer(mg_ntohs(c->rem.port), buf, cap);
 }
+
+bool pg_net_client_held(struct mg_connection *c) {
+    return pg_held(mg_ntohs(c->rem.port)) != 0;
+}
