@@ -118,9 +118,14 @@ gone.after(async (ctx) => {
   await ctx.srv?.handle.close({ drainTimeoutMs: 0 });
 });
 
-gone('100 clients reset with slow requests pipelined: the requests queued behind their first one are not run', async ({ srv }) => {
-  const N = 100;
-  const PIPELINED = 2;
+const N = 100;
+const PIPELINED = 2;
+
+/**
+ * N keep-alive clients pipeline 1 + PIPELINED slow requests each, then leave
+ * (`leave` resets or closes each socket); returns how many /slow handlers ran.
+ */
+async function slowHandlersRunAfterLeaving(srv: TestServer, leave: (s: Socket) => void): Promise<number> {
   // Established first (one request answered), as keep-alive clients are.
   const socks = await Promise.all(
     Array.from({ length: N }, () =>
@@ -136,7 +141,7 @@ gone('100 clients reset with slow requests pipelined: the requests queued behind
   await sleep(30);
   for (const s of socks) {
     s.on('error', () => {});
-    s.resetAndDestroy();
+    leave(s);
   }
   // Wait until the guest has nothing more to run (its handler count stops moving).
   let last = -1;
@@ -147,41 +152,19 @@ gone('100 clients reset with slow requests pipelined: the requests queued behind
     last = n;
     return still >= 10;
   }, 'the server to be idle', 60000);
-  const ran = last - start;
+  return last - start;
+}
+
+gone('100 clients reset with slow requests pipelined: the requests queued behind their first one are not run', async ({ srv }) => {
+  const ran = await slowHandlersRunAfterLeaving(srv, (s) => s.resetAndDestroy());
   // Their first requests were being answered when they left; of the 200 queued behind, (nearly) none.
   assert.ok(ran <= N + 5, `${ran - N} of ${N * PIPELINED} pipelined requests of clients that left were run`);
 });
 
 gone('100 clients that closed (FIN) with slow requests pipelined: the requests queued behind their first one are not run', async ({ srv }) => {
-  const N = 100;
-  const PIPELINED = 2;
-  const socks = await Promise.all(
-    Array.from({ length: N }, () =>
-      new Promise<Socket>((resolve, reject) => {
-        const s = connect(srv.port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: t\r\n\r\n'));
-        s.once('data', () => resolve(s));
-        s.once('error', reject);
-      }),
-    ),
-  );
-  const start = (await getJson(srv.port, '/stats')).slow;
-  for (const s of socks) s.write('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n'.repeat(1 + PIPELINED));
-  await sleep(30);
-  // Nothing unread in their receive buffers: close() sends FIN, not RST. The
+  // Nothing unread in their receive buffers: destroy() sends FIN, not RST. The
   // server learns they are gone only when a response reaches them.
-  for (const s of socks) {
-    s.on('error', () => {});
-    s.destroy();
-  }
-  let last = -1;
-  let still = 0;
-  await eventually(async () => {
-    const n = (await getJson(srv.port, '/stats')).slow;
-    still = n === last ? still + 1 : 0;
-    last = n;
-    return still >= 10;
-  }, 'the server to be idle', 60000);
-  const ran = last - start;
+  const ran = await slowHandlersRunAfterLeaving(srv, (s) => s.destroy());
   // Deno takes an empty write to a client that left without error: the next
   // real response finds out, so one more request each may run there (SECURITY.md).
   const extra = 'Deno' in globalThis ? N : 0;

@@ -387,19 +387,12 @@ function run(init: WorkerInit): void {
  * would otherwise keep it until its small JS heap next needs collecting.
  */
 function collectLastGuest(): void {
-  gcFunction ??= exposeGc();
-  gcFunction?.();
-}
-// Looked up once: each lookup costs a fresh V8 context.
-let gcFunction: (() => void) | null | undefined;
-
-function exposeGc(): (() => void) | null {
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as () => void) : null;
+    if (typeof gc === 'function') gc();
   } catch {
-    return null; // a runtime without V8's flags: its collector runs when it will
+    // A runtime without V8's flags: its collector runs when it will.
   }
 }
 
