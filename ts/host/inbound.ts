@@ -51,11 +51,13 @@ const PIPELINE_FIN_WAIT_MS = 5000;
 
 /** What the guest's side of a half-closed client's flow needs (ts/guest/guest.ts). */
 export interface EndedClientHooks {
+  /** Whether the guest is running rather than waiting for frames. */
+  readonly isBusy: boolean;
   setClientEnded(port: number, ended: boolean): void;
   beginProbe(port: number): void;
   endProbe(port: number): boolean;
 }
-const NO_ENDED_HOOKS: EndedClientHooks = { setClientEnded: () => {}, beginProbe: () => {}, endProbe: () => true };
+const NO_ENDED_HOOKS: EndedClientHooks = { isBusy: false, setClientEnded: () => {}, beginProbe: () => {}, endProbe: () => true };
 
 const EMPTY = Buffer.alloc(0);
 
@@ -282,8 +284,8 @@ export class Inbound extends Relay<Flow> {
     });
   }
 
-  protected override mayHaveWorkFor(flow: Flow): boolean {
-    return flow.releasedAt > 0 && Date.now() - flow.releasedAt < PIPELINE_FIN_WAIT_MS;
+  protected override guestMayBeWorkingFor(flow: Flow): boolean {
+    return flow.releasedAt > 0 && Date.now() - flow.releasedAt < PIPELINE_FIN_WAIT_MS && this.endedClients.isBusy;
   }
 
   private releaseAbandoned(port: number): void {

@@ -98,7 +98,6 @@ export class Instance {
       {
         setPaused: (port, paused) => this.guest.setPaused(port, paused),
         endedClients: this.guest,
-        guestBusy: () => this.guest.isBusy,
         accepted: (port, socket) => {
           const addr = socket.remoteAddress ?? '';
           this.guest.setPeer(port, `${addr.includes(':') ? `[${addr}]` : addr}:${socket.remotePort ?? 0}`);

@@ -35,8 +35,6 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   private readonly stalled = new Set<TcpConnection>();
   private readonly touched = new Set<TcpConnection>();
   private timer: NodeJS.Timeout | null = null;
-  /** Whether the guest is running (a handler, a poll round) rather than waiting for the host. */
-  guestBusy: () => boolean = () => false;
   private ackTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -79,8 +77,8 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   /** The client half-closed (its FIN came). */
   protected clientEnded(_flow: F): void {}
 
-  /** Whether the guest may still be running requests of this flow while it is busy (its FIN then waits). */
-  protected mayHaveWorkFor(_flow: F): boolean {
+  /** Whether the guest may still be running requests of this flow (its client's FIN then waits). */
+  protected guestMayBeWorkingFor(_flow: F): boolean {
     return false;
   }
 
@@ -194,7 +192,7 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   guestSettled(conn: TcpConnection): boolean {
     const flow = this.flowOf(conn);
     if (flow === undefined) return true;
-    if (this.guestBusy() && this.mayHaveWorkFor(flow)) return false;
+    if (this.guestMayBeWorkingFor(flow)) return false;
     return !flow.guestPaused && flow.socket.writableLength === 0;
   }
 

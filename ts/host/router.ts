@@ -19,8 +19,6 @@ export interface RouterHooks {
   refuse(port: number, reason: string): void;
   /** A host log line (egress denials and the like). */
   log(line: string): void;
-  /** Whether the guest is running rather than waiting for frames. */
-  guestBusy?(): boolean;
   /** Sees every TCP segment's destination before it is routed (for the fuzz rig's oracle). */
   tap?(dstIp: Ipv4): void;
 }
@@ -44,7 +42,6 @@ export class LinkRouter {
     );
     this.inbound = new Inbound(this.iface, hooks.setPaused, hooks.accepted, hooks.endedClients);
     this.outbound = new Outbound(this.iface, egress, hooks.setPaused, hooks.refuse, hooks.log);
-    if (hooks.guestBusy !== undefined) this.inbound.guestBusy = hooks.guestBusy;
   }
 
   /** Call once the guest's link is up (its first frame): paced SYNs start then. */
