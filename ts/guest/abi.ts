@@ -115,7 +115,9 @@ export interface WorkerInit extends GuestOptions {
   rx: SharedArrayBuffer; // host -> guest frames
   tx: SharedArrayBuffer; // guest -> host frames
   ctrl: SharedArrayBuffer;
-  paused: SharedArrayBuffer; // Uint8Array(65536) of FLOW_* bits, by host port (inbound) or guest port (outbound)
+  // Int32Array(65536) of FLOW_* bits, by host port (inbound) or guest port (outbound). Not bytes: Bun 1.4's JIT
+  // miscompiles 8-bit Atomics.or once warm (it stored 94 for 0|1), which left slow readers' flows unpaused.
+  paused: SharedArrayBuffer;
   notes: SharedArrayBuffer; // Uint8Array(65536 * NOTE_SLOT): length byte + text
   beat: SharedArrayBuffer; // Float64Array(2): Date.now() when the guest last called the host (a stuck guest stops), its memory size
 }

@@ -61,7 +61,7 @@ interface SharedViews {
   rx: FrameRing; // host -> guest frames
   tx: FrameRing; // guest -> host frames
   ctrl: Int32Array;
-  paused: Uint8Array;
+  paused: Int32Array;
   notes: Uint8Array;
   beat: Float64Array;
 }
@@ -71,7 +71,7 @@ function newShared(ringBytes: number, ports: number): SharedViews {
     rx: new FrameRing(ringBytes),
     tx: new FrameRing(ringBytes),
     ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)),
-    paused: new Uint8Array(new SharedArrayBuffer(ports)),
+    paused: new Int32Array(new SharedArrayBuffer(ports * 4)),
     notes: new Uint8Array(new SharedArrayBuffer(ports * NOTE_SLOT)),
     beat: new Float64Array(new SharedArrayBuffer(16)),
   };

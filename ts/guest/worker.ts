@@ -52,7 +52,7 @@ function run(init: WorkerInit): void {
   const rx = new FrameRing(init.rx);
   const tx = new FrameRing(init.tx);
   const ctrl = new Int32Array(init.ctrl);
-  const paused = new Uint8Array(init.paused);
+  const paused = new Int32Array(init.paused);
   const notes = new Uint8Array(init.notes);
   const beat = new Float64Array(init.beat);
 
