@@ -127,16 +127,23 @@ tcp('1,000 clients connecting at once are all served', async ({ srv }) => {
 
 tcp('a slow reader holds the guest back; host buffering stays bounded', async ({ srv }) => {
   const size = 24 * 1024 * 1024;
+  const memBefore = srv.handle.stats().guestMemory;
   const s = await rawConnect(srv.port);
   s.pause();
   s.write(post(`big:${size}`));
   let maxHeld = 0;
+  let maxMemory = 0;
   for (let i = 0; i < 20; i++) {
     await sleep(50);
-    maxHeld = Math.max(maxHeld, srv.handle.stats().bufferedToClients);
+    const stats = srv.handle.stats();
+    maxHeld = Math.max(maxHeld, stats.bufferedToClients);
+    maxMemory = Math.max(maxMemory, stats.guestMemory);
   }
   // The guest's 4 MiB ring plus one socket buffer, not the 24 MiB response.
   assert.ok(maxHeld < 6 * 1024 * 1024, `host held ${maxHeld} bytes for a paused client`);
+  // The app's one copy of the body (paced out of it), not a second one per send.
+  const grew = maxMemory - memBefore;
+  assert.ok(grew < size + 8 * 1024 * 1024, `guest memory grew ${grew} bytes for a ${size}-byte response to a paused client`);
   const reader = new ResponseReader(s);
   s.resume();
   const r = await reader.next();
