@@ -27,5 +27,5 @@ echo "$runtime restarts=0 rss_mb=$(rss_mb)"
 for i in $(seq 1 "$restarts"); do
   curl -s -o /dev/null -m 5 "http://127.0.0.1:$port/trap" || true
   until curl -s -o /dev/null -m 2 "http://127.0.0.1:$port/ok"; do sleep 0.05; done
-  case $i in 5|10|25) echo "$runtime restarts=$i rss_mb=$(rss_mb)" ;; *) [ $((i % 100)) = 0 ] && echo "$runtime restarts=$i rss_mb=$(rss_mb)" ;; esac
+  case $i in 5 | 10 | 25 | *00) echo "$runtime restarts=$i rss_mb=$(rss_mb)" ;; esac
 done
