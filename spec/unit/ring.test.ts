@@ -37,13 +37,25 @@ test('constructor rejects capacities that are not powers of two >= 4096', () => 
   }
 });
 
-test('recordSize: 4-byte length plus data padded to 4', () => {
-  assert.is(FrameRing.recordSize(0), 4);
-  assert.is(FrameRing.recordSize(1), 8);
-  assert.is(FrameRing.recordSize(3), 8);
-  assert.is(FrameRing.recordSize(4), 8);
-  assert.is(FrameRing.recordSize(5), 12);
-  assert.is(FrameRing.recordSize(1514), 4 + 1516);
+test('recordSize: 8-byte header plus data padded to 8', () => {
+  assert.is(FrameRing.recordSize(0), 8);
+  assert.is(FrameRing.recordSize(1), 16);
+  assert.is(FrameRing.recordSize(7), 16);
+  assert.is(FrameRing.recordSize(8), 16);
+  assert.is(FrameRing.recordSize(9), 24);
+  assert.is(FrameRing.recordSize(1514), 8 + 1520);
+});
+
+test('frames are handed over 8-byte aligned, as they were pushed from aligned buffers', () => {
+  const ring = new FrameRing(8192);
+  for (const len of [1, 54, 1514, 7, 3000]) {
+    assert.ok(ring.push(frameOf(len, len)));
+    let offset = -1;
+    ring.pop((f) => {
+      offset = f.byteOffset;
+    });
+    assert.is(offset % 8, 0, `frame of ${len} at offset ${offset}`);
+  }
 });
 
 test('push/pop round trip, peekLength and isEmpty', () => {
@@ -77,23 +89,23 @@ test('empty frames are frames too', () => {
   const ring = new FrameRing(4096);
   assert.ok(ring.push(new Uint8Array(0)));
   assert.not.ok(ring.isEmpty());
-  assert.is(ring.free(), 4096 - 4);
+  assert.is(ring.free(), 4096 - 8);
   assert.is(ring.peekLength(), 0);
   const got = popCopy(ring);
   assert.is(got!.length, 0);
   assert.ok(ring.isEmpty());
 });
 
-test('free() accounts for the length word and padding', () => {
+test('free() accounts for the record header and padding', () => {
   const ring = new FrameRing(4096);
   ring.push(new Uint8Array(5));
-  assert.is(ring.free(), 4096 - 12);
-  ring.push(new Uint8Array(8));
-  assert.is(ring.free(), 4096 - 12 - 12);
-  ring.push(new Uint8Array(1));
-  assert.is(ring.free(), 4096 - 12 - 12 - 8);
+  assert.is(ring.free(), 4096 - 16);
+  ring.push(new Uint8Array(9));
+  assert.is(ring.free(), 4096 - 16 - 24);
+  ring.push(new Uint8Array(0));
+  assert.is(ring.free(), 4096 - 16 - 24 - 8);
   popCopy(ring);
-  assert.is(ring.free(), 4096 - 12 - 8);
+  assert.is(ring.free(), 4096 - 24 - 8);
   popCopy(ring);
   popCopy(ring);
   assert.is(ring.free(), 4096);
@@ -101,13 +113,13 @@ test('free() accounts for the length word and padding', () => {
 
 test('push is refused (nothing written) when the record does not fit', () => {
   const ring = new FrameRing(4096);
-  // 4 records of 1020 bytes (1024 with the length word) fill it exactly.
-  for (let i = 0; i < 4; i++) assert.ok(ring.push(frameOf(i, 1020)), `push ${i}`);
+  // 4 records of 1016 bytes (1024 with the header) fill it exactly.
+  for (let i = 0; i < 4; i++) assert.ok(ring.push(frameOf(i, 1016)), `push ${i}`);
   assert.is(ring.free(), 0);
   assert.not.ok(ring.push(new Uint8Array(0)), 'not even an empty frame fits');
   assert.not.ok(ring.push(new Uint8Array(1)));
   assert.is(ring.free(), 0);
-  for (let i = 0; i < 4; i++) assert.ok(same(popCopy(ring)!, frameOf(i, 1020)), `frame ${i} intact`);
+  for (let i = 0; i < 4; i++) assert.ok(same(popCopy(ring)!, frameOf(i, 1016)), `frame ${i} intact`);
   assert.ok(ring.isEmpty());
   assert.is(popCopy(ring), null);
 });
@@ -115,24 +127,24 @@ test('push is refused (nothing written) when the record does not fit', () => {
 test('a frame larger than the ring is refused', () => {
   const ring = new FrameRing(4096);
   assert.not.ok(ring.push(new Uint8Array(4096)));
-  assert.not.ok(ring.push(new Uint8Array(4093)));
+  assert.not.ok(ring.push(new Uint8Array(4089)));
   assert.ok(ring.isEmpty());
-  assert.ok(ring.push(new Uint8Array(4092)), 'exactly the capacity with the length word');
+  assert.ok(ring.push(new Uint8Array(4088)), 'exactly the capacity with the header');
   assert.is(ring.free(), 0);
 });
 
 test('reserve: push keeps `reserve` bytes free or refuses', () => {
   const ring = new FrameRing(4096);
-  ring.push(new Uint8Array(2044)); // 2048 used
+  ring.push(new Uint8Array(2040)); // 2048 used
   assert.is(ring.free(), 2048);
-  // A 1020-byte frame needs 1024: fits with reserve 1024, not with 1025.
-  assert.not.ok(ring.push(new Uint8Array(1020), 1025));
+  // A 1016-byte frame needs 1024: fits with reserve 1024, not with 1025.
+  assert.not.ok(ring.push(new Uint8Array(1016), 1025));
   assert.is(ring.free(), 2048, 'refused push wrote nothing');
-  assert.ok(ring.push(new Uint8Array(1020), 1024));
+  assert.ok(ring.push(new Uint8Array(1016), 1024));
   assert.is(ring.free(), 1024);
-  assert.not.ok(ring.push(new Uint8Array(0), 1021));
-  assert.ok(ring.push(new Uint8Array(0), 1020));
-  assert.is(ring.free(), 1020);
+  assert.not.ok(ring.push(new Uint8Array(0), 1017));
+  assert.ok(ring.push(new Uint8Array(0), 1016));
+  assert.is(ring.free(), 1016);
 });
 
 test('wrap-around: many frames of varying sizes stay intact and in order', () => {
@@ -184,9 +196,9 @@ test('wrap-around: many frames of varying sizes stay intact and in order', () =>
 
 test('a frame split exactly around the end of the buffer', () => {
   const ring = new FrameRing(4096);
-  ring.push(new Uint8Array(4084)); // record 4088: head at 4088
+  ring.push(new Uint8Array(4072)); // record 4080: head at 4080
   popCopy(ring);
-  // Length word at 4088..4092, data 4092..4096 then 0..
+  // Header at 4080..4088, data 4088..4096 then 0..
   const f = frameOf(77, 10);
   assert.ok(ring.push(f));
   let copied = false;
@@ -197,9 +209,9 @@ test('a frame split exactly around the end of the buffer', () => {
   });
   assert.ok(ok);
   assert.ok(copied, 'frame crossing the end is handed over as a copy');
-  // Length word exactly at the end, data from 0.
+  // Header exactly at the end, data from 0.
   const ring2 = new FrameRing(4096);
-  ring2.push(new Uint8Array(4088)); // record 4092
+  ring2.push(new Uint8Array(4080)); // record 4088
   popCopy(ring2);
   const g = frameOf(5, 30);
   assert.ok(ring2.push(g));
@@ -220,7 +232,7 @@ test('a second FrameRing over the same buffer sees the frames (producer/consumer
 });
 
 test('positions wrap past 2^31 and 2^32 without losing frames', () => {
-  for (const start of [0x7ffffff0, 0xfffffff0, 0xfffffffc]) {
+  for (const start of [0x7ffffff8, 0xfffffff0, 0xfffffff8]) {
     const ring = new FrameRing(4096);
     const pos = new Int32Array(ring.buffer, 0, 2);
     pos[0] = start | 0;

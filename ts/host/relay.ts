@@ -20,6 +20,20 @@ export const ACK_DELAY_MS = 40;
  */
 export const MAX_BUFFERED = 8 * 1024 * 1024;
 
+/**
+ * A copy of guest bytes in the ring (the view is reused once the frame is
+ * handled), placed at the same alignment mod 8: V8 copies out of shared
+ * memory word by word only then, else byte by byte (3-4x slower). allocUnsafe
+ * and set() copy from shared memory twice as fast as Buffer.from.
+ */
+function copyOut(data: Uint8Array): Buffer {
+  const block = Buffer.allocUnsafe(data.length + 7);
+  const skew = (data.byteOffset - block.byteOffset) & 7;
+  const copy = block.subarray(skew, skew + data.length);
+  copy.set(data);
+  return copy;
+}
+
 export interface RelayFlow {
   conn: TcpConnection;
   socket: Socket;
@@ -165,11 +179,7 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
       queueMicrotask(() => conn.abort('guest ignored backpressure'));
       return;
     }
-    // A copy: the view is into the ring, reused once this returns. allocUnsafe
-    // and set() copy from shared memory twice as fast as Buffer.from.
-    const copy = Buffer.allocUnsafe(data.length);
-    copy.set(data);
-    const wrote = flow.socket.write(copy);
+    const wrote = flow.socket.write(copyOut(data));
     this.delivered(flow);
     if (!wrote && !flow.guestPaused) {
       // The socket drains slowly: hold the guest's output in the guest.
