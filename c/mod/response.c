@@ -46,12 +46,41 @@ void pg_response_done(struct mg_connection *c) {
     }
 }
 
+// Sends the body straight from the Python object to the link, segment by
+// segment, once everything queued before it is out: through c->send each
+// byte would be copied in, and zeroed byte by byte (mg_bzero) as Mongoose
+// drains it. The built-in TCP/IP stack only (with sockets Mongoose waits for
+// writability only while c->send holds bytes), and not TLS (its records are
+// built in c->send).
+static bool send_direct(struct mg_connection *c, pg_stream_t *s) {
+    size_t budget = PG_DIRECT_PER_POLL;
+    while (s->off < s->len && budget > 0) {
+        long n = mg_io_send(c, s->buf + s->off, s->len - s->off);
+        if (n == MG_IO_WAIT || n == 0) {
+            break;  // the link is full (or the flow paused): the next poll goes on
+        }
+        if (n < 0) {
+            mg_error(c, "tx err");
+            return false;
+        }
+        s->off += (size_t)n;
+        budget = (size_t)n < budget ? budget - (size_t)n : 0;
+    }
+    return true;
+}
+
 void pg_stream_feed(struct mg_connection *c) {
     pg_stream_t *s = (pg_stream_t *)c->fn_data;
-    while (c->send.len < PG_STREAM_CHUNK && s->off < s->len) {
-        size_t n = s->len - s->off < PG_STREAM_CHUNK ? s->len - s->off : PG_STREAM_CHUNK;
-        mg_send(c, s->buf + s->off, n);
-        s->off += n;
+    if (MG_ENABLE_TCPIP && !c->is_tls) {
+        if (c->send.len > 0 || c->is_closing || !send_direct(c, s)) {
+            return;  // the head goes first: its MG_EV_WRITE brings us back
+        }
+    } else {
+        while (c->send.len < PG_STREAM_CHUNK && s->off < s->len) {
+            size_t n = s->len - s->off < PG_STREAM_CHUNK ? s->len - s->off : PG_STREAM_CHUNK;
+            mg_send(c, s->buf + s->off, n);
+            s->off += n;
+        }
     }
     if (s->off == s->len) {
         pg_stream_end(c);

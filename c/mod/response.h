@@ -3,10 +3,14 @@
 #include "mongoose.h"
 #include "py/obj.h"
 
-// A response body larger than this is fed to Mongoose in pieces of this
-// size: Mongoose shifts its whole send buffer after every segment it sends,
-// so a body queued whole would cost time quadratic in its size.
+// A response body larger than this is streamed: sent from the Python object
+// as the link takes it (or, over TLS, fed to Mongoose in pieces of this size:
+// Mongoose shifts its whole send buffer after every segment it sends, so a
+// body queued whole would cost time quadratic in its size).
 #define PG_STREAM_CHUNK (64 * 1024)
+// Bytes one streamed body may send per poll round, so that other connections
+// get their turn on the link.
+#define PG_DIRECT_PER_POLL (256 * 1024)
 
 // The response is complete: log it, then close or go on to the next request.
 void pg_response_done(struct mg_connection *c);
