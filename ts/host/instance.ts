@@ -86,7 +86,7 @@ export class Instance {
       config.wasmPath,
     );
     this.router = new LinkRouter(
-      config.link,
+      { ...config.link, tcpChecksums: pcap !== null },
       {
         send: (frame, reserve) => {
           if (!this.guest.send(frame, reserve)) return false;

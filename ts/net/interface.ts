@@ -15,6 +15,12 @@ export interface LinkConfig {
   guestIp: Ipv4;
   /** Largest frame the guest accepts (its MTU + Ethernet header). */
   maxFrame: number;
+  /**
+   * Whether TCP segments toward the guest carry their checksum (default yes).
+   * Mongoose verifies none, and the frames never leave shared memory: only a
+   * capture needs them, and without it an upload skips a pass over each byte.
+   */
+  tcpChecksums?: boolean;
 }
 
 /** Where frames toward the guest go; false when it cannot take more now. */
@@ -125,7 +131,7 @@ export class NetInterface {
     const plen = payload ? payload.length : 0;
     if (payload) out.set(payload, tcpAt + hlen);
     writeEthernet(out, this.config.guestMac, this.config.hostMac, ETHERTYPE_IPV4);
-    writeTcp(out, tcpAt, { srcIp, dstIp: this.config.guestIp, srcPort, dstPort, seq, ack, flags, window, mss }, plen);
+    writeTcp(out, tcpAt, { srcIp, dstIp: this.config.guestIp, srcPort, dstPort, seq, ack, flags, window, mss }, plen, this.config.tcpChecksums ?? true);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpv4Header(out, ipAt, srcIp, this.config.guestIp, PROTO_TCP, hlen + plen, this.ipId);
     return this.sendRaw(out.subarray(0, tcpAt + hlen + plen), plen > 0 ? CONTROL_RESERVE : 0);

@@ -77,10 +77,11 @@ export interface TcpOut extends TcpFields {
 }
 
 /**
- * Write the TCP header at `at` (payload already at at+headerLen(mss)) and
- * its checksum over the pseudo-header. Returns the header length.
+ * Write the TCP header at `at` (payload already at at+headerLen(mss)) and,
+ * unless told not to (checksum 0), its checksum over the pseudo-header.
+ * Returns the header length.
  */
-export function writeTcp(out: Uint8Array, at: number, seg: TcpOut, payloadLen: number): number {
+export function writeTcp(out: Uint8Array, at: number, seg: TcpOut, payloadLen: number, checksum = true): number {
   const hlen = seg.mss ? TCP_HEADER_LEN + 4 : TCP_HEADER_LEN;
   out[at] = seg.srcPort >> 8;
   out[at + 1] = seg.srcPort & 255;
@@ -102,6 +103,7 @@ export function writeTcp(out: Uint8Array, at: number, seg: TcpOut, payloadLen: n
     out[at + 22] = seg.mss >> 8;
     out[at + 23] = seg.mss & 255;
   }
+  if (!checksum) return hlen;
   const tcpLen = hlen + payloadLen;
   const c = fold(sum16(out, at, at + tcpLen, pseudoHeaderSum(seg.srcIp, seg.dstIp, PROTO_TCP, tcpLen)));
   out[at + 16] = c >> 8;
