@@ -27,6 +27,7 @@
 //   close(conn, code=1000, reason='')                close (WS: close frame)
 //   serve_static(conn) -> bool serve the request from the static files
 //   timer(ms, fn, repeat) -> id, cancel(id)
+//   basic_credentials(headers) -> (user, password) or None, decoded here
 //   peer(conn) -> (host, port) the real client, as the host saw it
 //   log_exception(heading, exc) a traceback on the server's stderr
 //   mqtt_connect/mqtt_pub/mqtt_sub/mqtt_unsub/mqtt_ping/mqtt_disconnect,
@@ -40,6 +41,7 @@
 #include "c/mod/conn.h"
 #include "c/mod/http.h"
 #include "c/mod/poll.h"
+#include "c/mod/request.h"
 #include "c/mod/response.h"
 #include "c/mod/static.h"
 #include "c/mod/timer.h"
@@ -69,6 +71,7 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_serve_static), MP_ROM_PTR(&mongoose_serve_static_obj) },
     { MP_ROM_QSTR(MP_QSTR_timer), MP_ROM_PTR(&mongoose_timer_obj) },
     { MP_ROM_QSTR(MP_QSTR_cancel), MP_ROM_PTR(&mongoose_cancel_obj) },
+    { MP_ROM_QSTR(MP_QSTR_basic_credentials), MP_ROM_PTR(&mongoose_basic_credentials_obj) },
     { MP_ROM_QSTR(MP_QSTR_peer), MP_ROM_PTR(&mongoose_peer_obj) },
     { MP_ROM_QSTR(MP_QSTR_log_exception), MP_ROM_PTR(&mongoose_log_exception_obj) },
     { MP_ROM_QSTR(MP_QSTR_mqtt_connect), MP_ROM_PTR(&pg_client_mqtt_connect_obj) },

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "py/objstr.h"
 #include "py/objtype.h"
 #include "py/runtime.h"
 #include "py/unicode.h"
@@ -56,6 +57,54 @@ static void request(struct mg_connection *c, struct mg_http_message *hm) {
     mp_obj_t req = new_request(MP_STATE_PORT(pg_request_class), fields);
     pg_call("request handler", MP_STATE_PORT(pg_request_handler), 1, &req);
 }
+
+// The seed decodes Basic credentials in C (mg_http_creds); so does this, from
+// a flat header tuple so that a Request can be asked at any time.
+static mp_obj_t mongoose_basic_credentials(mp_obj_t headers_in) {
+    size_t n;
+    mp_obj_t *items;
+    mp_obj_tuple_get(headers_in, &n, &items);
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (!mp_obj_is_str(items[i])) {
+            continue;
+        }
+        GET_STR_DATA_LEN(items[i], name, name_len);
+        if (mg_strcasecmp(mg_str_n((const char *)name, name_len), mg_str("authorization")) != 0) {
+            continue;
+        }
+        if (!mp_obj_is_str(items[i + 1])) {
+            return mp_const_none;
+        }
+        GET_STR_DATA_LEN(items[i + 1], value, value_len);
+        if (value_len < 6 || mg_strcasecmp(mg_str_n((const char *)value, 6), mg_str("basic ")) != 0) {
+            return mp_const_none;
+        }
+        const char *b64 = (const char *)value + 6, *end = (const char *)value + value_len;
+        while (b64 < end && (*b64 == ' ' || *b64 == '\t')) {
+            b64++;
+        }
+        while (end > b64 && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+        size_t b64_len = (size_t)(end - b64), cap = b64_len / 4 * 3 + 1;
+        if (b64_len == 0 || b64_len % 4 != 0) {
+            return mp_const_none;
+        }
+        char *plain = m_new(char, cap);
+        size_t len = mg_base64_decode(b64, b64_len, plain, cap);
+        const char *colon = memchr(plain, ':', len);
+        mp_obj_t creds = mp_const_none;
+        if (colon != NULL) {
+            mp_obj_t pair[2] = {pg_text_or_bytes(mg_str_n(plain, (size_t)(colon - plain))),
+                                pg_text_or_bytes(mg_str_n(colon + 1, len - (size_t)(colon - plain) - 1))};
+            creds = mp_obj_new_tuple(2, pair);
+        }
+        m_del(char, plain, cap);
+        return creds;
+    }
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_1(mongoose_basic_credentials_obj, mongoose_basic_credentials);
 
 void pg_on_request(struct mg_connection *c, struct mg_http_message *hm) {
     pg_conn_t *st = conn_state(c);

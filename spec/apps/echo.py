@@ -42,6 +42,8 @@ def auth_cb(user, pwd):
         last_creds.pop(0)
     if user == "boom":
         raise RuntimeError("auth exploded")
+    if user == "raw":
+        return pwd == b"\xffA"  # not UTF-8, so bytes
     return (user, pwd) in (("admin", "istrator"), ("we ird", "p:a:ss w"), ("ünï", "pässwörd✓"), ("long", "y" * 3000))
 
 

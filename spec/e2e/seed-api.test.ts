@@ -77,8 +77,21 @@ echo('a lowercase "basic" scheme is accepted', async ({ srv }) => {
   assert.is(r.body.toString(), 'ping');
 });
 
+echo('credentials that are not UTF-8 reach auth_cb as bytes', async ({ srv }) => {
+  const login = Buffer.concat([Buffer.from('raw:'), Buffer.from([0xff, 0x41])]);
+  const r = await request(srv.port, '/api/epname', { headers: { authorization: `Basic ${login.toString('base64')}` }, body: 'ping' });
+  assert.is(r.status, 200); // auth_cb admits "raw" only with the password b"\xffA"
+});
+
+echo('blanks around the Basic token are allowed', async ({ srv }) => {
+  const token = Buffer.from(SEED_LOGIN).toString('base64');
+  const r = await request(srv.port, '/api/epname', { headers: { authorization: `Basic  \t${token} ` }, body: 'ping' });
+  assert.is(r.status, 200);
+});
+
 echo('malformed Basic credentials are 401, not a crash', async ({ srv }) => {
-  for (const value of ['Basic', 'Basic !!!!', `Basic ${Buffer.from('nocolon').toString('base64')}`, 'Bearer abc']) {
+  const unpadded = Buffer.from('admin:istrator').toString('base64').replace(/=+$/, '');
+  for (const value of ['Basic', 'Basic ', 'Basic !!!!', 'Basic ====', `Basic ${unpadded}`, `Basic ${Buffer.from('nocolon').toString('base64')}`, 'Bearer abc']) {
     const r = await request(srv.port, '/api/epname', { headers: { authorization: value } });
     assert.is(r.status, 401, value);
   }

@@ -14,29 +14,7 @@ def _text_or_bytes(b):
         return b
 
 
-def _basic_credentials(headers):
-    """(user, password) from a flat header tuple, or None."""
-    for i in range(0, len(headers), 2):
-        name = headers[i]
-        if isinstance(name, str) and name.lower() == "authorization":
-            value = headers[i + 1]
-            if not isinstance(value, str) or value[:6].lower() != "basic ":
-                return None
-            try:
-                plain = _b64decode(value[6:].strip())
-            except ValueError:
-                return None
-            user, colon, pwd = plain.partition(b":")
-            if not colon:
-                return None
-            return _text_or_bytes(user), _text_or_bytes(pwd)
-    return None
-
-
-def _b64decode(s):
-    import binascii
-    return binascii.a2b_base64(s)
-
+_basic_credentials = _mongoose.basic_credentials  # (user, password) from a flat header tuple, or None
 
 _HEX_DIGITS = "0123456789abcdefABCDEF"
 
