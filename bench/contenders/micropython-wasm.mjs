@@ -1,13 +1,14 @@
 // Contender: MicroPython compiled to WebAssembly (npm
 // @micropython/micropython-webassembly-pyscript) inside Node. It runs
 // bench/app.py as __main__ (no `mongoose` module here, so the file only
-// defines the functions) and node:http calls them per request.
+// defines the functions) and node:http calls them per request; or the seed's
+// program (bench/seed.py), whose callbacks node:http calls.
 //
 //   node bench/contenders/micropython-wasm.mjs --port N [--host 127.0.0.1] [--app bench/app.py]
 
 import { readFileSync } from 'node:fs';
 import { loadMicroPython } from '@micropython/micropython-webassembly-pyscript';
-import { parseCli, serve } from './lib/http-server.mjs';
+import { isSeedProgram, parseCli, runSeedProgram, serve } from './lib/http-server.mjs';
 
 const opts = parseCli();
 
@@ -45,8 +46,19 @@ FS.registerDevice(dev, {
 });
 FS.mkdev('/dev/bench-xfer', dev);
 
-mp.runPython(readFileSync(opts.app, 'utf8'));
-mp.runPython(`
+const source = readFileSync(opts.app, 'utf8');
+if (isSeedProgram(opts.app)) {
+  runSeedProgram((code) => mp.runPython(code), source);
+  const api = mp.globals.get('_seed_api');
+  const auth = mp.globals.get('_seed_auth');
+  serve({ auth: (user, pwd) => auth(user, pwd), api: (text) => api(text) }, opts);
+} else {
+  serveApp();
+}
+
+function serveApp() {
+  mp.runPython(source);
+  mp.runPython(`
 _xfer = open('/dev/bench-xfer', 'r+b')  # unbuffered: read(n)/write(b) go straight to the device
 
 def _upload_from_js(n):
@@ -56,32 +68,33 @@ def _download_to_js():
     _xfer.write(download())
 `);
 
-// Function proxies looked up once; str arguments and results convert
-// implicitly (JS string <-> Python str).
-const page = mp.globals.get('page');
-const epname = mp.globals.get('epname');
-const download = mp.globals.get('_download_to_js');
-const upload = mp.globals.get('_upload_from_js');
+  // Function proxies looked up once; str arguments and results convert
+  // implicitly (JS string <-> Python str).
+  const page = mp.globals.get('page');
+  const epname = mp.globals.get('epname');
+  const download = mp.globals.get('_download_to_js');
+  const upload = mp.globals.get('_upload_from_js');
 
-serve(
-  {
-    page: () => page(),
-    epname: (text) => epname(text),
-    download: () => {
-      outbound = [];
-      download();
-      const out = outbound.length === 1 ? outbound[0] : Buffer.concat(outbound);
-      outbound = [];
-      return out;
+  serve(
+    {
+      page: () => page(),
+      epname: (text) => epname(text),
+      download: () => {
+        outbound = [];
+        download();
+        const out = outbound.length === 1 ? outbound[0] : Buffer.concat(outbound);
+        outbound = [];
+        return out;
+      },
+      upload: (body) => {
+        inbound = body;
+        try {
+          return upload(body.length);
+        } finally {
+          inbound = null;
+        }
+      },
     },
-    upload: (body) => {
-      inbound = body;
-      try {
-        return upload(body.length);
-      } finally {
-        inbound = null;
-      }
-    },
-  },
-  opts,
-);
+    opts,
+  );
+}

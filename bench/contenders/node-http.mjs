@@ -3,9 +3,11 @@
 // the HTTP layer costs without any Python in the path.
 //
 //   node bench/contenders/node-http.mjs --port N [--host 127.0.0.1]
-// (--app is accepted and ignored, so every contender starts the same way.)
+// --app only tells bench/app.py's handler from the seed's program (bench/seed.py).
 
-import { parseCli, serve } from './lib/http-server.mjs';
+import { isSeedProgram, parseCli, serve } from './lib/http-server.mjs';
+
+const opts = parseCli();
 
 // Mirrors of app.py's PAGE and BLOB, built once like the Python module does.
 const PAGE = '<!doctype html><title>pythongoose bench</title><h1>OK</h1><p>served by a Python handler</p>\n';
@@ -13,11 +15,13 @@ const BLOB = Buffer.alloc(256 * 4096); // bytes(range(256)) * 4096, 1 MiB
 for (let i = 0; i < BLOB.length; i++) BLOB[i] = i & 0xff;
 
 serve(
-  {
-    page: () => PAGE,
-    epname: (body) => 'epname: ' + body,
-    download: () => BLOB,
-    upload: (body) => `received ${body.length} bytes`,
-  },
-  parseCli(),
+  isSeedProgram(opts.app)
+    ? { auth: (user, pwd) => user === 'admin' && pwd === 'istrator', api: () => 'epname: pythongoose' }
+    : {
+        page: () => PAGE,
+        epname: (body) => 'epname: ' + body,
+        download: () => BLOB,
+        upload: (body) => `received ${body.length} bytes`,
+      },
+  opts,
 );

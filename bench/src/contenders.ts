@@ -9,28 +9,30 @@ export interface Contender {
   label: string;
   /** Answers only GET / (the raw node:net ceiling). */
   getOnly: boolean;
-  /** Command line for a server on `port`. */
-  command(port: number): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
+  /** Command line for a server of `app` (a Python file) on `port`. */
+  command(port: number, app: string): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
 }
 
 export interface Paths {
   root: string;
   serverJs: string;
   app: string;
+  /** The seed's program (examples/seed/main.py without its print). */
+  seed: string;
   native: string;
 }
 
 export function contenders(p: Paths): Contender[] {
-  const script = (name: string) => (port: number) => ({
+  const script = (name: string) => (port: number, app: string) => ({
     cmd: process.execPath,
-    args: [join(p.root, 'bench', 'contenders', `${name}.mjs`), '--port', String(port), '--host', HOST, '--app', p.app],
+    args: [join(p.root, 'bench', 'contenders', `${name}.mjs`), '--port', String(port), '--host', HOST, '--app', app],
   });
   return [
     {
       id: 'pythongoose',
       label: 'pythongoose',
       getOnly: false,
-      command: (port) => ({ cmd: process.execPath, args: [p.serverJs, p.app, '--port', String(port), '--host', HOST, '--quiet'] }),
+      command: (port, app) => ({ cmd: process.execPath, args: [p.serverJs, app, '--port', String(port), '--host', HOST, '--quiet'] }),
     },
     { id: 'node-http', label: 'node:http', getOnly: false, command: script('node-http') },
     { id: 'node-net', label: 'node:net (ceiling)', getOnly: true, command: script('node-net') },
@@ -40,9 +42,9 @@ export function contenders(p: Paths): Contender[] {
       id: 'native',
       label: 'native (unix port + Mongoose)',
       getOnly: false,
-      command: (port) => ({
+      command: (port, app) => ({
         cmd: p.native,
-        args: [p.app],
+        args: [app],
         env: { ...process.env, PYTHONGOOSE_LISTEN: `http://${HOST}:${port}` },
       }),
     },
@@ -61,9 +63,9 @@ export interface Running {
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
 
-/** Start a server (pinned to `cpu` if given) and wait for its first 200. */
-export async function start(c: Contender, port: number, cpu: number | null): Promise<Running> {
-  const { cmd, args, env } = c.command(port);
+/** Start a server of `app` (pinned to `cpu` if given) and wait for its first 200. */
+export async function start(c: Contender, port: number, cpu: number | null, app: string): Promise<Running> {
+  const { cmd, args, env } = c.command(port, app);
   const [file, argv] = cpu === null ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
   const t0 = performance.now();
   const child = track(spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env }));

@@ -98,7 +98,7 @@ export interface RawResponse {
 }
 
 /** One request on a fresh connection; the whole response (by Content-Length). */
-export function request(port: number, method: string, path: string, body = '', timeoutMs = 5000): Promise<RawResponse> {
+export function request(port: number, method: string, path: string, body = '', timeoutMs = 5000, headers: string[] = []): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const sock = connect(port, HOST);
     const chunks: Buffer[] = [];
@@ -126,7 +126,8 @@ export function request(port: number, method: string, path: string, body = '', t
       }
     });
     sock.on('end', () => finish(new Error('connection closed before a whole response')));
-    const head = `${method} ${path} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    const extra = headers.map((h) => `${h}\r\n`).join('');
+    const head = `${method} ${path} HTTP/1.1\r\nHost: ${HOST}:${port}\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
     sock.write(head + body);
   });
 }

@@ -4,6 +4,7 @@
 // Not a contender itself (it lives in lib/ so a glob over contenders/*.mjs
 // does not pick it up).
 
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -38,15 +39,70 @@ export function announce(server, host) {
   process.stdout.write(`serving http://${h}:${port}\n`);
 }
 
+// A program that calls mongoose.init(api_cb, auth_cb) is the seed's
+// (bench/seed.py): it is served with serve()'s seed handlers.
+export const isSeedProgram = (file) => /^mongoose\.init\(/m.test(readFileSync(file, 'utf8'));
+
+// Run first in a Python without the `mongoose` module, so that the seed's
+// program runs unchanged: init() keeps its callbacks and the first poll() ends
+// the program (the runner catches _SeedServe); node:http then serves them.
+export const SEED_SHIM = `
+import sys
+
+class _SeedServe(BaseException):
+    pass
+
+class _SeedMongoose:
+    def init(self, api_cb, auth_cb):
+        global _seed_api, _seed_auth
+        _seed_api, _seed_auth = api_cb, auth_cb
+
+    def poll(self, ms):
+        raise _SeedServe()
+
+sys.modules["mongoose"] = _SeedMongoose()
+`;
+
+// The seed's program run by `runPython` up to its first poll(); its callbacks
+// are then the globals _seed_api and _seed_auth.
+export function runSeedProgram(runPython, source) {
+  runPython(SEED_SHIM);
+  try {
+    runPython(source);
+  } catch (err) {
+    if (String(err?.message ?? err).includes('_SeedServe')) return;
+    throw err;
+  }
+  throw new Error('the seed program ended without calling mongoose.poll()');
+}
+
+// The seed's Basic credentials, (user, password) or null, decoded here as the
+// seed decodes them in C.
+function basicCredentials(req) {
+  const value = req.headers.authorization;
+  if (typeof value !== 'string' || value.slice(0, 6).toLowerCase() !== 'basic ') return null;
+  const plain = Buffer.from(value.slice(6).trim(), 'base64').toString('utf8');
+  const colon = plain.indexOf(':');
+  return colon < 0 ? null : [plain.slice(0, colon), plain.slice(colon + 1)];
+}
+
 // handlers: page() -> string, epname(text) -> string, download() -> Buffer,
-// upload(Buffer) -> string. Strings are sent as UTF-8.
+// upload(Buffer) -> string; or for the seed's program auth(user, pwd) -> bool
+// and api(text) -> string, /api/epname behind Basic auth. Strings are sent as UTF-8.
 export function serve(handlers, { host, port }) {
-  const routes = new Map([
-    ['GET /', { type: 'text/html', run: () => handlers.page() }],
-    ['POST /api/epname', { type: 'text/plain', body: true, run: (b) => handlers.epname(b.toString('utf8')) }],
-    ['GET /download', { type: 'application/octet-stream', run: () => handlers.download() }],
-    ['POST /upload', { type: 'text/plain', body: true, run: (b) => handlers.upload(b) }],
-  ]);
+  const seedApi = (body) => ({ type: 'text/plain', body, auth: true, run: (b) => handlers.api(b === null ? '' : b.toString('utf8')) });
+  const routes = handlers.auth
+    ? new Map([
+        ['GET /', { type: 'text/html', run: () => 'OK\n' }],
+        ['GET /api/epname', seedApi(false)],
+        ['POST /api/epname', seedApi(true)],
+      ])
+    : new Map([
+        ['GET /', { type: 'text/html', run: () => handlers.page() }],
+        ['POST /api/epname', { type: 'text/plain', body: true, run: (b) => handlers.epname(b.toString('utf8')) }],
+        ['GET /download', { type: 'application/octet-stream', run: () => handlers.download() }],
+        ['POST /upload', { type: 'text/plain', body: true, run: (b) => handlers.upload(b) }],
+      ]);
 
   const send = (res, status, type, body, extra) => {
     const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
@@ -59,6 +115,13 @@ export function serve(handlers, { host, port }) {
   const respond = (req, res, route, body) => {
     let out;
     try {
+      if (route.auth) {
+        const creds = basicCredentials(req);
+        if (creds === null || !handlers.auth(creds[0], creds[1])) {
+          send(res, 401, 'text/plain', 'Auth required\n', { 'WWW-Authenticate': 'Basic realm="pythongoose"' });
+          return;
+        }
+      }
       out = route.run(body);
     } catch (err) {
       console.error(err);
