@@ -248,7 +248,9 @@ export class Guest {
   private wake(): void {
     this.wakeQueued = false;
     Atomics.add(this.shared.ctrl, CTRL_WAKE, 1);
-    Atomics.notify(this.shared.ctrl, CTRL_WAKE);
+    // A running guest sees the count before it next waits (Atomics.wait compares it),
+    // so only a waiting one needs the notify, which takes V8's waiter-list lock.
+    if (Atomics.load(this.shared.ctrl, CTRL_IDLE) !== 0) Atomics.notify(this.shared.ctrl, CTRL_WAKE);
   }
 
   /** Ask the guest to finish the responses in progress and close every other connection. */

@@ -123,8 +123,8 @@ export class Inbound extends Relay<Flow> {
     };
   }
 
-  /** Hand a client socket to the guest (a paused one is resumed). */
-  accept(socket: Socket): void {
+  /** Hand a client socket to the guest (a paused one is resumed); `head`: its bytes read already. */
+  accept(socket: Socket, head?: Buffer): void {
     const port = this.ports.take();
     if (port === null) {
       socket.destroy(); // every port is in use or cooling down
@@ -135,6 +135,7 @@ export class Inbound extends Relay<Flow> {
     const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false, ended: false, probing: false, releasedAt: 0 };
     this.flows.set(port, flow);
     this.relaySocket(flow);
+    if (head !== undefined) conn.write(head);
     socket.on('close', () => {
       conn.abort('client closed');
       this.release(flow);
@@ -253,7 +254,8 @@ export class Inbound extends Relay<Flow> {
     this.forget(conn);
     if (flow === undefined) return;
     if (reset) flow.socket.destroy();
-    else if (!flow.socket.destroyed) flow.socket.end();
+    // Usually ended already, when the guest's FIN came (a second end() builds an Error to report).
+    else if (!flow.socket.destroyed && !flow.socket.writableEnded) flow.socket.end();
     this.release(flow);
   }
 

@@ -126,8 +126,8 @@ export class Instance {
     return this.running && this.guest.silentFor() < 1000;
   }
 
-  accept(socket: Socket): void {
-    this.router.inbound.accept(socket);
+  accept(socket: Socket, head?: Buffer): void {
+    this.router.inbound.accept(socket, head);
   }
 
   stats(): InstanceStats {

@@ -6,24 +6,51 @@ import type { Socket } from 'node:net';
 /** First bytes a client may send before we must decide; more is not a probe. */
 const MAX_PEEK = 512;
 
+const EMPTY = Buffer.alloc(0);
+
+/** The request lines that probe one path, as bytes: built once per server, compared per connection. */
+export class HealthProbes {
+  private readonly lines: { bytes: Buffer; head: boolean }[];
+
+  constructor(readonly path: string) {
+    this.lines = ['GET', 'HEAD'].flatMap((method) =>
+      [' ', '?'].map((end) => ({ bytes: Buffer.from(`${method} ${path}${end}`, 'latin1'), head: method === 'HEAD' })),
+    );
+  }
+
+  /** A probe (HEAD or GET), `undecided` while `first` could still become one, or null for any other request. */
+  classify(first: Buffer): 'GET' | 'HEAD' | 'undecided' | null {
+    const c = first[0];
+    if (c !== 0x47 && c !== 0x48) return null; // neither G nor H: most requests end here
+    let undecided = false;
+    for (const { bytes, head } of this.lines) {
+      const n = Math.min(first.length, bytes.length, MAX_PEEK);
+      if (bytes.compare(first, 0, n, 0, n) !== 0) continue;
+      if (n === bytes.length) return head ? 'HEAD' : 'GET';
+      undecided ||= first.length < MAX_PEEK;
+    }
+    return undecided ? 'undecided' : null;
+  }
+}
+
 /**
  * Watch a new connection's first bytes. A `GET|HEAD <path> ` request is
  * answered here (200 while the guest runs, else 503) and the connection
- * closed; anything else goes to `pass` with its bytes put back, unread.
- * A client that sends nothing for `timeouts.idleMs`, or stops partway
- * through a probe's first line for `timeouts.headerMs`, is closed (0: no limit).
+ * closed; anything else goes to `pass` with the bytes read so far, in order
+ * before the socket's next 'data'. A client that sends nothing for
+ * `timeouts.idleMs`, or stops partway through a probe's first line for
+ * `timeouts.headerMs`, is closed (0: no limit).
  */
 export function interceptHealth(
   socket: Socket,
-  path: string,
+  probes: HealthProbes,
   healthy: () => boolean,
-  pass: (socket: Socket) => void,
+  pass: (socket: Socket, head: Buffer) => void,
   undecided: Set<Socket>,
   timeouts: { idleMs: number; headerMs: number } = { idleMs: 0, headerMs: 0 },
 ): void {
   undecided.add(socket); // close() destroys these: they are not the inbound relay's yet
-  const probes = [`GET ${path} `, `HEAD ${path} `, `GET ${path}?`, `HEAD ${path}?`];
-  let head: Buffer = Buffer.alloc(0);
+  let head: Buffer = EMPTY;
   let timer: NodeJS.Timeout | undefined;
   const arm = (ms: number): void => {
     clearTimeout(timer);
@@ -31,21 +58,16 @@ export function interceptHealth(
   };
   arm(timeouts.idleMs);
   const onData = (chunk: Buffer): void => {
-    if (head.length === 0) arm(timeouts.headerMs);
-    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-    const text = head.subarray(0, MAX_PEEK).toString('latin1');
-    const match = probes.find((p) => text.startsWith(p));
-    const undecided = !match && head.length < MAX_PEEK && probes.some((p) => p.startsWith(text));
-    if (undecided) return;
-    detach();
-    if (match) {
-      answer(socket, match.startsWith('HEAD'), healthy());
+    const first = head.length === 0;
+    head = first ? chunk : Buffer.concat([head, chunk]);
+    const kind = probes.classify(head);
+    if (kind === 'undecided') {
+      if (first) arm(timeouts.headerMs);
       return;
     }
-    socket.pause();
-    socket.unshift(head);
-    pass(socket);
-    socket.resume();
+    detach();
+    if (kind === null) pass(socket, head);
+    else answer(socket, kind === 'HEAD', healthy());
   };
   const onEnd = (): void => {
     detach();

@@ -52,10 +52,14 @@ export class WorkerPool {
     return this.instances.some((inst) => inst.healthy);
   }
 
-  dispatch(socket: Socket): void {
+  /** `head`: bytes already read from the socket, to go ahead of the rest. */
+  dispatch(socket: Socket, head?: Buffer): void {
     if (this.closing || socket.destroyed) socket.destroy();
-    else if (!this.instances.some((inst) => inst.running)) this.waiting.push(socket);
-    else this.pick().accept(socket);
+    else if (!this.instances.some((inst) => inst.running)) {
+      socket.pause(); // until an instance takes it (Inbound.accept resumes it)
+      if (head !== undefined && head.length > 0) socket.unshift(head);
+      this.waiting.push(socket);
+    } else this.pick().accept(socket, head);
   }
 
   stats(): PoolStats {

@@ -2,7 +2,7 @@
 // check answered on the host, and a graceful close.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PcapWriter } from '../host/pcap.js';
-import { interceptHealth } from './health.js';
+import { HealthProbes, interceptHealth } from './health.js';
 import { AppError, resolveOptions, type ServeOptions } from './options.js';
 import { WorkerPool, type PoolStats } from './pool.js';
 
@@ -37,7 +37,8 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
 
   let closing: Promise<void> | null = null;
   const undecided = new Set<Socket>(); // connections still being checked for a health probe
-  const dispatch = (socket: Socket): void => pool.dispatch(socket);
+  const dispatch = (socket: Socket, head?: Buffer): void => pool.dispatch(socket, head);
+  const probes = healthPath === false ? null : new HealthProbes(healthPath);
   const onConnection = (socket: Socket): void => {
     if (pool.load + undecided.size >= limits.maxConnections) {
       socket.destroy(); // over --max-connections: refused at once, the others unaffected
@@ -45,9 +46,9 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     }
     socket.allowHalfOpen = true; // a client's FIN is relayed, not answered with ours
     socket.setNoDelay(true);
-    if (healthPath === false) dispatch(socket);
+    if (probes === null) dispatch(socket);
     else
-      interceptHealth(socket, healthPath, () => pool.healthy, dispatch, undecided, {
+      interceptHealth(socket, probes, () => pool.healthy, dispatch, undecided, {
         idleMs: limits.idleTimeoutMs, // a client that sends nothing: as the guest treats an idle connection
         headerMs: limits.headerTimeoutMs,
       });
