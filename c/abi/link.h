@@ -11,6 +11,10 @@
 // within IPv4's 16-bit total length and pcap's 65535-byte snapshot length.
 #define PG_MTU 65521
 #define PG_HTTP_PORT 80
+// Mongoose's listener holds 5 half-open connections and drops further SYNs:
+// the guest listens on this many ports from PG_HTTP_PORT, and the host
+// spreads handshakes over them, so a burst of clients waits less.
+#define PG_HTTP_LISTENERS 16
 
 #define PG_DNS_PORT 53
 
@@ -24,7 +28,5 @@
 #define PG_LINK_IPV4(octets) MG_IPV4(octets)
 #define PG_GUEST_IP PG_LINK_IPV4(PG_GUEST_IP_OCTETS)
 #define PG_GATEWAY_IP PG_LINK_IPV4(PG_GATEWAY_IP_OCTETS)
-// The guest's HTTP server, on every address of its interface.
-#define PG_HTTP_URL "http://0.0.0.0:" PG_LINK_STR(PG_HTTP_PORT)
 // With a static address the resolver must be the gateway (the host's DNS), not 8.8.8.8.
 #define PG_DNS_URL "udp://" PG_LINK_DOTTED(PG_GATEWAY_IP_OCTETS) ":" PG_LINK_STR(PG_DNS_PORT)

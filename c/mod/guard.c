@@ -482,6 +482,17 @@ static void timeout_walk(uint32_t now) {
 
 // Mongoose's HTTP protocol handler (static in mongoose.c), which pg_guard_pfn wraps.
 mg_event_handler_t pg_mongoose_http_cb;
+// The first listener opened: last in Mongoose's list (newest first), after
+// the other listeners and every accepted connection, so its poll ends a round.
+static struct mg_connection *round_end;
+
+void pg_guard_listener(struct mg_connection *lsn) {
+    pg_mongoose_http_cb = lsn->pfn;
+    lsn->pfn = pg_guard_pfn;
+    if (round_end == NULL) {
+        round_end = lsn;
+    }
+}
 
 // The protocol handler of accepted HTTP connections: Mongoose calls it before
 // http_fn (c/mod/http.c), so the checks here see each request's bytes before
@@ -507,10 +518,11 @@ void pg_guard_pfn(struct mg_connection *c, int ev, void *ev_data) {
         pg_conn_t *st = conn_state(c);
         uint32_t now = (uint32_t)*(uint64_t *)ev_data;
         if (c->is_listening) {
-            // The listener comes after the accepted connections in Mongoose's
-            // list (newest first): the round's walk over them is done.
-            released = false;
-            timeout_walk(now);
+            if (c == round_end) {
+                // The round's walk over the accepted connections is done.
+                released = false;
+                timeout_walk(now);
+            }
         } else if ((st->flags & F_PIPELINED) && c->send.len == 0 && !pg_net_client_held(c)) {
             if (released) {
                 pg_net_poll_again();  // its turn is the next round

@@ -113,12 +113,14 @@ static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
     pg_net_init();
     static bool listening;
     if (!listening) {
-        struct mg_connection *lsn = mg_http_listen(&pg_mgr, pg_net_listen_url(), http_fn, NULL);
-        if (lsn == NULL) {
-            mp_raise_msg_varg(&mp_type_OSError, MP_ERROR_TEXT("cannot listen on %s"), pg_net_listen_name());
+        const char *url;
+        for (unsigned i = 0; (url = pg_net_listen_url(i)) != NULL; i++) {
+            struct mg_connection *lsn = mg_http_listen(&pg_mgr, url, http_fn, NULL);
+            if (lsn == NULL) {
+                mp_raise_msg_varg(&mp_type_OSError, MP_ERROR_TEXT("cannot listen on %s"), pg_net_listen_name());
+            }
+            pg_guard_listener(lsn);
         }
-        pg_mongoose_http_cb = lsn->pfn;
-        lsn->pfn = pg_guard_pfn;  // accepted connections inherit it
         pg_net_on_shutdown(pg_http_shutdown);
         listening = true;
     }

@@ -20,8 +20,9 @@ bool pg_net_ready(void);
 // A request is held back for the next poll: that poll must not wait for traffic.
 void pg_net_poll_again(void);
 
-// The URL the HTTP server listens on, and how an error names it.
-const char *pg_net_listen_url(void);
+// The URLs the HTTP server listens on (the i-th; NULL past the last: the
+// wasm guest opens several, see PG_HTTP_LISTENERS), and how an error names them.
+const char *pg_net_listen_url(unsigned i);
 const char *pg_net_listen_name(void);
 // The real client of an accepted connection as text ("203.0.113.7:51234" or
 // "[2001:db8::1]:51234"). Returns its length, 0 if unknown.

@@ -28,7 +28,7 @@ import { LinkRouter } from '../../ts/host/router.js';
 import type { EgressOptions, Outbound } from '../../ts/host/outbound.js';
 import { DnsServer } from '../../ts/host/dns.js';
 import { EgressPolicy } from '../../ts/host/egress.js';
-import { GUEST_HTTP_PORT } from '../../ts/net/link.js';
+import { GUEST_HTTP_LISTENERS, GUEST_HTTP_PORT, isGuestHttpPort } from '../../ts/net/link.js';
 
 import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
 import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from '../../ts/net/wire/arp.js';
@@ -295,7 +295,7 @@ const dstIpArb = fc.oneof(
 );
 const dstPortArb = (): fc.Arbitrary<number> =>
   fc.oneof({ weight: 4, arbitrary: fc.constantFrom(farA.port, farB.port, deadPort, 80, 53, 443, 0, 65535) }, { weight: 1, arbitrary: u16 });
-const srcPortArb = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(GUEST_HTTP_PORT, 40000, 40001, 40002, 40003, 50000, 53, 0) }, { weight: 1, arbitrary: u16 });
+const srcPortArb = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(GUEST_HTTP_PORT, GUEST_HTTP_PORT + GUEST_HTTP_LISTENERS - 1, 40000, 40001, 40002, 40003, 50000, 53, 0) }, { weight: 1, arbitrary: u16 });
 /** Mostly the guest; sometimes spoofed. */
 const srcIpArb = fc.oneof({ weight: 12, arbitrary: fc.constant(GUEST_IP) }, { weight: 1, arbitrary: fc.oneof(u32, fc.constantFrom(HOST_IP, LOOPBACK, ip('10.0.2.16'))) });
 const flagsArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(SYN, SYN, ACK, ACK | PSH, FIN | ACK, RST, RST | ACK, SYN | ACK, SYN | FIN, 0) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) });
@@ -572,8 +572,8 @@ class Rig {
     if (plen > MAX_MSS) return `payload ${plen} > MSS`;
     if (t.flags & FIN && plen > 0) return 'FIN with data';
     if (r.src === HOST_IP) {
-      // Only the forwarder speaks from the host address: its ports, the guest's listener.
-      if (t.srcPort < INBOUND_PORTS[0] || t.srcPort > INBOUND_PORTS[1] || t.dstPort !== GUEST_HTTP_PORT) return `host ${t.srcPort}->${t.dstPort} is no inbound flow`;
+      // Only the forwarder speaks from the host address: its ports, the guest's listeners.
+      if (t.srcPort < INBOUND_PORTS[0] || t.srcPort > INBOUND_PORTS[1] || !isGuestHttpPort(t.dstPort)) return `host ${t.srcPort}->${t.dstPort} is no inbound flow`;
       if (t.flags & SYN && t.flags !== SYN) return 'forwarder SYN with other flags';
     } else {
       if (!this.connects.includes(`${formatIpv4(r.src)}:${t.srcPort}`) || !this.allowed(r.src, t.srcPort)) return `${formatIpv4(r.src)}:${t.srcPort} never dialled`;
@@ -612,7 +612,7 @@ class Rig {
       if (frame.length >= t + 20) {
         const data = ((frame[16] << 8) | frame[17]) - ihl - (frame[t + 12] >> 4) * 4;
         const src = (frame[t] << 8) | frame[t + 1];
-        const port = src === GUEST_HTTP_PORT ? (frame[t + 2] << 8) | frame[t + 3] : src;
+        const port = isGuestHttpPort(src) ? (frame[t + 2] << 8) | frame[t + 3] : src;
         if (data > 0 && this.gate && this.paused[port] !== 0) {
           this.held++;
           return false;

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { GUEST_EXPORTS, GUEST_IMPORTS, GUEST_MEMORY_INITIAL, GUEST_MEMORY_LIMIT, RUNTIME_EXPORTS, WASM_PAGE } from '../../ts/guest/abi.js';
 import { DEFAULT_WASM_PATH } from '../../ts/guest/paths.js';
-import { GATEWAY_IP, GUEST_HTTP_PORT, GUEST_IP, GUEST_MAC, LINK_MTU } from '../../ts/net/link.js';
+import { GATEWAY_IP, GUEST_HTTP_LISTENERS, GUEST_HTTP_PORT, GUEST_IP, GUEST_MAC, LINK_MTU } from '../../ts/net/link.js';
 import { DEFAULT_LIMITS } from '../../ts/serve/options.js';
 import { ROOT } from '../helpers/server.js';
 
@@ -81,6 +81,7 @@ link('the guest address, the gateway address and the guest MAC', () => {
 link('the MTU and the HTTP port', () => {
   assert.equal(defined(header, 'PG_MTU'), [LINK_MTU]);
   assert.equal(defined(header, 'PG_HTTP_PORT'), [GUEST_HTTP_PORT]);
+  assert.equal(defined(header, 'PG_HTTP_LISTENERS'), [GUEST_HTTP_LISTENERS]);
 });
 
 link('the limits the native build keeps (c/vm/options.c) are the host defaults', () => {

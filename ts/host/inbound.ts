@@ -1,16 +1,17 @@
-// Relays client sockets to the guest's HTTP listener over the virtual link:
-// one TcpConnection per client, SYNs paced to the guest's 5-slot backlog,
-// backpressure both ways, and nothing kept once a connection is gone.
+// Relays client sockets to the guest's HTTP listeners over the virtual link:
+// one TcpConnection per client, SYNs spread over the listeners and paced to
+// each one's 5-slot backlog, backpressure both ways, and nothing kept once a
+// connection is gone.
 import type { Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import type { NetInterface } from '../net/interface.js';
 import { TcpConnection, TcpState, type TcpCounters, type TcpSegmentOut } from '../net/tcp.js';
 import { ACK, RST, SYN, seqAdd, type TcpRepr } from '../net/wire/tcp.js';
-import { GUEST_HTTP_PORT, isInbound } from '../net/link.js';
+import { GUEST_HTTP_LISTENERS, GUEST_HTTP_PORT, isGuestHttpPort, isInbound } from '../net/link.js';
 import { PortPool } from '../net/ports.js';
 import { Relay, type RelayFlow } from './relay.js';
 
-/** Mongoose keeps 5 half-open connections per listener and drops further SYNs. */
+/** Mongoose keeps 5 half-open connections per listener and drops further SYNs (the guest has GUEST_HTTP_LISTENERS). */
 export const MAX_HALF_OPEN = 5;
 /** Mongoose frees an unanswered backlog slot within 1-2 s. */
 const ABANDONED_SYN_MS = 2500;
@@ -27,6 +28,8 @@ interface Flow extends RelayFlow {
   done: boolean;
   /** Holds one of the guest's backlog slots (SYN sent, no SYN|ACK yet). */
   halfOpen: boolean;
+  /** Which listener (0 .. GUEST_HTTP_LISTENERS-1) its SYN went to. */
+  listener: number;
   /** Closed during SYN-SENT; the port returns via releaseAbandoned(). */
   abandonedSyn: boolean;
   /**
@@ -75,11 +78,13 @@ export interface InboundStats {
 /** Relays client sockets to the guest's HTTP listener; flows are keyed by host port. */
 export class Inbound extends Relay<Flow> {
   private readonly synQueue: Flow[] = [];
+  /** Backlog slots taken, per guest listener. */
+  private readonly halfOpenAt = new Int32Array(GUEST_HTTP_LISTENERS);
   private halfOpen = 0;
   private readonly ports = new PortPool(INBOUND_PORTS[0], INBOUND_PORTS[1], 2000);
   private readonly lingering = new Set<Socket>();
   /** Ports whose client left during SYN-SENT: the guest's backlog slot is still taken. */
-  private readonly abandoned = new Map<number, NodeJS.Timeout>();
+  private readonly abandoned = new Map<number, { timer: NodeJS.Timeout; listener: number }>();
 
   constructor(
     iface: NetInterface,
@@ -132,7 +137,7 @@ export class Inbound extends Relay<Flow> {
     }
     this.onAccept(port, socket);
     const conn = new TcpConnection(this, port, GUEST_HTTP_PORT, this.counters, randomInt(0, 2 ** 32));
-    const flow: Flow = { conn, socket, done: false, halfOpen: false, guestPaused: false, abandonedSyn: false, ended: false, probing: false, releasedAt: 0 };
+    const flow: Flow = { conn, socket, done: false, halfOpen: false, listener: 0, guestPaused: false, abandonedSyn: false, ended: false, probing: false, releasedAt: 0 };
     this.flows.set(port, flow);
     this.relaySocket(flow);
     if (head !== undefined) conn.write(head);
@@ -186,27 +191,38 @@ export class Inbound extends Relay<Flow> {
       flow.socket.destroy();
     }
     for (const socket of this.lingering) socket.destroy();
-    for (const timer of this.abandoned.values()) clearTimeout(timer);
+    for (const { timer } of this.abandoned.values()) clearTimeout(timer);
     this.abandoned.clear();
   }
 
   /** The guest's interface is up: start the connections waiting for it. */
   startSyns(): void {
     if (!this.iface.guestUp) return;
-    while (this.halfOpen < MAX_HALF_OPEN && this.synQueue.length > 0) {
+    while (this.synQueue.length > 0) {
+      const listener = this.leastBusyListener();
+      if (this.halfOpenAt[listener] >= MAX_HALF_OPEN) return;
       const flow = this.synQueue.shift()!;
       if (flow.conn.state !== TcpState.Idle || flow.done) continue;
+      this.halfOpenAt[listener]++;
       this.halfOpen++;
       flow.halfOpen = true;
-      flow.conn.open(Date.now());
+      flow.listener = listener;
+      flow.conn.open(Date.now(), GUEST_HTTP_PORT + listener);
       this.watch(flow.conn);
     }
   }
 
+  private leastBusyListener(): number {
+    let best = 0;
+    for (let i = 1; i < GUEST_HTTP_LISTENERS; i++) if (this.halfOpenAt[i] < this.halfOpenAt[best]) best = i;
+    return best;
+  }
+
   segment(seg: TcpRepr, frame: Uint8Array): void {
-    const flow = seg.srcPort === GUEST_HTTP_PORT ? this.flows.get(seg.dstPort) : undefined;
+    const known = this.flows.get(seg.dstPort);
+    const flow = known !== undefined && known.conn.remotePort === seg.srcPort ? known : undefined;
     if (flow === undefined || flow.conn.state === TcpState.Closed) {
-      if (seg.srcPort === GUEST_HTTP_PORT && this.abandoned.has(seg.dstPort) && (seg.flags & (SYN | ACK)) === (SYN | ACK)) {
+      if (isGuestHttpPort(seg.srcPort) && this.abandoned.has(seg.dstPort) && (seg.flags & (SYN | ACK)) === (SYN | ACK)) {
         // The listener ignores a RST for a backlog entry: complete the
         // handshake, then reset the new connection, to free the slot now.
         this.iface.sendTcp(seg.dstPort, seg.srcPort, ACK, seg.ack, seqAdd(seg.seq, 1));
@@ -229,6 +245,7 @@ export class Inbound extends Relay<Flow> {
   private endHalfOpen(flow: Flow | undefined): void {
     if (flow?.halfOpen) {
       flow.halfOpen = false;
+      this.halfOpenAt[flow.listener]--;
       this.halfOpen--;
       this.startSyns();
     }
@@ -249,7 +266,7 @@ export class Inbound extends Relay<Flow> {
       const port = conn.localPort;
       const timer = setTimeout(() => this.releaseAbandoned(port), ABANDONED_SYN_MS);
       timer.unref();
-      this.abandoned.set(port, timer);
+      this.abandoned.set(port, { timer, listener: flow.listener });
     }
     this.forget(conn);
     if (flow === undefined) return;
@@ -291,11 +308,12 @@ export class Inbound extends Relay<Flow> {
   }
 
   private releaseAbandoned(port: number): void {
-    const timer = this.abandoned.get(port);
-    if (timer === undefined) return;
-    clearTimeout(timer);
+    const slot = this.abandoned.get(port);
+    if (slot === undefined) return;
+    clearTimeout(slot.timer);
     this.abandoned.delete(port);
     this.ports.give(port, Date.now());
+    this.halfOpenAt[slot.listener]--;
     this.halfOpen--;
     this.startSyns();
   }

@@ -14,8 +14,19 @@ export const GUEST_MAC: Mac = Uint8Array.of(0x02, 0x00, 0x00, 0x00, 0x00, 0x0f);
 export const GATEWAY_IP: Ipv4 = ipv4(10, 0, 2, 2);
 /** The host's MAC; the guest learns it by ARP, so only the host needs it. */
 export const GATEWAY_MAC: Mac = Uint8Array.of(0x02, 0x00, 0x00, 0x00, 0x00, 0x02);
-/** The port the guest's HTTP server listens on (PG_HTTP_PORT). */
+/** The first port the guest's HTTP server listens on (PG_HTTP_PORT). */
 export const GUEST_HTTP_PORT = 80;
+/**
+ * How many ports it listens on, from GUEST_HTTP_PORT (PG_HTTP_LISTENERS):
+ * each Mongoose listener holds 5 half-open connections, and the host spreads
+ * handshakes over them.
+ */
+export const GUEST_HTTP_LISTENERS = 16;
+
+/** Whether a guest port is one of its HTTP listeners'. */
+export function isGuestHttpPort(port: number): boolean {
+  return port >= GUEST_HTTP_PORT && port < GUEST_HTTP_PORT + GUEST_HTTP_LISTENERS;
+}
 /**
  * The MTU (PG_MTU): no wire to fit, so as large as IPv4's 16-bit total
  * length allows with the frame (MTU + 14) within pcap's 65535-byte snapshot
@@ -32,7 +43,7 @@ export const LINK_MAX_FRAME = LINK_MTU + 14;
  * its port; the ranges never overlap (host ports 1024-32767, guest 32768+).
  */
 export function isInbound(srcPort: number, dstIp: Ipv4): boolean {
-  return srcPort === GUEST_HTTP_PORT && dstIp === GATEWAY_IP;
+  return isGuestHttpPort(srcPort) && dstIp === GATEWAY_IP;
 }
 
 /** The link as the host's interface sees it. */

@@ -95,7 +95,8 @@ export class TcpConnection {
   constructor(
     readonly host: TcpHost,
     readonly localPort: number,
-    readonly remotePort: number,
+    /** The guest's port; open() may name another of its listeners. */
+    public remotePort: number,
     readonly counters: TcpCounters,
     iss: number,
   ) {
@@ -112,7 +113,9 @@ export class TcpConnection {
     return this.pendingBytes >= SEND_BUDGET;
   }
 
-  open(now: number): void {
+  /** Send the SYN, to `remotePort` (the constructor's by default). */
+  open(now: number, remotePort = this.remotePort): void {
+    this.remotePort = remotePort;
     this.state = TcpState.SynSent;
     this.synFirstSentAt = now;
     this.sendSyn(now);

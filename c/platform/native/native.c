@@ -44,14 +44,14 @@ size_t pg_refusal(uint16_t port, char *buf, size_t cap) {
     return 0;
 }
 
-// $PYTHONGOOSE_LISTEN, else http://0.0.0.0:8000.
-const char *pg_net_listen_url(void) {
+// $PYTHONGOOSE_LISTEN, else http://0.0.0.0:8000: one listener (the kernel's backlog is deep).
+const char *pg_net_listen_url(unsigned i) {
     const char *url = getenv("PYTHONGOOSE_LISTEN");
-    return url != NULL && url[0] != '\0' ? url : "http://0.0.0.0:8000";
+    return i > 0 ? NULL : url != NULL && url[0] != '\0' ? url : "http://0.0.0.0:8000";
 }
 
 const char *pg_net_listen_name(void) {
-    return pg_net_listen_url();
+    return pg_net_listen_url(0);
 }
 
 // c->rem is the client itself.

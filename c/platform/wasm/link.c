@@ -10,12 +10,17 @@ bool pg_net_ready(void) {
 }
 
 
-const char *pg_net_listen_url(void) {
-    return PG_HTTP_URL;
+const char *pg_net_listen_url(unsigned i) {
+    static char url[32];
+    if (i >= PG_HTTP_LISTENERS) {
+        return NULL;
+    }
+    mg_snprintf(url, sizeof(url), "http://0.0.0.0:%d", PG_HTTP_PORT + (int)i);
+    return url;
 }
 
 const char *pg_net_listen_name(void) {
-    return "port " PG_LINK_STR(PG_HTTP_PORT);
+    return "ports " PG_LINK_STR(PG_HTTP_PORT) "+" PG_LINK_STR(PG_HTTP_LISTENERS);
 }
 
 // c->rem is the host's end of the link: the host knows the real client.
