@@ -1,10 +1,16 @@
 // The gateway's DNS server (UDP 53 on 10.0.2.2): answers the guest's A
 // queries through the host's resolver, for names the egress policy allows;
 // other names get NXDOMAIN. The packet codec is dns-packet's.
-import dnsPacket from 'dns-packet';
+import type DnsPacket from 'dns-packet';
+import { createRequire } from 'node:module';
 import { lookup } from 'node:dns/promises';
 import { normalizeName, type EgressPolicy } from './egress.js';
 import { type Ipv4, parseIpv4 } from '../net/wire/ipv4.js';
+
+// Loaded on the first query: most apps make none, and loading it costs a
+// tenth of the process's start-up.
+let loaded: typeof DnsPacket | undefined;
+const codec = (): typeof DnsPacket => (loaded ??= createRequire(import.meta.url)('dns-packet') as typeof DnsPacket);
 
 const RCODE_SERVFAIL = 2;
 const RCODE_NXDOMAIN = 3;
@@ -41,7 +47,8 @@ export class DnsServer {
 
   /** A datagram from the guest to port 53. */
   query(guestPort: number, payload: Uint8Array): void {
-    let packet: ReturnType<typeof dnsPacket.decode>;
+    const dnsPacket = codec();
+    let packet: ReturnType<typeof DnsPacket.decode>;
     try {
       packet = dnsPacket.decode(Buffer.from(payload));
     } catch {
