@@ -3,7 +3,7 @@
 // the HTTP layer costs without any Python in the path.
 //
 //   node bench/contenders/node-http.mjs --port N [--host 127.0.0.1]
-// --app only tells bench/app.py's handler from the seed's program (bench/seed.py).
+// --app only tells bench/app.py's handler from the seed's program (examples/seed/main.py without its print, written out by the bench).
 
 import { isSeedProgram, parseCli, serve } from './lib/http-server.mjs';
 

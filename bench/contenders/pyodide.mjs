@@ -1,7 +1,7 @@
 // Contender: CPython compiled to WebAssembly (npm `pyodide`) inside Node. It
 // runs bench/app.py as __main__ (there is no `mongoose` module here, so the
 // file only defines the functions) and node:http calls them per request; or
-// the seed's program (bench/seed.py), whose callbacks node:http calls.
+// the seed's program (examples/seed/main.py without its print, written out by the bench), whose callbacks node:http calls.
 //
 //   node bench/contenders/pyodide.mjs --port N [--host 127.0.0.1] [--app bench/app.py]
 //

@@ -5,7 +5,7 @@
 //   node bench/dist/bench.js [--quick] [--duration S] [--runs N] [--only IDS] [--no-pin]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,6 @@ const PATHS = {
   root: ROOT,
   serverJs: join(ROOT, 'dist', 'server.js'),
   app: join(ROOT, 'bench', 'app.py'),
-  seed: join(ROOT, 'bench', 'seed.py'),
   native: join(ROOT, 'wasm', 'build', 'native', 'pythongoose-native'),
 };
 const WASM = join(ROOT, 'wasm', 'build', 'pythongoose.wasm');
@@ -56,7 +55,7 @@ interface Scenario {
   lua?: string;
   /** Only servers that answer more than GET / take part when false. */
   getOnly: boolean;
-  /** Served by bench/seed.py (the seed's program) instead of bench/app.py. */
+  /** Served by the seed's program (seedProgram()) instead of bench/app.py. */
   seed?: boolean;
 }
 
@@ -106,6 +105,16 @@ const SCENARIOS: Scenario[] = [
   },
   { id: 'c1000', label: 'GET / keep-alive, 1,000 concurrent connections', path: '/', connections: 1000, unit: 'req/s', getOnly: true },
 ];
+
+/** The seed's program exactly as the seed writes it, without its print (a line of stdout per request), written to dir. */
+function seedProgram(dir: string): string {
+  const source = readFileSync(join(ROOT, 'examples', 'seed', 'main.py'), 'utf8');
+  const served = source.replace(/^[ \t]*print\(.*\)\n/gm, '');
+  if (served === source) die('examples/seed/main.py has no print line to drop: update seedProgram() in bench/src/bench.ts');
+  const file = join(dir, 'seed.py');
+  writeFileSync(file, served);
+  return file;
+}
 
 function run(cmd: string, args: string[], what: string): void {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
@@ -219,6 +228,7 @@ async function main(): Promise<void> {
 
   const tmp = mkdtempSync(join(tmpdir(), 'pythongoose-bench-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+  const seedApp = seedProgram(tmp);
   for (const sc of SCENARIOS) {
     if (sc.lua !== undefined) {
       const file = join(tmp, `${sc.id}.lua`);
@@ -253,7 +263,7 @@ async function main(): Promise<void> {
       // Its own servers, started for this scenario only.
       const seeds: Running[] = [];
       for (const r of takers) {
-        const s = await start(r.contender, await freePort(), serverCpu, PATHS.seed);
+        const s = await start(r.contender, await freePort(), serverCpu, seedApp);
         seeds.push(s);
         await checkAnswers(s, expected, true);
       }
@@ -405,7 +415,7 @@ async function main(): Promise<void> {
     setup: [
       pinNote,
       `${duration} s per measured run, ${runs === 1 ? 'one run' : `median of ${runs}`}${warmup ? ', each after a 1 s warm-up' : ''}; wrk -t1`,
-      `every contender serves bench/app.py's handler (node:http and node:net the same bytes from JS), and for the seed scenario bench/seed.py, the seed's program; bodies checked against node:http's before loading`,
+      `every contender serves bench/app.py's handler (node:http and node:net the same bytes from JS), and for the seed scenario the seed's program (examples/seed/main.py without its print); bodies checked against node:http's before loading`,
       `MB/s counts body bytes (10^6 bytes per MB)`,
     ],
     contenders: order.map((c) => ({ id: c.id, label: c.label, startMs: startMs.get(c.id) ?? NaN, rssAfterLoad: rssAfterLoad.get(c.id) ?? NaN })),

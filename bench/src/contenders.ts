@@ -17,8 +17,6 @@ export interface Paths {
   root: string;
   serverJs: string;
   app: string;
-  /** The seed's program (examples/seed/main.py without its print). */
-  seed: string;
   native: string;
 }
 

@@ -40,7 +40,7 @@ export function announce(server, host) {
 }
 
 // A program that calls mongoose.init(api_cb, auth_cb) is the seed's
-// (bench/seed.py): it is served with serve()'s seed handlers.
+// (examples/seed/main.py without its print, written out by the bench): it is served with serve()'s seed handlers.
 export const isSeedProgram = (file) => /^mongoose\.init\(/m.test(readFileSync(file, 'utf8'));
 
 // Run first in a Python without the `mongoose` module, so that the seed's
