@@ -20,7 +20,9 @@ const char *pg_net_listen_url(unsigned i) {
 }
 
 const char *pg_net_listen_name(void) {
-    return "ports " PG_LINK_STR(PG_HTTP_PORT) "+" PG_LINK_STR(PG_HTTP_LISTENERS);
+    static char name[24];
+    mg_snprintf(name, sizeof(name), "ports %d-%d", PG_HTTP_PORT, PG_HTTP_PORT + PG_HTTP_LISTENERS - 1);
+    return name;
 }
 
 // c->rem is the host's end of the link: the host knows the real client.
