@@ -80,7 +80,6 @@ export class Inbound extends Relay<Flow> {
   private readonly synQueue: Flow[] = [];
   /** Backlog slots taken, per guest listener. */
   private readonly halfOpenAt = new Int32Array(GUEST_HTTP_LISTENERS);
-  private halfOpen = 0;
   private readonly ports = new PortPool(INBOUND_PORTS[0], INBOUND_PORTS[1], 2000);
   private readonly lingering = new Set<Socket>();
   /** Ports whose client left during SYN-SENT: the guest's backlog slot is still taken. */
@@ -121,7 +120,7 @@ export class Inbound extends Relay<Flow> {
     return {
       active: this.flows.size,
       waitingForSyn: this.synQueue.length,
-      halfOpen: this.halfOpen,
+      halfOpen: this.halfOpenAt.reduce((a, b) => a + b, 0),
       bufferedToClients: buffered,
       states,
       counters: this.counters,
@@ -204,7 +203,6 @@ export class Inbound extends Relay<Flow> {
       const flow = this.synQueue.shift()!;
       if (flow.conn.state !== TcpState.Idle || flow.done) continue;
       this.halfOpenAt[listener]++;
-      this.halfOpen++;
       flow.halfOpen = true;
       flow.listener = listener;
       flow.conn.open(Date.now(), GUEST_HTTP_PORT + listener);
@@ -246,7 +244,6 @@ export class Inbound extends Relay<Flow> {
     if (flow?.halfOpen) {
       flow.halfOpen = false;
       this.halfOpenAt[flow.listener]--;
-      this.halfOpen--;
       this.startSyns();
     }
   }
@@ -314,7 +311,6 @@ export class Inbound extends Relay<Flow> {
     this.abandoned.delete(port);
     this.ports.give(port, Date.now());
     this.halfOpenAt[slot.listener]--;
-    this.halfOpen--;
     this.startSyns();
   }
 
