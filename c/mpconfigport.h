@@ -38,10 +38,24 @@
 #define MICROPY_PY_TIME_TIME_TIME_NS (1)
 #define MICROPY_PY_TIME_INCLUDEFILE "c/platform/wasm/modtime.c"
 
-// Nothing that reaches outside the sandbox, and nothing that needs an OS.
-#define MICROPY_VFS (0)
-#define MICROPY_READER_VFS (0)
-#define MICROPY_PY_OS (0)
+// Files: only what the host mounts (c/vm/volume.c), the app bundle read-only
+// at /app and the data volume at /data; nothing of the host's file system.
+#define MICROPY_VFS (1)
+#define MICROPY_VFS_ROM (1)
+#define MICROPY_VFS_ROM_IOCTL (0)  // no ROM partitions: the host hands the image over
+// MICROPY_VFS_LFS2: set by wasm/Makefile, which also builds littlefs's sources.
+#define MICROPY_READER_VFS (1)
+#define MICROPY_PY_OS (1)
+#define MICROPY_PY_OS_SYNC (1)  // a no-op: littlefs syncs at every commit
+#define MICROPY_PY_OS_UNAME (0)
+// errno's names: MicroPython's list, and those its file systems raise
+// (errno.EROFS under /app, errno.ENOSPC when the volume is full).
+#define MICROPY_PY_ERRNO_LIST \
+    X(EPERM) X(ENOENT) X(EIO) X(EBADF) X(EAGAIN) X(ENOMEM) X(EACCES) X(EEXIST) X(ENODEV) X(ENOTDIR) \
+    X(EISDIR) X(EINVAL) X(EFBIG) X(ENOSPC) X(EROFS) X(EOPNOTSUPP) X(EADDRINUSE) X(ECONNABORTED) \
+    X(ECONNRESET) X(ENOBUFS) X(ENOTCONN) X(ETIMEDOUT) X(ECONNREFUSED) X(EHOSTUNREACH) X(EALREADY) \
+    X(EINPROGRESS)
+// Nothing else that reaches outside the sandbox, and nothing that needs an OS.
 #define MICROPY_PY_IO_IOBASE (0)
 #define MICROPY_PY_SELECT (0)
 #define MICROPY_PY_SOCKET (0)
@@ -51,7 +65,7 @@
 #define MICROPY_PY_ASYNCIO (0)
 #define MICROPY_PY_BTREE (0)
 #define MICROPY_PY_FRAMEBUF (0)
-#define MICROPY_PY_VFS (0)
+#define MICROPY_PY_VFS (0)  // os.mount and os.VfsLfs2 remain, within the guest
 #define MICROPY_PY_THREAD (0)
 // Raw reads and writes of the guest's memory from plain Python: the sandbox
 // holds anyway, but it would make a compromised guest one line away.

@@ -1,12 +1,28 @@
 #!/usr/bin/env node
-// CLI: node dist/server.js [APP.py] [options]: a thin layer over serve().
+// CLI: node dist/server.js [APP.py | DIR] [options]: a thin layer over
+// serve(); and `data FILE COMMAND`, the data volume's tool.
 import { parseArgs } from 'node:util';
-import { AppError, DEFAULT_APP, flushOutput, serve } from './index.js';
+import { AppError, DEFAULT_APP, flushOutput, runVolumeCommand, serve, VOLUME_COMMANDS, VolumeToolError } from './index.js';
 
-const HELP = `Usage: node dist/server.js [APP.py] [options]
+const HELP = `Usage: node dist/server.js [APP.py | DIR] [options]
+       node dist/server.js data FILE COMMAND [ARGS]   (npx pythongoose data ...)
 
 Serve a Python app (MicroPython + Mongoose, sandboxed in WebAssembly).
 APP.py defaults to the seed app (${DEFAULT_APP}).
+DIR is a bundle: its main.py runs, its modules import and its files are
+readable under /app (read-only; packed into the sandbox at start).
+
+Files:
+  --app-max SIZE  largest bundle, e.g. 16M (default 16M)
+  --data FILE     mount the data volume in FILE read-write at /data
+                  (littlefs; created on first use); a file once closed
+                  survives a crash or a kill. One server per FILE
+  --data-size SIZE  size of a volume created on first use (default 16M);
+                  writes past it raise OSError(ENOSPC)
+  --data-format   format FILE if it holds no littlefs (erasing it)
+
+The data volume's tool (FILE must not be in use by a server):
+${VOLUME_COMMANDS}
 
 Options:
   --port N        TCP port to listen on (default 8000; 0 picks a free one)
@@ -64,7 +80,30 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+/** `data FILE COMMAND [ARGS] [--data-size SIZE]`. */
+function volumeTool(args: string[]): void {
+  const sizeAt = args.indexOf('--data-size');
+  let dataSize: number | undefined;
+  if (sizeAt >= 0) {
+    const m = /^(\d+)([KMG]?)$/i.exec(args[sizeAt + 1] ?? '');
+    if (m === null) fail(`--data-size must be a size like 16M, got ${args[sizeAt + 1] ?? 'nothing'}`);
+    dataSize = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+    args.splice(sizeAt, 2);
+  }
+  const [file, ...command] = args;
+  runVolumeCommand(file, command, { stdout: (data) => process.stdout.write(data) }, dataSize).then(
+    () => exit(0),
+    (err) => fail(err instanceof VolumeToolError ? err.message : String(err)),
+  );
+}
+
 function main(): void {
+  const argv = process.argv.slice(2);
+  // `data FILE COMMAND`: a bundle directory named data is still served with `data` alone or `./data`.
+  if (argv[0] === 'data' && argv.length >= 3 && !argv[1].startsWith('-')) {
+    volumeTool(argv.slice(1));
+    return;
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -90,6 +129,10 @@ function main(): void {
         'max-outbound': { type: 'string' },
         'connect-timeout': { type: 'string' },
         'outbound-idle-timeout': { type: 'string' },
+        'app-max': { type: 'string' },
+        data: { type: 'string' },
+        'data-size': { type: 'string' },
+        'data-format': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -122,7 +165,7 @@ function main(): void {
     const n = number(flag, 0, 86400);
     return n === undefined ? undefined : Math.round(n * 1000);
   };
-  const size = (flag: 'max-body' | 'max-send-buffer', example: string): number | undefined => {
+  const size = (flag: 'max-body' | 'max-send-buffer' | 'app-max' | 'data-size', example: string): number | undefined => {
     const text = values[flag];
     if (text === undefined) return undefined;
     const m = /^(\d+)([KMG]?)$/i.exec(text);
@@ -133,6 +176,9 @@ function main(): void {
   };
   const maxBody = size('max-body', '8M');
   const maxSendBuffer = size('max-send-buffer', '1M');
+  const appMax = size('app-max', '16M');
+  if (appMax === 0) fail('--app-max must be more than 0');
+  const dataSize = size('data-size', '16M');
   const maxConnections = number('max-connections', 1, 1000000);
   const workers = number('workers', 1, 64);
   if (workers !== undefined && !Number.isInteger(workers)) fail(`--workers must be a whole number, got ${values.workers}`);
@@ -141,6 +187,10 @@ function main(): void {
 
   serve({
     app: positionals[0],
+    appMax,
+    data: values.data,
+    dataSize,
+    dataFormat: values['data-format'] ?? false,
     port,
     host: values.host,
     pcap: values.pcap,

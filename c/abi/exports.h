@@ -31,3 +31,10 @@ PG_EXPORT int pg_fs_add(const char *path, const char *data, size_t size, double 
 // The health-check path answered on kept-alive connections ("" = none).
 // c/mod/health.c.
 PG_EXPORT void pg_set_health_path(const char *path);
+// Mount the app bundle (a ROMFS image the host packed; the guest keeps it,
+// malloc'd by the host) read-only at /app, and make it the current directory.
+// Returns 1, or 0 with the reason printed on stderr. c/vm/volume.c.
+PG_EXPORT int pg_mount_app(const uint8_t *image, size_t len);
+// Mount the data volume (littlefs v2 on block_count blocks of the pg.block_*
+// imports) at /data, formatting it first if format. 1, or 0 as above.
+PG_EXPORT int pg_mount_data(uint32_t block_count, int format);

@@ -39,3 +39,11 @@ PG_IMPORT(refusal) size_t pg_refusal(uint16_t port, char *buf, size_t cap);
 // not yet seen it take the last response (a client that left is reset
 // instead): a request it pipelined waits. 0 otherwise.
 PG_IMPORT(held) int pg_held(uint16_t port);
+// The data volume's blocks (c/vm/volume.c), 4096 bytes each, kept by the host
+// in the --data file: read or write len bytes at offset within block (it
+// may run on into the next blocks). Return 0, or -errno if the file failed.
+PG_IMPORT(block_read) int pg_block_read(uint32_t block, uint32_t offset, void *buf, size_t len);
+PG_IMPORT(block_write) int pg_block_write(uint32_t block, uint32_t offset, const void *buf, size_t len);
+// Make every block written so far durable (fsync). littlefs calls it at each
+// commit: a file's close or flush, a rename, a remove. 0, or -errno.
+PG_IMPORT(block_sync) int pg_block_sync(void);

@@ -1,5 +1,5 @@
-// The wasm guest's VM: init, running the app, and the port hooks of a VM with
-// no file system. The native build does not compile this file: MicroPython's
+// The wasm guest's VM: init, running the app, and the port hooks of its file
+// systems (c/vm/volume.c mounts them). The native build does not compile this file: MicroPython's
 // unix port does all this itself.
 #include <string.h>
 
@@ -12,13 +12,15 @@
 #include "c/abi/imports.h"
 #include "c/vm/gc.h"
 #include "c/vm/options.h"
+#include "c/vm/volume.h"
 
 void pg_init(size_t heap_initial, size_t heap_max, size_t pystack_bytes, int stress, int access_log) {
     pg_access_log = access_log != 0;
     mp_obj_t *pystack = (mp_obj_t *)malloc(pystack_bytes);
     mp_pystack_init(pystack, (char *)pystack + pystack_bytes);
     pg_gc_init(heap_initial, heap_max, stress != 0);
-    mp_init();  // sys.path: "" (nothing there) and ".frozen" (the frozen Python package)
+    mp_init();  // sys.path: "" (the current directory: /app with a bundle) and ".frozen" (the mongoose package)
+    pg_mount_root();
 }
 
 int pg_run(const char *src, size_t len, const char *filename) {
@@ -40,19 +42,6 @@ int pg_run(const char *src, size_t len, const char *filename) {
     mp_obj_print_exception(&mp_stderr_print, exc);
     return 1;
 }
-
-mp_lexer_t *mp_lexer_new_from_file(qstr filename) {
-    mp_raise_OSError(MP_ENOENT);
-}
-
-mp_import_stat_t mp_import_stat(const char *path) {
-    return MP_IMPORT_STAT_NO_EXIST;
-}
-
-mp_obj_t mp_builtin_open(size_t n_args, const mp_obj_t *args, mp_map_t *kwargs) {
-    mp_raise_OSError(MP_EPERM);
-}
-MP_DEFINE_CONST_FUN_OBJ_KW(mp_builtin_open_obj, 1, mp_builtin_open);
 
 void nlr_jump_fail(void *val) {
     static const char msg[] = "FATAL: uncaught NLR\n";

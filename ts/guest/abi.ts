@@ -13,12 +13,13 @@
  */
 export const GUEST_IMPORTS = [
   'pg.tx', 'pg.rx', 'pg.wait', 'pg.millis', 'pg.random', 'pg.write', 'pg.peer', 'pg.refusal', 'pg.held',
+  'pg.block_read', 'pg.block_write', 'pg.block_sync',
   'env.getTempRet0', 'env.setTempRet0', 'env.emscripten_notify_memory_growth', 'env.memory',
   'wasi_snapshot_preview1.fd_write', 'wasi_snapshot_preview1.proc_exit',
 ] as const;
 
 /** The guest's exports the host calls (c/abi/exports.h, plus libc's allocator and emscripten's initializer). */
-export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_fs_add', 'pg_run'] as const;
+export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_run'] as const;
 /** Exports emscripten's runtime adds that the host never calls. */
 export const RUNTIME_EXPORTS = ['__indirect_function_table', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc'] as const;
 
@@ -30,7 +31,8 @@ export const GUEST_MEMORY_LIMIT = 2 * 1024 * 1024 * 1024;
 /**
  * The guest's memory beyond the Python heap (--heap-max): C data and stack,
  * Mongoose's connection buffers (each connection's send buffer is capped by
- * --max-send-buffer), the pystack and the static files (added on top).
+ * --max-send-buffer), the pystack, the static files and the app bundle
+ * (added on top).
  */
 export const GUEST_MEMORY_MARGIN = 64 * 1024 * 1024;
 
@@ -77,6 +79,18 @@ export interface GuestOptions {
   limits: GuestLimits;
   /** Files the guest serves for --static, copied into its memory at start. */
   staticFiles: StaticFile[];
+  /** The app bundle as a ROMFS image, mounted read-only at /app (null: a one-file app, no /app). */
+  appImage: Uint8Array | null;
+  /** The data volume mounted at /data (null: none). */
+  volume: VolumeInit | null;
+}
+
+/** The --data file: littlefs on blockCount blocks of VOLUME_BLOCK bytes (volume-file.ts). */
+export interface VolumeInit {
+  path: string; // absolute
+  blockCount: number;
+  /** Format it if it holds something other than littlefs (--data-format); a blank file is always formatted. */
+  format: boolean;
 }
 
 export interface GuestLimits {

@@ -2,9 +2,11 @@
 // GUEST_IMPORTS (abi.ts) and runs the app. Python blocks here, never the host.
 import { parentPort, workerData } from 'node:worker_threads';
 import { webcrypto } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FrameRing } from './ring.js';
+import { VOLUME_BLOCK, volumeContents } from './volume-file.js';
 import { LINK_MAX_FRAME, isInbound } from '../net/link.js';
 import { CTRL_IDLE, CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, EXIT_GUEST_FAILED, FLOW_DIRTY, FLOW_ENDED, FLOW_HELD, FLOW_PAUSED, GUEST_MEMORY_INITIAL, OUTPUT_CAP, WASM_PAGE, OUTPUT_STALL_MS, GUEST_IMPORTS, NOTE_SLOT, TX_CONTROL_RESERVE, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
 
@@ -14,6 +16,8 @@ interface GuestExports {
   free(p: number): void;
   pg_init(heapInitial: number, heapMax: number, pystack: number, stress: number, accessLog: number): void;
   pg_fs_add(path: number, data: number, size: number, mtime: number): number;
+  pg_mount_app(image: number, len: number): number;
+  pg_mount_data(blockCount: number, format: number): number;
   pg_set_health_path(path: number): void;
   pg_set_limits(cpuBudgetMs: number, maxBody: number, headerTimeoutMs: number, idleTimeoutMs: number, maxSendBuffer: number): void;
   pg_run(src: number, len: number, filename: number): number;
@@ -41,6 +45,15 @@ function utf8Length(s: string): number {
   return n;
 }
 
+/** A failed call on the data volume's file, as the guest's -errno (EIO when Node gives none). */
+function errno(err: unknown): number {
+  const n = (err as NodeJS.ErrnoException).errno;
+  return typeof n === 'number' && n < 0 ? n : -5;
+}
+
+/** A file system the host handed over would not mount: the app cannot start (the reason is on stderr). */
+class MountError extends Error {}
+
 class GuestExit extends Error {
   constructor(readonly code: number) {
     super(`guest exited with code ${code}`);
@@ -55,6 +68,14 @@ function run(init: WorkerInit): void {
   const paused = new Int32Array(init.paused);
   const notes = new Uint8Array(init.notes);
   const beat = new Float64Array(init.beat);
+  // The data volume's file, open for this guest's lifetime (its blocks: pg.block_*).
+  let volumeFd = -1;
+  /** The guest ended: its volume is closed before the host hears of it, so the next guest may open it. */
+  const exit = (m: WorkerMessage): void => {
+    if (volumeFd >= 0) closeSync(volumeFd);
+    volumeFd = -1;
+    post(m);
+  };
 
   let exports!: GuestExports;
   let mem = new Uint8Array(0);
@@ -297,6 +318,33 @@ function run(init: WorkerInit): void {
       peer: readNote,
       refusal: readNote,
       held: (port: number): number => ((paused[port & 0xffff] & FLOW_HELD) !== 0 ? 1 : 0),
+      // The guest checks block and length against the volume's size (c/vm/volume.c); the file is that size.
+      block_read(block: number, offset: number, ptr: number, len: number): number {
+        try {
+          const n = readSync(volumeFd, memory(), ptr, len, block * VOLUME_BLOCK + offset);
+          memory().fill(0, ptr + n, ptr + len); // past the end of a file the host created sparse
+          return 0;
+        } catch (err) {
+          return errno(err);
+        }
+      },
+      block_write(block: number, offset: number, ptr: number, len: number): number {
+        try {
+          for (let done = 0; done < len; ) done += writeSync(volumeFd, memory(), ptr + done, len - done, block * VOLUME_BLOCK + offset + done);
+          return 0;
+        } catch (err) {
+          return errno(err);
+        }
+      },
+      block_sync(): number {
+        try {
+          fsyncSync(volumeFd);
+          beat[0] = Date.now(); // a slow disk is not a stuck guest
+          return 0;
+        } catch (err) {
+          return errno(err);
+        }
+      },
     },
     env: {
       // i64 return halves for the setjmp helpers (wasm32 legalisation).
@@ -344,6 +392,13 @@ function run(init: WorkerInit): void {
   }
 
   try {
+    if (init.volume !== null) {
+      try {
+        volumeFd = openSync(init.volume.path, 'r+');
+      } catch (err) {
+        throw new MountError(`cannot open data volume ${init.volume.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }
     const instance = new WebAssembly.Instance(init.wasm, imports as unknown as WebAssembly.Imports);
     exports = instance.exports as unknown as GuestExports;
     exports._initialize();
@@ -363,6 +418,20 @@ function run(init: WorkerInit): void {
       exports.free(path);
       if (!added) throw new Error(`no guest memory for static file ${file.path}`);
     }
+    if (init.appImage !== null) {
+      // The guest keeps the image for its lifetime: VfsRom reads files straight from it.
+      const image = exports.malloc(Math.max(1, init.appImage.length));
+      if (image === 0) throw new Error('no guest memory for the app bundle');
+      memory().set(init.appImage, image);
+      if (!exports.pg_mount_app(image, init.appImage.length)) throw new MountError('cannot mount the app bundle at /app');
+    }
+    if (init.volume !== null) {
+      const contents = volumeContents(volumeFd);
+      const format = contents === 'blank' || (contents === 'other' && init.volume.format);
+      if (!exports.pg_mount_data(init.volume.blockCount, format ? 1 : 0)) {
+        throw new MountError(`cannot mount data volume ${init.volume.path} at /data: littlefs found it damaged`);
+      }
+    }
     const src = new TextEncoder().encode(init.source);
     const p = exports.malloc(src.length + 1);
     memory().set(src, p);
@@ -371,13 +440,14 @@ function run(init: WorkerInit): void {
     flushText(2);
     flushAccess();
     reportDropped();
-    post({ type: 'exit', code });
+    exit({ type: 'exit', code });
   } catch (err) {
     flushText(1);
     flushText(2);
     reportDropped();
-    if (err instanceof GuestExit) post({ type: 'exit', code: err.code });
-    else post({ type: 'exit', code: EXIT_GUEST_FAILED, error: `guest crashed: ${err instanceof Error ? err.message : String(err)}` });
+    if (err instanceof GuestExit) exit({ type: 'exit', code: err.code });
+    else if (err instanceof MountError) exit({ type: 'exit', code: 1, error: err.message });
+    else exit({ type: 'exit', code: EXIT_GUEST_FAILED, error: `guest crashed: ${err instanceof Error ? err.message : String(err)}` });
   }
 }
 

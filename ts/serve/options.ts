@@ -1,9 +1,9 @@
 // serve()'s options: their types, defaults and checks, and what they resolve
 // to for each guest instance. Bad options are an AppError with one message.
-import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import type { Server } from 'node:net';
-import { GUEST_MEMORY_LIMIT, GUEST_MEMORY_MARGIN, WASM_PAGE } from '../guest/abi.js';
+import { GUEST_MEMORY_LIMIT, GUEST_MEMORY_MARGIN, WASM_PAGE, type StaticFile, type VolumeInit } from '../guest/abi.js';
 import { PACKAGE_ROOT } from '../guest/paths.js';
 import { EgressRuleError, parseAllowRule } from '../host/egress.js';
 import type { InstanceConfig } from '../host/instance.js';
@@ -12,16 +12,37 @@ import type { PcapWriter } from '../host/pcap.js';
 import { LINK } from '../net/link.js';
 import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
 import { callbackSink, HostLog, stdOut, streamSink } from './output.js';
-import { readStaticDir, StaticDirError } from './static-files.js';
+import { BundleError, bundleFromFiles, DEFAULT_APP_MAX, readBundleDir, type AppBundle } from './bundle.js';
+import { readTree, TreeError } from './tree.js';
+import { prepareVolume, VolumeError, VolumeLock } from './volume.js';
+
+/** Refuse --static directories that would not fit comfortably in a guest. */
+export const MAX_STATIC_BYTES = 512 * 1024 * 1024;
 
 /** The app served when none is named: the seed's main.py. */
 export const DEFAULT_APP = join(PACKAGE_ROOT, 'examples', 'seed', 'main.py');
 
 export interface ServeOptions {
-  /** Path of the Python app (default: the seed app). */
+  /**
+   * Path of the Python app (default: the seed app): a .py file, or a
+   * directory (a bundle) whose main.py runs, every file of it readable under
+   * /app and its modules importable.
+   */
   app?: string;
   /** Python source instead of a file; `app` then only names it in tracebacks. */
   source?: string;
+  /** The app as a bundle given in memory: paths relative to /app ('main.py', 'lib/util.py') to contents. */
+  files?: Readonly<Record<string, string | Uint8Array>>;
+  /** The most bytes of files a bundle may hold (default 16 MiB). */
+  appMax?: number;
+  /**
+   * A file holding the data volume mounted read-write at /data (littlefs),
+   * created on first use with dataSize bytes (default 16 MiB). A file that
+   * holds no littlefs is refused unless dataFormat. One server at a time.
+   */
+  data?: string;
+  dataSize?: number;
+  dataFormat?: boolean;
   port?: number; // default 8000; 0 picks a free port
   host?: string; // default 127.0.0.1
   /**
@@ -117,28 +138,57 @@ export interface Resolved {
   healthPath: string | false;
   /** The host's own messages and the default access log (stderr, bounded). */
   hostLog: HostLog;
+  /** Held while the data volume is in use (null: none). */
+  volumeLock: VolumeLock | null;
+}
+
+/** The app as options name it: one file's source, or a bundle. */
+function readApp(options: ServeOptions, appPath: string): { source: string; filename: string; bundle: AppBundle | null } {
+  const appMax = options.appMax ?? DEFAULT_APP_MAX;
+  if (!(Number.isInteger(appMax) && appMax > 0)) throw new AppError(`appMax must be a positive integer (got ${appMax})`);
+  try {
+    if (options.files !== undefined) {
+      if (options.source !== undefined) throw new AppError('give the app as source or as files, not both');
+      const bundle = bundleFromFiles(options.files, appMax);
+      return { source: bundle.source, filename: 'main.py', bundle };
+    }
+    if (options.source !== undefined) return { source: options.source, filename: basename(appPath), bundle: null };
+    let isDir = false;
+    try {
+      isDir = statSync(appPath).isDirectory();
+    } catch (err) {
+      throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    if (isDir) {
+      const bundle = readBundleDir(appPath, appMax);
+      return { source: bundle.source, filename: 'main.py', bundle };
+    }
+    try {
+      return { source: readFileSync(appPath, 'utf8'), filename: basename(appPath), bundle: null };
+    } catch (err) {
+      throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  } catch (err) {
+    throw err instanceof BundleError ? new AppError(err.message) : err;
+  }
 }
 
 /** Check the options, read the app and the static files; throws AppError. */
 export function resolveOptions(options: ServeOptions): Resolved {
   const appPath = options.app ?? DEFAULT_APP;
-  let source = options.source;
-  if (source === undefined) {
-    try {
-      source = readFileSync(appPath, 'utf8');
-    } catch (err) {
-      throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-  }
+  const { source, filename, bundle } = readApp(options, appPath);
   const stdout = options.stdout ? callbackSink(options.stdout) : streamSink(stdOut(1));
   const stderr = options.stderr ? callbackSink(options.stderr) : streamSink(stdOut(2));
   const hostLog = new HostLog(options.stderr ?? stdOut(2));
-  let staticFiles: ReturnType<typeof readStaticDir> = [];
+  if (bundle !== null && bundle.outside.length > 0) {
+    hostLog.write(`pythongoose: app bundle ${appPath}: not following links that lead out of it: ${bundle.outside.join(', ')}\n`);
+  }
+  let staticFiles: StaticFile[] = [];
   if (options.staticDir !== undefined) {
     try {
-      staticFiles = readStaticDir(options.staticDir);
+      staticFiles = readTree(options.staticDir, 'static dir', MAX_STATIC_BYTES, 'the static files\' limit').files.map((f) => ({ ...f, path: `/${f.path}` }));
     } catch (err) {
-      throw new AppError(err instanceof StaticDirError ? err.message : String(err));
+      throw new AppError(err instanceof TreeError ? err.message : String(err));
     }
   }
   const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => hostLog.write(formatAccess(r)));
@@ -165,22 +215,38 @@ export function resolveOptions(options: ServeOptions): Resolved {
   const workers = options.workers ?? 1;
   if (!(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new AppError(`workers must be 1-64 (got ${workers})`);
   if (options.pcap && workers > 1) throw new AppError('pcap needs a single worker (each worker has its own link)');
+  // littlefs has one writer: instances on one volume would each cache its
+  // blocks and overwrite each other's commits.
+  if (options.data !== undefined && workers > 1) throw new AppError('a data volume needs a single worker: littlefs has one writer, and each worker is its own instance');
 
   const heapInitial = options.heapInitial ?? 1024 * 1024;
   const heapMax = options.heapMax ?? 256 * 1024 * 1024;
-  const staticBytes = staticFiles.reduce((n, f) => n + f.data.length + f.path.length + 64, 0);
+  const staticBytes = staticFiles.reduce((n, f) => n + f.data.length + f.path.length + 64, 0) + (bundle?.image.length ?? 0);
   const memoryMax = Math.ceil((heapMax + PYSTACK_BYTES + staticBytes + GUEST_MEMORY_MARGIN) / WASM_PAGE) * WASM_PAGE;
   if (!(Number.isInteger(heapInitial) && heapInitial >= 64 * 1024)) throw new AppError(`heapInitial must be an integer >= 65536 (got ${heapInitial})`);
   if (!(Number.isInteger(heapMax) && heapMax >= heapInitial)) throw new AppError(`heapMax must be an integer >= heapInitial (got ${heapMax})`);
   if (memoryMax > GUEST_MEMORY_LIMIT) {
     const room = Math.floor((GUEST_MEMORY_LIMIT - GUEST_MEMORY_MARGIN - PYSTACK_BYTES - staticBytes) / 2 ** 20);
-    throw new AppError(`heapMax must be at most ${room} MiB here: the guest's memory (heap, static files and ${GUEST_MEMORY_MARGIN / 2 ** 20} MiB for C) is capped at 2 GiB`);
+    throw new AppError(`heapMax must be at most ${room} MiB here: the guest's memory (heap, static files, app bundle and ${GUEST_MEMORY_MARGIN / 2 ** 20} MiB for C) is capped at 2 GiB`);
+  }
+
+  // Last, as nothing after it may fail: the lock is serve()'s to release.
+  let volume: VolumeInit | null = null;
+  let volumeLock: VolumeLock | null = null;
+  if (options.data !== undefined) {
+    try {
+      volumeLock = VolumeLock.acquire(resolve(options.data));
+      volume = prepareVolume(options.data, options.dataSize, options.dataFormat ?? false);
+    } catch (err) {
+      volumeLock?.release();
+      throw new AppError(err instanceof VolumeError ? err.message : String(err));
+    }
   }
 
   const config: Resolved['config'] = {
     guest: {
       source,
-      filename: basename(appPath),
+      filename,
       heapInitial,
       heapMax,
       memoryMax,
@@ -190,6 +256,8 @@ export function resolveOptions(options: ServeOptions): Resolved {
       healthPath: healthPath === false ? '' : healthPath,
       limits,
       staticFiles,
+      appImage: bundle?.image ?? null,
+      volume,
     },
     link: LINK,
     egress,
@@ -203,5 +271,5 @@ export function resolveOptions(options: ServeOptions): Resolved {
     // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
     stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
   };
-  return { config, limits, workers, healthPath, hostLog };
+  return { config, limits, workers, healthPath, hostLog, volumeLock };
 }

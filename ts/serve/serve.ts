@@ -23,7 +23,7 @@ export interface ServerHandle {
 
 /** Start serving; resolves once the port is bound and the app has started. */
 export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
-  const { config, limits, workers, healthPath, hostLog } = resolveOptions(options);
+  const { config, limits, workers, healthPath, hostLog, volumeLock } = resolveOptions(options);
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
 
   // The app must get to mongoose.poll() (link up) in every worker, or fail first.
@@ -32,6 +32,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   if (failed) {
     await pool.terminate();
     pcap?.close();
+    volumeLock?.release();
     throw new AppError(failed.error ?? `app exited with code ${failed.code} before serving`);
   }
 
@@ -70,6 +71,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     server.off('connection', onConnection);
     await pool.terminate();
     pcap?.close();
+    volumeLock?.release();
     const e = err as NodeJS.ErrnoException;
     const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 8000}`;
     throw new AppError(e.code === 'EADDRINUSE' ? `port ${where} is already in use` : `cannot listen on ${where}: ${e.message}`);
@@ -86,6 +88,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       await closed;
       await terminated;
       pcap?.close();
+      volumeLock?.release(); // after the guest, and its hold on the file, ended
     })());
 
   void pool.exited.then((r) => {

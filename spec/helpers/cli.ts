@@ -1,0 +1,49 @@
+// Test helpers: the CLI as a user runs it (node dist/server.js ...), as a child process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from './server.js';
+
+export const SERVER = join(ROOT, 'dist', 'server.js');
+
+/** Run the CLI to its end. */
+export function runCli(args: string[], timeoutMs = 30000): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  port: number;
+  stderr: () => string;
+}
+
+/** Start the CLI on a free port and wait for its "serving ... on URL" line. */
+export function startCli(args: string[]): Promise<RunningCli> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SERVER, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no start: ${err}`)), 20000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d;
+      const m = /serving .* on http:\/\/[^:]+:(\d+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ child, port: Number(m[1]), stderr: () => err });
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`exited early: ${err}`));
+    });
+  });
+}
+
+/** Stop it with a signal and wait for the exit. */
+export function stopCli(r: RunningCli, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve(r.child.exitCode);
+    r.child.on('exit', (code) => resolve(code));
+    process.kill(r.child.pid!, signal);
+  });
+}
