@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { alive, contenders, start, stop, type Contender, type Running } from './contenders.js';
+import { benchFiles, type FilesResult } from './files.js';
 import { BASELINE, chart, fmtMiB, fmtRatio, markdown, ratio, type Cell, type Report, type ScenarioResult } from './report.js';
 import { HOST, allowedCpus, die, freePort, median, request, rssOf, sleep, track, which } from './procs.js';
 import { runWrk, type WrkResult } from './wrk.js';
@@ -361,6 +362,12 @@ async function main(): Promise<void> {
     memory.guestMemory = probe.guestMemory;
   }
 
+  let files: FilesResult | undefined;
+  if (byId.has('pythongoose')) {
+    console.log('\nFiles: a 4 KiB template read from /app per request, and durable 100-byte writes to /data');
+    files = await benchFiles({ pythongoose: byId.get('pythongoose')!.contender, dir: tmp, serverCpu, wrkCpu, seconds: duration, runs, warmup });
+  }
+
   const get = (id: string): ScenarioResult => results.find((s) => s.id === id)!;
   const summaries = SCENARIOS.map((sc) => {
     const s = get(sc.id);
@@ -375,6 +382,11 @@ async function main(): Promise<void> {
   const instanceMedian = median(instanceStartMs);
   summaries.push(
     `Cold start: ${[...startMs].map(([id, ms]) => `${order.find((c) => c.id === id)!.label} ${ms.toFixed(0)} ms`).join(', ')}; a new guest instance in a running process ${instanceMedian.toFixed(1)} ms.`,
+    ...(files === undefined
+      ? []
+      : [
+          `Files: a 4 KiB template read from /app per request ${files.templateFile.toFixed(0)} req/s = ${fmtRatio(files.templateFile / files.templateConst)} the same handler with it in a constant (${files.templateConst.toFixed(0)}); durable 100-byte writes to /data ${files.durableWrites.toFixed(0)}/s over one connection = ${fmtRatio(files.durableWrites / files.nodeFsWrites)} a node:fs open+write+fsync+close loop (${files.nodeFsWrites.toFixed(0)}/s).`,
+        ]),
     `Memory: ${fmtMiB(memory.perInstance)} RSS per added guest instance (${fmtMiB(memory.rss1)} with 1, ${fmtMiB(memory.rss10)} with 10); guest memory ${fmtMiB(memory.guestMemory)}; .wasm ${(memory.wasmBytes / 1024).toFixed(0)} KiB.`,
   );
 
@@ -406,6 +418,10 @@ async function main(): Promise<void> {
     }
     target(instanceMedian <= 50, `new guest instance to first response ≤ 50 ms: ${instanceMedian.toFixed(1)} ms`);
     target(memory.perInstance <= 8 * MiB, `≤ 8 MiB RSS per added instance: ${fmtMiB(memory.perInstance)}`);
+    if (files !== undefined) {
+      const vsConst = files.templateFile / files.templateConst;
+      target(vsConst >= 0.8, `a 4 KiB template read from /app per request ≥ 0.8× the same in a constant: ${fmtRatio(vsConst)}${short(vsConst, 0.8)}`);
+    }
     const cold = startMs.get('pythongoose')! / startMs.get(BASELINE)!;
     if (Number.isFinite(cold)) target(cold <= 1.5, `process start to first 200 ≤ 1.5× node:http's: ${cold.toFixed(2)}×`);
   }
@@ -421,6 +437,7 @@ async function main(): Promise<void> {
     contenders: order.map((c) => ({ id: c.id, label: c.label, startMs: startMs.get(c.id) ?? NaN, rssAfterLoad: rssAfterLoad.get(c.id) ?? NaN })),
     scenarios: results,
     memory,
+    files,
     instanceStartMs,
     summaries,
     targets,

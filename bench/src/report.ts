@@ -34,6 +34,8 @@ export interface Report {
   contenders: ContenderInfo[];
   scenarios: ScenarioResult[];
   memory: { rss1: number; rss10: number; perInstance: number; guestMemory: number; wasmBytes: number; nativeBytes: number };
+  /** pythongoose's files scenarios (bench/src/files.ts); absent when it did not run. */
+  files?: { templateFile: number; templateConst: number; durableWrites: number; nodeFsWrites: number };
   instanceStartMs: number[];
   summaries: string[];
   targets: { text: string; met: boolean }[];
@@ -82,9 +84,20 @@ export function markdown(r: Report): string {
     `- pythongoose RSS after a warm-up load: ${fmtMiB(m.rss1)} with 1 guest instance, ${fmtMiB(m.rss10)} with 10 (\`--workers 10\`): ${fmtMiB(m.perInstance)} per added instance.`,
     `- Guest wasm memory (Python heap included) after start: ${fmtMiB(m.guestMemory)}; \`pythongoose.wasm\`: ${(m.wasmBytes / 1024).toFixed(0)} KiB; native binary: ${(m.nativeBytes / 1024).toFixed(0)} KiB.`,
     '',
-    '![ratio to node:http](chart.svg)',
-    '',
   );
+  if (r.files) {
+    const f = r.files;
+    out.push(
+      '## Files',
+      '',
+      '| pythongoose | value | baseline in the same run | ratio |',
+      '|---|---:|---:|---:|',
+      `| GET: a 4 KiB template read from /app per request, 50 connections | ${fmtNum(f.templateFile)} req/s | the template in a constant: ${fmtNum(f.templateConst)} req/s | ${fmtRatio(f.templateFile / f.templateConst)} |`,
+      `| POST: a 100-byte file written to /data and closed (durable), 1 connection | ${fmtNum(f.durableWrites)} writes/s | node:fs open+write+fsync+close: ${fmtNum(f.nodeFsWrites)}/s | ${fmtRatio(f.durableWrites / f.nodeFsWrites)} |`,
+      '',
+    );
+  }
+  out.push('![ratio to node:http](chart.svg)', '');
   return out.join('\n');
 }
 

@@ -82,6 +82,29 @@ bundle('writes under /app fail with EROFS; paths outside /app and /data do not e
   }
 });
 
+bundle("the bundle's files read as files: whole and partial reads, lines, seek, readinto, the buffer protocol", async () => {
+  const srv = await startServer({ app: BUNDLE });
+  try {
+    assert.equal(await json(srv, '/file-api'), {
+      whole: 'h\u00e9llo \u2603\nline 2\nline 3\n',
+      again: '',
+      first: 'h\u00e9llo \u2603\n',
+      rest: ['line 2\n', 'line 3\n'],
+      head: 'h\u00e9',
+      tell: 3,
+      tail: 'llo \u2603\nline 2\nline 3\n',
+      readinto: 5,
+      buf: 'line ',
+      view: 25, // bytes
+      same: true, // a whole-file read is made once: a template read per request costs no copy
+      isdir: 'EISDIR',
+      missing: ENOENT,
+    });
+  } finally {
+    await srv.handle.close();
+  }
+});
+
 bundle('serve({ files }) takes the bundle from memory', async () => {
   const srv = await startServer({
     files: {

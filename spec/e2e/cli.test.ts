@@ -57,7 +57,7 @@ const cli = suite('cli');
 cli('--help documents every option and exits 0', () => {
   const r = runToExit(['--help']);
   assert.is(r.code, 0);
-  for (const opt of ['--port', '--host', '--pcap', '--heap-max', '--help']) assert.ok(r.stdout.includes(opt), opt);
+  for (const opt of ['--port', '--host', '--pcap', '--heap-max', '--data', '--data-size', '--data-format', '--app-max', '--help']) assert.ok(r.stdout.includes(opt), opt);
 });
 
 cli('a missing app file: one clear message, non-zero exit', () => {

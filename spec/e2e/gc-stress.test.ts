@@ -5,6 +5,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appPath, rawConnect, request, settled, sleep, serverSuite, startServer, type TestServer } from '../helpers/server.js';
 import { ResponseReader, post } from '../helpers/http1.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // GC stress: collect at every safe point; a small heap that has to grow.
 const gc = serverSuite('gc safety', { app: appPath('echo.py'), gcStress: true, heapInitial: 64 * 1024 });
@@ -92,3 +95,34 @@ nearCap('6 MiB live under a 16 MiB cap, 3 MiB of garbage per request: 60 request
 });
 
 nearCap.run();
+
+// The file systems' objects (the mounts, littlefs's buffers, open files) live
+// on the Python heap: under GC stress, files are read and written over and over.
+const files = suite('gc safety: /app and /data');
+
+files('2,000 template reads, counter rewrites and appends under GC stress all answer correctly', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-gc-files-'));
+  const srv = await startServer({ app: appPath('bundle'), data: join(dir, 'v.img'), dataSize: 256 * 1024, gcStress: true, heapInitial: 64 * 1024 });
+  try {
+    const errors: string[] = [];
+    for (let i = 1; i <= 500; i++) {
+      const page = await request(srv.port, '/');
+      if (!page.body.toString().includes('<h1>A bundle</h1>')) errors.push(`page #${i}: ${page.status}`);
+      const total = await request(srv.port, '/total');
+      if (!total.body.toString().includes('"total": 9')) errors.push(`total #${i}: ${total.status}`);
+      const count = await request(srv.port, '/count');
+      if (count.body.toString() !== String(i)) errors.push(`count #${i}: ${count.body}`);
+      const appended = await request(srv.port, `/append?v=${i}`, { method: 'POST', body: '' });
+      if (appended.status !== 200) errors.push(`append #${i}: ${appended.status}`);
+    }
+    assert.is(errors.length, 0, errors.slice(0, 5).join('\n'));
+    const { log } = JSON.parse((await request(srv.port, '/log')).body.toString()) as { log: string };
+    assert.is(log, Array.from({ length: 500 }, (_, i) => `${i + 1}\n`).join(''));
+    assert.not.match(srv.stderr.join(''), /Traceback/);
+  } finally {
+    await srv.handle.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+files.run();

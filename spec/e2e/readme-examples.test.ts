@@ -1,9 +1,13 @@
 // The README's Python API examples, run as one app: the reference must work
 // as written.
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
-import { ROOT, request, serverSuite } from '../helpers/server.js';
+import { runCli } from '../helpers/cli.js';
+import { ROOT, request, serverSuite, startServer } from '../helpers/server.js';
 
 function readmeApp(): string {
   const readme = readFileSync(`${ROOT}README.md`, 'utf8');
@@ -87,3 +91,38 @@ readme('the WebSocket and SSE examples', async ({ srv }) => {
 });
 
 readme.run();
+
+// The Files section's example, run as the README says: a bundle directory and a data volume.
+const notes = suite('README files example (examples/notes)');
+
+notes('the README names the commands; notes added over HTTP survive a restart and the data tool reads them', async () => {
+  const text = readFileSync(`${ROOT}README.md`, 'utf8');
+  assert.ok(text.includes('node dist/server.js examples/notes --data notes.img'));
+  assert.ok(text.includes('node dist/server.js data notes.img cat notes.json'));
+  const dir = mkdtempSync(join(tmpdir(), 'pg-notes-'));
+  const data = join(dir, 'notes.img');
+  const app = `${ROOT}examples/notes`;
+  try {
+    let srv = await startServer({ app, data, accessLog: false });
+    try {
+      const add = await request(srv.port, '/notes', { body: '{"text": "buy <milk>"}', headers: { 'content-type': 'application/json' } });
+      assert.is(add.status, 201);
+      assert.is((await request(srv.port, '/notes', { body: '{}', headers: { 'content-type': 'application/json' } })).status, 400);
+    } finally {
+      await srv.handle.close();
+    }
+    srv = await startServer({ app, data, accessLog: false });
+    try {
+      const page = await request(srv.port, '/');
+      assert.match(page.body.toString(), /<title>Notes<\/title>/);
+      assert.match(page.body.toString(), /<li>buy &lt;milk&gt;<\/li>/);
+    } finally {
+      await srv.handle.close();
+    }
+    assert.equal(JSON.parse(runCli(['data', data, 'cat', 'notes.json']).stdout), ['buy <milk>']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+notes.run();

@@ -53,6 +53,31 @@ def readonly(req):
     }
 
 
+@app.get("/file-api")
+def file_api(req):
+    # The bundle's files behave as files: whole and partial reads, lines, seek.
+    out = {}
+    with open("templates/lines.txt") as f:
+        out["whole"] = f.read()
+        out["again"] = f.read()
+        f.seek(0)
+        out["first"] = f.readline()
+        out["rest"] = [line for line in f]
+    with open("templates/lines.txt", "rb") as f:
+        out["head"] = f.read(3).decode()
+        out["tell"] = f.tell()
+        out["tail"] = f.read().decode()
+        buf = bytearray(5)
+        f.seek(-7, 2)
+        out["readinto"] = f.readinto(buf)
+        out["buf"] = bytes(buf).decode()
+        out["view"] = len(memoryview(f))
+    out["same"] = open("templates/lines.txt").read() is open("templates/lines.txt").read()
+    out["isdir"] = errno_of(lambda: open("templates"))
+    out["missing"] = errno_of(lambda: open("templates/nope.html"))
+    return out
+
+
 @app.get("/count")
 def count(req):
     try:
