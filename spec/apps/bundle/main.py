@@ -130,6 +130,13 @@ def fill(req):
     return {"error": code, "written": written}
 
 
+@app.get("/stuck")
+def stuck(req):
+    # One long C computation the CPU budget cannot interrupt: the watchdog replaces the instance.
+    n = int(req.query.get("n", "800000"))  # not a constant: the compiler would fold it at import
+    return str(7**n)[:10]
+
+
 @app.get("/trap")
 def trap(req):
     nested = []
