@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Guest } from '../guest/guest.js';
+import { DEFAULT_APP_MAX } from './bundle.js';
 import { AppError, resolveOptions } from './options.js';
 
 export const VOLUME_COMMANDS = `  ls [PATH]           list a directory of the volume (default: its root)
@@ -84,7 +85,9 @@ export async function runVolumeCommand(file: string, args: string[], out: { stdo
   let errors = '';
   let resolved;
   try {
-    resolved = resolveOptions({ files, data: file, dataSize, accessLog: false, healthPath: false });
+    // The payload travels in the bundle: room for it whatever its size (the volume is the limit).
+    const appMax = DEFAULT_APP_MAX + (files.payload?.length ?? 0);
+    resolved = resolveOptions({ files, appMax, data: file, dataSize, accessLog: false, healthPath: false });
   } catch (err) {
     throw new VolumeToolError(err instanceof AppError ? err.message : String(err));
   }
