@@ -33,7 +33,7 @@ static mp_obj_t volume_io(size_t n_args, const mp_obj_t *args, bool write) {
     mp_buffer_info_t buf;
     mp_get_buffer_raise(args[2], &buf, write ? MP_BUFFER_READ : MP_BUFFER_WRITE);
     uint32_t offset = n_args > 3 ? mp_obj_get_int(args[3]) : 0;
-    if (block >= self->block_count || offset + buf.len > (uint64_t)(self->block_count - block) * VOLUME_BLOCK_SIZE) {
+    if (block >= self->block_count || (uint64_t)offset + buf.len > (uint64_t)(self->block_count - block) * VOLUME_BLOCK_SIZE) {
         mp_raise_OSError(MP_EINVAL);
     }
     int err = write ? pg_block_write(block, offset, buf.buf, buf.len) : pg_block_read(block, offset, buf.buf, buf.len);

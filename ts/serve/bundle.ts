@@ -21,7 +21,7 @@ export interface AppBundle {
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function pack(files: RomFile[], where: string): AppBundle & { outside: [] } {
+function pack(files: RomFile[], where: string): AppBundle {
   const main = files.find((f) => f.path === BUNDLE_MAIN);
   if (main === undefined) throw new BundleError(`${where} has no ${BUNDLE_MAIN} (the file a bundle runs)`);
   let source: string;
