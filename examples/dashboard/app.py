@@ -2,8 +2,11 @@
 # Basic auth, and a WebSocket that pushes a live reading every second.
 #
 #   node dist/server.js examples/dashboard/app.py --static examples/dashboard/public
+#
+# With --data FILE its label is kept on the data volume (/data) across restarts.
 import json
 import math
+import os
 import time
 
 from mongoose import App, timer
@@ -14,7 +17,29 @@ app = App()
 # No challenge: the page signs in with its own form, not the browser prompt.
 app.basic_auth(lambda user, pwd: USERS.get(user) == pwd, prefix="/api/", challenge=False)
 
-state = {"label": "Boiler room", "interval_ms": 1000, "readings": 0}
+CONFIG = "/data/dashboard.json"
+
+
+def load_label():
+    try:
+        with open(CONFIG) as f:
+            return json.load(f)["label"]
+    except (OSError, ValueError, KeyError):  # no --data, or nothing saved yet
+        return "Boiler room"
+
+
+def save_label(label):
+    """Write then rename: after a crash the file holds the old label or the new."""
+    try:
+        with open(CONFIG + ".new", "w") as f:
+            json.dump({"label": label}, f)
+        os.rename(CONFIG + ".new", CONFIG)
+        return True
+    except OSError:  # no --data: the label lasts until the server stops
+        return False
+
+
+state = {"label": load_label(), "interval_ms": 1000, "readings": 0}
 started = time.ticks_ms()
 
 
@@ -39,7 +64,7 @@ def config(request):
         return {"error": "label must be a string of 1 to 40 characters"}, 400
     state["label"] = label
     app.broadcast("/ws", json.dumps({"label": label}))
-    return {"label": label}
+    return {"label": label, "saved": save_label(label)}
 
 
 @app.websocket("/ws")

@@ -126,3 +126,42 @@ notes('the README names the commands; notes added over HTTP survive a restart an
 });
 
 notes.run();
+
+const dashboard = suite('README dashboard example: its label on the data volume');
+
+dashboard('with --data the label set through /api/config survives a restart; without it, saved is false', async () => {
+  const app = `${ROOT}examples/dashboard/app.py`;
+  const auth = 'admin:admin';
+  const setLabel = async (port: number, label: string): Promise<Record<string, unknown>> => {
+    const r = await request(port, '/api/config', { body: JSON.stringify({ label }), auth, headers: { 'content-type': 'application/json' } });
+    assert.is(r.status, 200);
+    return JSON.parse(r.body.toString()) as Record<string, unknown>;
+  };
+  const label = async (port: number): Promise<unknown> => JSON.parse((await request(port, '/api/status', { auth })).body.toString()).label;
+  const dir = mkdtempSync(join(tmpdir(), 'pg-dashboard-'));
+  try {
+    let srv = await startServer({ app, data: join(dir, 'dashboard.img'), accessLog: false });
+    try {
+      assert.equal(await setLabel(srv.port, 'Attic'), { label: 'Attic', saved: true });
+    } finally {
+      await srv.handle.close();
+    }
+    srv = await startServer({ app, data: join(dir, 'dashboard.img'), accessLog: false });
+    try {
+      assert.is(await label(srv.port), 'Attic');
+    } finally {
+      await srv.handle.close();
+    }
+    srv = await startServer({ app, accessLog: false });
+    try {
+      assert.is(await label(srv.port), 'Boiler room');
+      assert.equal(await setLabel(srv.port, 'Cellar'), { label: 'Cellar', saved: false });
+    } finally {
+      await srv.handle.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+dashboard.run();
