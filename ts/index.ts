@@ -8,3 +8,4 @@ export type { AccessRecord } from './serve/access-log.js';
 export type { InstanceStats } from './host/instance.js';
 export type { EgressOptions, OutboundStats } from './host/outbound.js';
 export { runVolumeCommand, VolumeToolError, VOLUME_COMMANDS } from './serve/volume-tool.js';
+export { EnvironmentError, parseEnvFile } from './serve/environment.js';

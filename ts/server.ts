@@ -2,7 +2,8 @@
 // CLI: node dist/server.js [APP.py | DIR] [options]: a thin layer over
 // serve(); and `data FILE COMMAND`, the data volume's tool.
 import { parseArgs } from 'node:util';
-import { AppError, DEFAULT_APP, flushOutput, runVolumeCommand, serve, VOLUME_COMMANDS, VolumeToolError } from './index.js';
+import { readFileSync } from 'node:fs';
+import { AppError, DEFAULT_APP, EnvironmentError, flushOutput, parseEnvFile, runVolumeCommand, serve, VOLUME_COMMANDS, VolumeToolError } from './index.js';
 
 const HELP = `Usage: node dist/server.js [APP.py | DIR] [options]
        node dist/server.js data FILE COMMAND [ARGS]   (npx pythongoose data ...)
@@ -20,6 +21,16 @@ Files:
   --data-size SIZE  size of a volume created on first use (default 16M);
                   writes past it raise OSError(ENOSPC)
   --data-format   format FILE if it holds no littlefs (erasing it)
+
+The app's environment (os.environ; nothing else of the host's reaches it):
+  --env NAME[=VALUE]  hand NAME to Python, its value from this process's
+                  environment or as given (repeatable)
+  --env-file FILE hand every NAME=VALUE line of FILE to Python (dotenv:
+                  # comments, export, quotes)
+  --secret NAME   hand NAME to Python, its value from --env-file or this
+                  process's environment, never from the command line; the
+                  host writes it nowhere: [secret NAME] in Python's output,
+                  the access log and host messages (repeatable)
 
 The data volume's tool (FILE must not be in use by a server):
 ${VOLUME_COMMANDS}
@@ -80,6 +91,42 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+/** --env, --env-file and --secret: what the app's os.environ holds. */
+function environment(names: string[], envFile: string | undefined, secretNames: string[]): { env: Record<string, string>; secrets: Record<string, string> } {
+  let fromFile: Record<string, string> = {};
+  if (envFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(envFile, 'utf8');
+    } catch (err) {
+      fail(`cannot read --env-file ${envFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    try {
+      fromFile = parseEnvFile(text, envFile);
+    } catch (err) {
+      fail(err instanceof EnvironmentError ? err.message : String(err));
+    }
+  }
+  const secrets: Record<string, string> = {};
+  for (const name of secretNames) {
+    if (name.includes('=')) fail(`--secret takes a NAME, its value from --env-file or the environment: a value on the command line shows in ps (got --secret ${name.slice(0, name.indexOf('='))}=...)`);
+    const value = fromFile[name] ?? process.env[name];
+    if (value === undefined) fail(`--secret ${name}: ${name} is not set in the environment${envFile ? ` or in ${envFile}` : ''}`);
+    secrets[name] = value;
+  }
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fromFile)) if (!(name in secrets)) env[name] = value;
+  for (const arg of names) {
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    const value = eq < 0 ? process.env[name] : arg.slice(eq + 1);
+    if (value === undefined) fail(`--env ${name}: ${name} is not set in the environment (or give --env ${name}=VALUE)`);
+    if (name in secrets) fail(`${name} is given both with --env and --secret`);
+    env[name] = value;
+  }
+  return { env, secrets };
+}
+
 /** `data FILE COMMAND [ARGS] [--data-size SIZE]`. */
 function volumeTool(args: string[]): void {
   const sizeAt = args.indexOf('--data-size');
@@ -133,6 +180,9 @@ function main(): void {
         data: { type: 'string' },
         'data-size': { type: 'string' },
         'data-format': { type: 'boolean' },
+        env: { type: 'string', multiple: true },
+        'env-file': { type: 'string' },
+        secret: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -179,6 +229,7 @@ function main(): void {
   const appMax = size('app-max', '16M');
   if (appMax === 0) fail('--app-max must be more than 0');
   const dataSize = size('data-size', '16M');
+  const { env, secrets } = environment(values.env ?? [], values['env-file'], values.secret ?? []);
   const maxConnections = number('max-connections', 1, 1000000);
   const workers = number('workers', 1, 64);
   if (workers !== undefined && !Number.isInteger(workers)) fail(`--workers must be a whole number, got ${values.workers}`);
@@ -191,6 +242,8 @@ function main(): void {
     data: values.data,
     dataSize,
     dataFormat: values['data-format'] ?? false,
+    env,
+    secrets,
     port,
     host: values.host,
     pcap: values.pcap,

@@ -25,6 +25,9 @@ PG_EXPORT int pg_run(const char *src, size_t len, const char *filename);
 // Limits, set before the app starts (0 = none). c/vm/options.c.
 PG_EXPORT void pg_set_limits(uint32_t cpu_budget_ms, uint32_t max_body, uint32_t header_timeout_ms,
     uint32_t idle_timeout_ms, uint32_t max_send_buffer);
+// The app's environment: "NAME=VALUE" entries, each NUL-terminated (the guest
+// keeps the blob, malloc'd by the host). os.environ holds them. c/vm/options.c.
+PG_EXPORT void pg_set_env(const char *entries, size_t len);
 // Add one static file (takes ownership of data, malloc'd by the host; path is
 // copied). Returns 0 when out of memory. c/mod/static.c.
 PG_EXPORT int pg_fs_add(const char *path, const char *data, size_t size, double mtime);

@@ -30,12 +30,15 @@
 //   basic_credentials(headers) -> (user, password) or None, decoded here
 //   peer(conn) -> (host, port) the real client, as the host saw it
 //   log_exception(heading, exc) a traceback on the server's stderr
+//   environ() -> dict          the variables the host handed in (os.environ)
 //   mqtt_connect/mqtt_pub/mqtt_sub/mqtt_unsub/mqtt_ping/mqtt_disconnect,
 //   http_request, abort, ready: outbound connections (c/mod/client.c)
 // Responses to HEAD requests get their headers only, whatever Python passes.
 // Each concern is a file of c/mod/: http (listen and its events), request,
 // response, ws, static, guard (bad clients), health, timer, poll, shutdown,
 // client, conn (connections by id) and text (str/bytes from the network).
+#include <string.h>
+
 #include "py/runtime.h"
 #include "c/mod/client.h"
 #include "c/mod/conn.h"
@@ -47,6 +50,7 @@
 #include "c/mod/timer.h"
 #include "c/mod/ws.h"
 #include "c/vm/budget.h"
+#include "c/vm/options.h"
 
 static mp_obj_t mongoose_log_exception(mp_obj_t heading, mp_obj_t exc) {
     mp_printf(&mp_stderr_print, "%s\n", mp_obj_str_get_str(heading));
@@ -54,6 +58,19 @@ static mp_obj_t mongoose_log_exception(mp_obj_t heading, mp_obj_t exc) {
     return mp_const_none;
 }
 MP_DEFINE_CONST_FUN_OBJ_2(mongoose_log_exception_obj, mongoose_log_exception);
+
+// The variables the host handed in (pg_set_env), as a new dict: os.environ.
+static mp_obj_t mongoose_environ(void) {
+    mp_obj_t env = mp_obj_new_dict(0);
+    for (const char *p = pg_env, *end = pg_env + pg_env_len; p < end; p += strlen(p) + 1) {
+        const char *eq = strchr(p, '=');
+        if (eq != NULL) {
+            mp_obj_dict_store(env, mp_obj_new_str(p, eq - p), mp_obj_new_str(eq + 1, strlen(eq + 1)));
+        }
+    }
+    return env;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(mongoose_environ_obj, mongoose_environ);
 
 static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__mongoose) },
@@ -74,6 +91,7 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_basic_credentials), MP_ROM_PTR(&mongoose_basic_credentials_obj) },
     { MP_ROM_QSTR(MP_QSTR_peer), MP_ROM_PTR(&mongoose_peer_obj) },
     { MP_ROM_QSTR(MP_QSTR_log_exception), MP_ROM_PTR(&mongoose_log_exception_obj) },
+    { MP_ROM_QSTR(MP_QSTR_environ), MP_ROM_PTR(&mongoose_environ_obj) },
     { MP_ROM_QSTR(MP_QSTR_mqtt_connect), MP_ROM_PTR(&pg_client_mqtt_connect_obj) },
     { MP_ROM_QSTR(MP_QSTR_mqtt_pub), MP_ROM_PTR(&pg_client_mqtt_pub_obj) },
     { MP_ROM_QSTR(MP_QSTR_mqtt_sub), MP_ROM_PTR(&pg_client_mqtt_sub_obj) },

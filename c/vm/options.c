@@ -23,3 +23,11 @@ void pg_set_limits(uint32_t cpu_budget_ms, uint32_t max_body, uint32_t header_ti
     pg_limits.idle_timeout_ms = idle_timeout_ms;
     pg_limits.max_send_buffer = max_send_buffer;
 }
+
+const char *pg_env;
+size_t pg_env_len;
+
+void pg_set_env(const char *entries, size_t len) {
+    pg_env = entries;
+    pg_env_len = len;
+}

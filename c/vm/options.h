@@ -1,6 +1,7 @@
 // The host's options for the VM and the module, set before the app starts.
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 // Limits (pg_set_limits, c/abi/exports.h; 0 = none).
@@ -15,3 +16,9 @@ extern pg_limits_t pg_limits;
 
 // Whether responses are reported to the host's access log (fd 3; pg_init).
 extern bool pg_access_log;
+
+// The app's environment (pg_set_env; --env, --env-file, --secret): entries
+// "NAME=VALUE", each NUL-terminated, in a blob the guest keeps. Empty in the
+// native build, which has its process's own.
+extern const char *pg_env;
+extern size_t pg_env_len;

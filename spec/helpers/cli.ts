@@ -17,10 +17,10 @@ export interface RunningCli {
   stderr: () => string;
 }
 
-/** Start the CLI on a free port and wait for its "serving ... on URL" line. */
-export function startCli(args: string[]): Promise<RunningCli> {
+/** Start the CLI on a free port (access log off unless accessLog) and wait for its "serving ... on URL" line. */
+export function startCli(args: string[], { accessLog = false } = {}): Promise<RunningCli> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [SERVER, '--port', '0', ...(accessLog ? [] : ['--quiet']), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     const timer = setTimeout(() => reject(new Error(`no start: ${err}`)), 20000);
     child.stderr!.on('data', (d: Buffer) => {

@@ -19,7 +19,7 @@ export const GUEST_IMPORTS = [
 ] as const;
 
 /** The guest's exports the host calls (c/abi/exports.h, plus libc's allocator and emscripten's initializer). */
-export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_run'] as const;
+export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_set_env', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_run'] as const;
 /** Exports emscripten's runtime adds that the host never calls. */
 export const RUNTIME_EXPORTS = ['__indirect_function_table', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc'] as const;
 
@@ -83,6 +83,8 @@ export interface GuestOptions {
   appImage: Uint8Array | null;
   /** The data volume mounted at /data (null: none). */
   volume: VolumeInit | null;
+  /** The app's environment (os.environ): --env, --env-file and --secret variables. */
+  env: Record<string, string>;
 }
 
 /** The --data file: littlefs on blockCount blocks of VOLUME_BLOCK bytes (volume-file.ts). */

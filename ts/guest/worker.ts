@@ -19,6 +19,7 @@ interface GuestExports {
   pg_mount_app(image: number, len: number): number;
   pg_mount_data(blockCount: number, format: number): number;
   pg_set_health_path(path: number): void;
+  pg_set_env(entries: number, len: number): void;
   pg_set_limits(cpuBudgetMs: number, maxBody: number, headerTimeoutMs: number, idleTimeoutMs: number, maxSendBuffer: number): void;
   pg_run(src: number, len: number, filename: number): number;
 }
@@ -412,6 +413,10 @@ function run(init: WorkerInit): void {
     const health = cString(init.healthPath);
     exports.pg_set_health_path(health);
     exports.free(health);
+    const env = new TextEncoder().encode(Object.entries(init.env).map(([name, value]) => `${name}=${value}\0`).join(''));
+    const entries = exports.malloc(Math.max(1, env.length)); // the guest keeps it
+    memory().set(env, entries);
+    exports.pg_set_env(entries, env.length);
     for (const file of init.staticFiles) {
       // The guest keeps the data for its lifetime (pg_fs_add owns it) and copies the path.
       const data = exports.malloc(Math.max(1, file.data.length));

@@ -6,11 +6,12 @@ import type { Server } from 'node:net';
 import { GUEST_MEMORY_LIMIT, GUEST_MEMORY_MARGIN, WASM_PAGE, type StaticFile, type VolumeInit } from '../guest/abi.js';
 import { PACKAGE_ROOT } from '../guest/paths.js';
 import { EgressRuleError, parseAllowRule } from '../host/egress.js';
-import type { InstanceConfig } from '../host/instance.js';
+import type { InstanceConfig, TextSink } from '../host/instance.js';
 import type { EgressOptions } from '../host/outbound.js';
 import type { PcapWriter } from '../host/pcap.js';
 import { LINK } from '../net/link.js';
 import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
+import { checkEnvironment, EnvironmentError, Redactor } from './environment.js';
 import { callbackSink, HostLog, stdOut, streamSink } from './output.js';
 import { BundleError, bundleFromFiles, DEFAULT_APP_MAX, readBundleDir, type AppBundle } from './bundle.js';
 import { readTree, TreeError } from './tree.js';
@@ -43,6 +44,13 @@ export interface ServeOptions {
   data?: string;
   dataSize?: number;
   dataFormat?: boolean;
+  /** Variables for Python's os.environ and os.getenv: nothing else of the host's environment reaches it. */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * Variables as env, whose values the host never writes: in Python's output,
+   * the access log and its own messages they become `[secret NAME]`. Not in stats().
+   */
+  secrets?: Readonly<Record<string, string>>;
   port?: number; // default 8000; 0 picks a free port
   host?: string; // default 127.0.0.1
   /**
@@ -177,9 +185,17 @@ function readApp(options: ServeOptions, appPath: string): { source: string; file
 export function resolveOptions(options: ServeOptions): Resolved {
   const appPath = options.app ?? DEFAULT_APP;
   const { source, filename, bundle } = readApp(options, appPath);
-  const stdout = options.stdout ? callbackSink(options.stdout) : streamSink(stdOut(1));
-  const stderr = options.stderr ? callbackSink(options.stderr) : streamSink(stdOut(2));
-  const hostLog = new HostLog(options.stderr ?? stdOut(2));
+  let env: Record<string, string>;
+  try {
+    env = checkEnvironment(options.env ?? {}, options.secrets ?? {});
+  } catch (err) {
+    throw new AppError(err instanceof EnvironmentError ? err.message : String(err));
+  }
+  const { redact } = new Redactor(options.secrets ?? {});
+  const redacting = (sink: TextSink): TextSink => (text, done) => sink(redact(text), done);
+  const stdout = redacting(options.stdout ? callbackSink(options.stdout) : streamSink(stdOut(1)));
+  const stderr = redacting(options.stderr ? callbackSink(options.stderr) : streamSink(stdOut(2)));
+  const hostLog = new HostLog(options.stderr ?? stdOut(2), redact);
   if (bundle !== null && bundle.outside.length > 0) {
     hostLog.write(`pythongoose: app bundle ${appPath}: not following links that lead out of it: ${bundle.outside.join(', ')}\n`);
   }
@@ -258,6 +274,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
       staticFiles,
       appImage: bundle?.image ?? null,
       volume,
+      env,
     },
     link: LINK,
     egress,
@@ -266,7 +283,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
     stderr,
     log: (text) => hostLog.write(text),
     access: accessLog && ((records, peer) => {
-      for (const r of parseAccessRecords(records, peer)) accessLog(r);
+      for (const r of parseAccessRecords(records, peer)) accessLog({ ...r, request: redact(r.request) });
     }),
     // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
     stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,

@@ -113,10 +113,13 @@ export class HostLog {
 
   constructor(
     private readonly out: TextOut | ((text: string) => unknown),
+    /** What the text must not show (the app's secrets). */
+    private readonly redact: (text: string) => string = (text) => text,
     private readonly cap = HOST_LOG_CAP,
   ) {}
 
-  write(text: string): void {
+  write(line: string): void {
+    const text = this.redact(line);
     if (typeof this.out === 'function') {
       void this.out(text);
       return;
