@@ -2,8 +2,8 @@
 // CLI: node dist/server.js [APP.py | DIR] [options]: a thin layer over
 // serve(); and `data FILE COMMAND`, the data volume's tool.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
-import { AppError, DEFAULT_APP, EnvironmentError, flushOutput, parseEnvFile, runVolumeCommand, serve, VOLUME_COMMANDS, VolumeToolError } from './index.js';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { AppError, DEFAULT_APP, DEFAULT_LIMITS, EnvironmentError, flushOutput, parseEnvFile, runVolumeCommand, serve, VOLUME_COMMANDS, VolumeToolError, type ServeOptions } from './index.js';
 
 const HELP = `Usage: node dist/server.js [APP.py | DIR] [options]
        node dist/server.js data FILE COMMAND [ARGS]   (npx pythongoose data ...)
@@ -12,6 +12,20 @@ Serve a Python app (MicroPython + Mongoose, sandboxed in WebAssembly).
 APP.py defaults to the seed app (${DEFAULT_APP}).
 DIR is a bundle: its main.py runs, its modules import and its files are
 readable under /app (read-only; packed into the sandbox at start).
+
+Serving:
+  --port N        TCP port to listen on (default 8000; 0 picks a free one)
+  --host ADDR     address to bind (default 127.0.0.1; 0.0.0.0 for all)
+  --workers N     guest instances, each with its own worker thread and Python
+                  heap, sharing the port; connections go to the least loaded
+                  (default 1: the seed's single loop). A crashed or stuck
+                  instance is replaced, and the others keep serving
+  --health PATH   health check the host answers itself, never passed to
+                  Python (default /healthz; "off" for none)
+  --drain-timeout S  on SIGINT/SIGTERM, let responses in progress finish for
+                  up to S seconds (default 10) before closing the rest
+  --static DIR    serve DIR's files for paths no route answers (copied into
+                  the sandbox at start; Python cannot reach the host's files)
 
 Files:
   --app-max SIZE  largest bundle, e.g. 16M (default 16M)
@@ -32,29 +46,12 @@ The app's environment (os.environ; nothing else of the host's reaches it):
                   host writes it nowhere: [secret NAME] in Python's output,
                   the access log and host messages (repeatable)
 
-The data volume's tool (FILE must not be in use by a server):
-${VOLUME_COMMANDS}
-
-Options:
-  --port N        TCP port to listen on (default 8000; 0 picks a free one)
-  --host ADDR     address to bind (default 127.0.0.1; 0.0.0.0 for all)
-  --pcap FILE     write every frame on the virtual link to FILE (tshark -r FILE)
-  --static DIR    serve DIR's files for paths no route answers (copied into
-                  the sandbox at start; Python cannot reach the host's files)
-  --quiet         no access log (default: one line per response on stderr)
-  --drain-timeout S  on SIGINT/SIGTERM, let responses in progress finish for
-                  up to S seconds (default 10) before closing the rest
-  --health PATH   health check the host answers itself, never passed to
-                  Python (default /healthz; "off" for none)
+Python's limits (0 turns a timeout off):
   --heap-max MB   largest MicroPython heap, in MiB (default 256)
-  --workers N     guest instances, each with its own worker thread and Python
-                  heap, sharing the port; connections go to the least loaded
-                  (default 1: the seed's single loop). A crashed or stuck
-                  instance is replaced, and the others keep serving
-
-Limits (0 turns a timeout off):
   --cpu-budget S  wall time one Python callback may run before it is
                   interrupted; the request gets 503 (default 1)
+
+Clients' limits:
   --max-body SIZE largest request body, e.g. 8M, 512K (default 8M); larger
                   ones get 413 without being read
   --header-timeout S   request head must arrive within S seconds, else 408
@@ -67,7 +64,7 @@ Limits (0 turns a timeout off):
                   the socket (1013) and an SSE send ends the stream, both
                   returning False; streamed bodies wait for the client
 
-Outbound connections from Python (MQTTclient, fetch) are denied by default:
+Outbound connections from Python (MQTTclient, fetch), denied by default:
   --allow HOST[:PORT]  let the app reach HOST (repeatable): a name
                   (example.com), a wildcard (*.example.com), an address or a
                   network (203.0.113.7, 10.0.0.0/8), or * for any public host.
@@ -77,7 +74,14 @@ Outbound connections from Python (MQTTclient, fetch) are denied by default:
   --connect-timeout S  how long a dial may take (default 10, under 15)
   --outbound-idle-timeout S  reset an outbound connection idle this long
                   (default 300)
+
+Logs and diagnostics:
+  --quiet         no access log (default: one line per response on stderr)
+  --pcap FILE     write every frame on the virtual link to FILE (tshark -r FILE)
   -h, --help      show this help
+
+The data volume's tool (FILE must not be in use by a server):
+${VOLUME_COMMANDS}
 
 Python's print() goes to stdout; host messages and tracebacks go to stderr.`;
 
@@ -89,6 +93,32 @@ function exit(code: number): void {
 function fail(message: string): never {
   process.stderr.write(`pythongoose: ${message}\n`);
   process.exit(1);
+}
+
+/** What the server runs with, in one short block under the "serving" line. */
+function startBlock(o: ServeOptions): string {
+  const limits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(o.limits ?? {}).filter(([, v]) => v !== undefined)) };
+  const mib = (n: number): string => `${+(n / 2 ** 20).toFixed(1)} MiB`;
+  const sec = (ms: number): string => (ms === 0 ? 'off' : `${ms / 1000} s`);
+  let app = 'the seed app (examples/seed/main.py)';
+  if (o.app !== undefined) app = existsSync(o.app) && statSync(o.app).isDirectory() ? `${o.app} (a bundle: its main.py, read-only at /app)` : o.app;
+  const allow = o.egress?.allow ?? [];
+  const lines: [string, string][] = [
+    ['app', app],
+    ['workers', String(o.workers ?? 1)],
+    ...(o.data === undefined ? [] : [['data', `${o.data} at /data`] as [string, string]]),
+    ...(Object.keys(o.env ?? {}).length + Object.keys(o.secrets ?? {}).length === 0
+      ? []
+      : [['env', [...Object.keys(o.env ?? {}), ...Object.keys(o.secrets ?? {}).map((n) => `${n} (secret)`)].join(', ')] as [string, string]]),
+    [
+      'limits',
+      `heap ${mib(o.heapMax ?? 256 * 2 ** 20)}, CPU budget ${sec(limits.cpuBudgetMs)}, body ${mib(limits.maxBody)}, ` +
+        `head ${sec(limits.headerTimeoutMs)}, idle ${sec(limits.idleTimeoutMs)}, ${limits.maxConnections} connections, ` +
+        `send buffer ${limits.maxSendBuffer === 0 ? 'unbounded' : mib(limits.maxSendBuffer)}`,
+    ],
+    ['outbound', allow.length === 0 ? 'denied (no --allow)' : `allowed to ${allow.join(', ')}`],
+  ];
+  return lines.map(([k, v]) => `  ${k.padEnd(9)}${v}\n`).join('');
 }
 
 /** --env, --env-file and --secret: what the app's os.environ holds. */
@@ -236,7 +266,7 @@ function main(): void {
   const connectS = number('connect-timeout', 0.1, 14);
   const outboundIdleS = number('outbound-idle-timeout', 1, 86400);
 
-  serve({
+  const options: ServeOptions = {
     app: positionals[0],
     appMax,
     data: values.data,
@@ -272,9 +302,10 @@ function main(): void {
       process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
       exit(code === 0 ? 0 : code || 1);
     },
-  }).then(
+  };
+  serve(options).then(
     (handle) => {
-      process.stderr.write(`pythongoose: serving ${positionals[0] ?? 'the seed app'} on ${handle.url}\n`);
+      process.stderr.write(`pythongoose: serving ${positionals[0] ?? 'the seed app'} on ${handle.url}\n${startBlock(options)}`);
       const stop = (): void => {
         void handle.close().then(() => exit(0));
       };

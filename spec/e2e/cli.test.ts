@@ -54,10 +54,35 @@ function stop(r: Running): Promise<number | null> {
 
 const cli = suite('cli');
 
-cli('--help documents every option and exits 0', () => {
+cli('--help documents every option, grouped by topic, and exits 0', () => {
   const r = runToExit(['--help']);
   assert.is(r.code, 0);
-  for (const opt of ['--port', '--host', '--pcap', '--heap-max', '--data', '--data-size', '--data-format', '--app-max', '--help']) assert.ok(r.stdout.includes(opt), opt);
+  const options = ['--port', '--host', '--workers', '--health', '--drain-timeout', '--static', '--app-max', '--data', '--data-size', '--data-format',
+    '--env', '--env-file', '--secret', '--heap-max', '--cpu-budget', '--max-body', '--header-timeout', '--idle-timeout', '--max-connections',
+    '--max-send-buffer', '--allow', '--max-outbound', '--connect-timeout', '--outbound-idle-timeout', '--quiet', '--pcap', '--help'];
+  for (const opt of options) assert.ok(r.stdout.includes(` ${opt} `), opt);
+  const topics = ['Serving:', 'Files:', "The app's environment", "Python's limits", "Clients' limits:", 'Outbound connections', 'Logs and diagnostics:', "The data volume's tool"];
+  let at = -1;
+  for (const topic of topics) {
+    const next = r.stdout.indexOf(`\n${topic}`);
+    assert.ok(next > at, `${topic} after the one before`);
+    at = next;
+  }
+});
+
+cli('at start: the URL, the app, the workers and the limits in force, in one block', async () => {
+  const run = await start([appPath('echo.py'), '--workers', '2', '--max-body', '1M', '--cpu-budget', '0', '--allow', '127.0.0.1:1883', '--env', 'MODE=x']);
+  try {
+    const block = run.stderr().slice(run.stderr().indexOf('pythongoose: serving'));
+    assert.match(block, /^pythongoose: serving .*echo\.py on http:\/\/127\.0\.0\.1:\d+\n/);
+    assert.match(block, /\n {2}app +.*echo\.py\n/);
+    assert.match(block, /\n {2}workers +2\n/);
+    assert.match(block, /\n {2}env +MODE\n/);
+    assert.match(block, /\n {2}limits +heap 256 MiB, CPU budget off, body 1 MiB, head 10 s, idle 60 s, 10000 connections, send buffer 1 MiB\n/);
+    assert.match(block, /\n {2}outbound allowed to 127\.0\.0\.1:1883\n/);
+  } finally {
+    await stop(run);
+  }
 });
 
 cli('a missing app file: one clear message, non-zero exit', () => {
