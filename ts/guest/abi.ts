@@ -146,7 +146,4 @@ export type WorkerMessage =
   | { type: 'output'; fd: 1 | 2; text: string; bytes: number } // bytes: what it added to CTRL_OUTPUT
   | { type: 'dropped'; fd: 1 | 2 | 3; bytes: number } // output dropped while the host's stream was stalled (3: access log)
   | { type: 'access'; records: string; bytes: number }
-  // The data volume's file descriptor while the guest holds it open (null: closed), for the host to close if it
-  // has to end the worker: a terminated worker closes nothing itself.
-  | { type: 'volume'; fd: number | null }
   | { type: 'exit'; code: number; error?: string };

@@ -1,7 +1,7 @@
 // The main thread's handle on one guest: its worker, the frame rings both
 // ways, and flow control. The host's event loop never blocks on the guest.
 import { Worker } from 'node:worker_threads';
-import { closeSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { FrameRing } from './ring.js';
 import { DEFAULT_WASM_PATH } from './paths.js';
 import { CTRL_IDLE, CTRL_OUTPUT, CTRL_SHUTDOWN, CTRL_TX, CTRL_WAKE, CTRL_WORDS, EXIT_GUEST_FAILED, FLOW_DIRTY, FLOW_ENDED, FLOW_HELD, FLOW_PAUSED, GUEST_EXPORTS, GUEST_IMPORTS, NOTE_SLOT, type GuestOptions, type HostMessage, type WorkerInit, type WorkerMessage } from './abi.js';
@@ -126,8 +126,6 @@ export class Guest {
   private running = true;
   /** The worker went on to run another guest: it is no longer ours to end. */
   private handedOff = false;
-  /** The data volume's fd while the guest holds it open (the worker's 'volume' messages). */
-  private volumeFd: number | null = null;
 
   constructor(options: GuestOptions, private readonly events: GuestEvents, wasmPath?: string) {
     const reused = idle.pop();
@@ -184,7 +182,6 @@ export class Guest {
       this.events.access(m.records);
       this.written(m.bytes);
     } else if (m.type === 'dropped') this.events.dropped(m.fd, m.bytes);
-    else if (m.type === 'volume') this.volumeFd = m.fd;
     else this.stop(m.code, m.error, true);
   };
 
@@ -203,27 +200,7 @@ export class Guest {
     this.releasePump();
     if (idleWorker && idle.length < MAX_IDLE) this.handOff();
     this.events.exit(code, error);
-    if (!this.handedOff) void this.endWorker();
-  }
-
-  /**
-   * Terminate the worker, and close the data volume's file if its guest
-   * still held it: fds are the process's, and a terminated worker closes
-   * none of its own. Under Node only: Deno's fds belong to the worker's
-   * isolate (and go with it; the number would name one of the main thread's),
-   * and Bun's terminate() may return while the thread still runs (closing
-   * under it could hand its number, and its writes, to another file).
-   */
-  private async endWorker(): Promise<void> {
-    await this.worker.terminate();
-    const fd = this.volumeFd;
-    this.volumeFd = null;
-    if (fd === null || 'Deno' in globalThis || 'Bun' in globalThis) return;
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
+    if (!this.handedOff) void this.worker.terminate();
   }
 
   private handOff(): void {
@@ -385,6 +362,6 @@ export class Guest {
   async terminate(): Promise<void> {
     this.running = false;
     this.releasePump();
-    if (!this.handedOff) await this.endWorker();
+    if (!this.handedOff) await this.worker.terminate();
   }
 }

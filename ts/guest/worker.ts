@@ -73,10 +73,7 @@ function run(init: WorkerInit): void {
   let volumeFd = -1;
   /** The guest ended: its volume is closed before the host hears of it, so the next guest may open it. */
   const exit = (m: WorkerMessage): void => {
-    if (volumeFd >= 0) {
-      post({ type: 'volume', fd: null }); // first: the host must never close a number that may be reused
-      closeSync(volumeFd);
-    }
+    if (volumeFd >= 0) closeSync(volumeFd);
     volumeFd = -1;
     post(m);
   };
@@ -399,7 +396,6 @@ function run(init: WorkerInit): void {
     if (init.volume !== null) {
       try {
         volumeFd = openSync(init.volume.path, 'r+');
-        post({ type: 'volume', fd: volumeFd });
       } catch (err) {
         throw new MountError(`cannot open data volume ${init.volume.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
