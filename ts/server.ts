@@ -157,14 +157,21 @@ function environment(names: string[], envFile: string | undefined, secretNames: 
   return { env, secrets };
 }
 
+/** A size option's bytes: 1048576, 512K, 8M, 1G. */
+function parseSize(flag: string, text: string, example: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(text);
+  if (m === null) fail(`--${flag} must be a size like ${example}, 512K or 1048576, got ${text}`);
+  const n = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+  if (n > 0xffffffff) fail(`--${flag} must be under 4G, got ${text}`);
+  return n;
+}
+
 /** `data FILE COMMAND [ARGS] [--data-size SIZE]`. */
 function volumeTool(args: string[]): void {
   const sizeAt = args.indexOf('--data-size');
   let dataSize: number | undefined;
   if (sizeAt >= 0) {
-    const m = /^(\d+)([KMG]?)$/i.exec(args[sizeAt + 1] ?? '');
-    if (m === null) fail(`--data-size must be a size like 16M, got ${args[sizeAt + 1] ?? 'nothing'}`);
-    dataSize = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+    dataSize = parseSize('data-size', args[sizeAt + 1] ?? '', '16M');
     args.splice(sizeAt, 2);
   }
   const [file, ...command] = args;
@@ -247,12 +254,7 @@ function main(): void {
   };
   const size = (flag: 'max-body' | 'max-send-buffer' | 'app-max' | 'data-size', example: string): number | undefined => {
     const text = values[flag];
-    if (text === undefined) return undefined;
-    const m = /^(\d+)([KMG]?)$/i.exec(text);
-    if (m === null) fail(`--${flag} must be a size like ${example}, 512K or 1048576, got ${text}`);
-    const n = Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
-    if (n > 0xffffffff) fail(`--${flag} must be under 4G, got ${text}`);
-    return n;
+    return text === undefined ? undefined : parseSize(flag, text, example);
   };
   const maxBody = size('max-body', '8M');
   const maxSendBuffer = size('max-send-buffer', '1M');

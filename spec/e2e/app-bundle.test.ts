@@ -8,10 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppError } from '../../ts/index.js';
 import { runCli, startCli, stopCli } from '../helpers/cli.js';
 import { rng } from '../helpers/rng.js';
-import { appPath, request, startServer, type TestServer } from '../helpers/server.js';
+import { appPath, request, startRefused, startServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const BUNDLE = appPath('bundle');
@@ -28,18 +27,6 @@ async function json(srv: TestServer, path: string): Promise<Record<string, unkno
   const r = await request(srv.port, path);
   assert.is(r.status, 200, `${path}: ${r.body}`);
   return JSON.parse(r.body.toString()) as Record<string, unknown>;
-}
-
-async function rejects(options: Parameters<typeof startServer>[0], message: RegExp): Promise<void> {
-  try {
-    const srv = await startServer(options);
-    await srv.handle.close();
-  } catch (err) {
-    assert.instance(err, AppError);
-    assert.match((err as Error).message, message);
-    return;
-  }
-  assert.unreachable(`serve() started; expected ${message}`);
 }
 
 // ---- Bundles ------------------------------------------------------------------
@@ -123,19 +110,19 @@ bundle('serve({ files }) takes the bundle from memory', async () => {
 });
 
 bundle('bad bundles: one clear error each, before serving', async () => {
-  await rejects({ files: { 'main.py': 'pass', '../escape.py': 'x' } }, /files: "\.\.\/escape\.py" is not a relative path/);
-  await rejects({ files: { '/abs.py': 'x', 'main.py': 'pass' } }, /"\/abs\.py" is not a relative path/);
-  await rejects({ files: { 'lib/x.py': 'x' } }, /files has no main\.py/);
-  await rejects({ app: BUNDLE, appMax: 1024 }, /app bundle .* holds more than .* MiB \(--app-max\)/);
+  await startRefused({ files: { 'main.py': 'pass', '../escape.py': 'x' } }, /files: "\.\.\/escape\.py" is not a relative path/);
+  await startRefused({ files: { '/abs.py': 'x', 'main.py': 'pass' } }, /"\/abs\.py" is not a relative path/);
+  await startRefused({ files: { 'lib/x.py': 'x' } }, /files has no main\.py/);
+  await startRefused({ app: BUNDLE, appMax: 1024 }, /app bundle .* holds more than .* MiB \(--app-max\)/);
   const noMain = join(tmp, 'no-main');
   mkdirSync(noMain);
   writeFileSync(join(noMain, 'app.py'), 'pass\n');
-  await rejects({ app: noMain }, /app bundle .*no-main has no main\.py/);
+  await startRefused({ app: noMain }, /app bundle .*no-main has no main\.py/);
   const withFifo = join(tmp, 'with-fifo');
   mkdirSync(withFifo);
   writeFileSync(join(withFifo, 'main.py'), 'pass\n');
   execFileSync('mkfifo', [join(withFifo, 'pipe')]);
-  await rejects({ app: withFifo }, /with-fifo: pipe is not a regular file/);
+  await startRefused({ app: withFifo }, /with-fifo: pipe is not a regular file/);
 });
 
 bundle('a symlink leading out of the bundle is not followed, and the host says so', async () => {
@@ -240,29 +227,29 @@ volume('one server per volume: a second one is refused, and so is --workers 2', 
   const file = volumePath();
   const srv = await startServer({ app: BUNDLE, data: file });
   try {
-    await rejects({ app: BUNDLE, data: file }, /data volume .* is in use by this process already/);
+    await startRefused({ app: BUNDLE, data: file }, /data volume .* is in use by this process already/);
     const other = runCli([BUNDLE, '--port', '0', '--data', file]);
     assert.is.not(other.code, 0);
     assert.match(other.stderr, new RegExp(`data volume .* is in use by process ${process.pid} .*one server at a time`));
   } finally {
     await srv.handle.close();
   }
-  await rejects({ app: BUNDLE, data: file, workers: 2 }, /a data volume needs a single worker: littlefs has one writer/);
+  await startRefused({ app: BUNDLE, data: file, workers: 2 }, /a data volume needs a single worker: littlefs has one writer/);
 });
 
 volume('a file that holds no littlefs is refused unless dataFormat; a volume is not resized', async () => {
   const file = volumePath();
   writeFileSync(file, Buffer.alloc(128 * 1024, 0x5a));
-  await rejects({ app: BUNDLE, data: file }, /holds no littlefs file system; refusing to format it \(--data-format/);
+  await startRefused({ app: BUNDLE, data: file }, /holds no littlefs file system; refusing to format it \(--data-format/);
   assert.is(readFileSync(file)[0], 0x5a, 'left as it was');
-  await rejects({ app: BUNDLE, data: join(tmp, 'odd.img'), dataSize: 5000 }, /data size must be a multiple of 4 KiB/);
+  await startRefused({ app: BUNDLE, data: join(tmp, 'odd.img'), dataSize: 5000 }, /data size must be a multiple of 4 KiB/);
   const srv = await startServer({ app: BUNDLE, data: file, dataFormat: true });
   try {
     assert.is((await request(srv.port, '/count')).body.toString(), '1');
   } finally {
     await srv.handle.close();
   }
-  await rejects({ app: BUNDLE, data: file, dataSize: 256 * 1024 }, /is 128 KiB, not the 256 KiB --data-size asks for/);
+  await startRefused({ app: BUNDLE, data: file, dataSize: 256 * 1024 }, /is 128 KiB, not the 256 KiB --data-size asks for/);
 });
 
 volume('SIGKILL at random points: every acknowledged write is there, whole, and the volume mounts', async () => {

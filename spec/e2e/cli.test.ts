@@ -1,61 +1,20 @@
 // The CLI as a user runs it: node dist/server.js [APP.py] [options].
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, SEED_LOGIN, appPath, request, sleep } from '../helpers/server.js';
+import { SERVER, runCli, startCli, stopCli, type RunningCli } from '../helpers/cli.js';
+import { SEED_LOGIN, appPath, request, sleep } from '../helpers/server.js';
 
-const SERVER = join(ROOT, 'dist', 'server.js');
-
-function runToExit(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: 20000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-  stderr: () => string;
-}
-
-/** Start the CLI on a free port and wait for its "serving ... on URL" line. */
-function start(args: string[]): Promise<Running> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER, '--port', '0', ...args]);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    const timer = setTimeout(() => reject(new Error(`no start: ${err}`)), 20000);
-    child.stderr.on('data', (d: Buffer) => {
-      err += d;
-      const m = err.match(/serving .* on (http:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1], stdout: () => out, stderr: () => err });
-      }
-    });
-    child.on('exit', () => reject(new Error(`exited early: ${err}`)));
-  });
-}
-
-function stop(r: Running): Promise<number | null> {
-  return new Promise((resolve) => {
-    r.child.removeAllListeners('exit');
-    r.child.on('exit', (code) => resolve(code));
-    // Not r.child.kill(): Deno (2.9) then reports exit (null, 'SIGTERM') even
-    // when the child handles the signal and exits 0.
-    process.kill(r.child.pid!, 'SIGTERM');
-  });
-}
+const start = (args: string[]): Promise<RunningCli> => startCli(args, { accessLog: true });
 
 const cli = suite('cli');
 
 cli('--help documents every option, grouped by topic, and exits 0', () => {
-  const r = runToExit(['--help']);
+  const r = runCli(['--help']);
   assert.is(r.code, 0);
   const options = ['--port', '--host', '--workers', '--health', '--drain-timeout', '--static', '--app-max', '--data', '--data-size', '--data-format',
     '--env', '--env-file', '--secret', '--heap-max', '--cpu-budget', '--max-body', '--header-timeout', '--idle-timeout', '--max-connections',
@@ -81,33 +40,33 @@ cli('at start: the URL, the app, the workers and the limits in force, in one blo
     assert.match(block, /\n {2}limits +heap 256 MiB, CPU budget off, body 1 MiB, head 10 s, idle 60 s, 10000 connections, send buffer 1 MiB\n/);
     assert.match(block, /\n {2}outbound allowed to 127\.0\.0\.1:1883\n/);
   } finally {
-    await stop(run);
+    await stopCli(run);
   }
 });
 
 cli('a missing app file: one clear message, non-zero exit', () => {
-  const r = runToExit(['/nonexistent/app.py', '--port', '0']);
+  const r = runCli(['/nonexistent/app.py', '--port', '0']);
   assert.is.not(r.code, 0);
   assert.match(r.stderr, /cannot read app \/nonexistent\/app\.py: ENOENT/);
 });
 
 cli('a Python syntax error at start: the error, non-zero exit', () => {
-  const r = runToExit([appPath('syntax_error.py'), '--port', '0']);
+  const r = runCli([appPath('syntax_error.py'), '--port', '0']);
   assert.is.not(r.code, 0);
   assert.match(r.stderr, /SyntaxError/);
   assert.match(r.stderr, /syntax_error\.py/);
 });
 
 cli('an app that raises before serving: traceback, non-zero exit', () => {
-  const r = runToExit([appPath('raise_at_start.py'), '--port', '0']);
+  const r = runCli([appPath('raise_at_start.py'), '--port', '0']);
   assert.is.not(r.code, 0);
   assert.match(r.stderr, /OSError: no config here/);
 });
 
 cli('bad option values are refused', () => {
-  assert.match(runToExit(['--port', 'eighty']).stderr, /--port must be/);
-  assert.match(runToExit(['--bogus']).stderr, /Unknown option/);
-  assert.match(runToExit(['a.py', 'b.py']).stderr, /one app at a time/);
+  assert.match(runCli(['--port', 'eighty']).stderr, /--port must be/);
+  assert.match(runCli(['--bogus']).stderr, /Unknown option/);
+  assert.match(runCli(['a.py', 'b.py']).stderr, /one app at a time/);
 });
 
 cli('a port in use: one clear message, non-zero exit', async () => {
@@ -129,7 +88,7 @@ cli('serves the seed app; print() to stdout, logs to stderr; SIGTERM exits 0', a
   await sleep(100);
   assert.is(run.stdout(), 'f1 r u there ?\n');
   assert.match(run.stderr(), /serving the seed app/);
-  assert.is(await stop(run), 0);
+  assert.is(await stopCli(run), 0);
 });
 
 cli('--pcap writes the virtual link in a format tshark reads', async () => {
@@ -139,7 +98,7 @@ cli('--pcap writes the virtual link in a format tshark reads', async () => {
     const run = await start(['--pcap', file]);
     const port = Number(new URL(run.url).port);
     await request(port, '/api/epname', { auth: SEED_LOGIN, body: 'captured' });
-    await stop(run);
+    await stopCli(run);
     assert.ok(existsSync(file) && statSync(file).size > 24, 'pcap written');
     const t = spawnSync('tshark', ['-r', file, '-Y', 'http'], { encoding: 'utf8' });
     if (t.error) {

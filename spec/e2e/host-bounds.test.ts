@@ -3,58 +3,23 @@
 // crash after crash, and log lines an app can trigger by the thousand.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { OUTPUT_CAP } from '../../ts/guest/abi.js';
 import { LOG_BURST } from '../../ts/host/log.js';
-import { ROOT, appPath, request, sleep, startServer } from '../helpers/server.js';
+import { startCli, stopCli } from '../helpers/cli.js';
+import { appPath, request, sleep, startServer } from '../helpers/server.js';
 import { waiter } from '../helpers/wait.js';
 
-const SERVER = join(ROOT, 'dist', 'server.js');
 const MiB = 1024 * 1024;
 const waitFor = waiter({ timeoutMs: 15000 });
 
 /** Resident memory of a process, from /proc (Linux). */
 const rssOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) * 1024;
 
-interface Cli {
-  child: ChildProcess;
-  port: number;
-  stderr: () => string;
-}
-
-/** The CLI on a free port; its stdout is a pipe this test does not read until it says so. */
-function startCli(args: string[]): Promise<Cli> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.pause();
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`no start: ${err}`)), 20000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d;
-      const m = err.match(/serving .* on http:\/\/[^:]+:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]), stderr: () => err });
-      }
-    });
-    child.on('exit', () => reject(new Error(`exited early: ${err}`)));
-  });
-}
-
-function stopCli(cli: Cli): Promise<void> {
-  return new Promise((resolve) => {
-    cli.child.removeAllListeners('exit');
-    cli.child.on('exit', () => resolve());
-    process.kill(cli.child.pid!, 'SIGKILL');
-  });
-}
-
 const flood = suite('print flood into a stdout pipe nobody reads (CLI)');
 
 flood('host RSS stays bounded, the server answers, the drop is counted and what was written is whole', async () => {
-  const cli = await startCli([appPath('printer.py')]);
+  const cli = await startCli([appPath('printer.py')], { stdout: 'held' });
   try {
     const pid = cli.child.pid!;
     const idle = rssOf(pid);
@@ -77,7 +42,7 @@ flood('host RSS stays bounded, the server answers, the drop is counted and what 
     assert.ok(lines.length >= 3);
     for (const line of lines) assert.is(line, 'x'.repeat(60000));
   } finally {
-    await stopCli(cli);
+    await stopCli(cli, 'SIGKILL');
   }
 });
 
@@ -138,7 +103,7 @@ backpressure.run();
 const crashes = suite('crash restarts release their memory (CLI)');
 
 crashes('host RSS after 60 crash restarts stays near its level after 5', async () => {
-  const cli = await startCli([appPath('crash.py'), '--cpu-budget', '5']);
+  const cli = await startCli([appPath('crash.py'), '--cpu-budget', '5'], { stdout: 'held' });
   try {
     const crashOnce = async (): Promise<void> => {
       await request(cli.port, '/trap').then(
@@ -157,7 +122,7 @@ crashes('host RSS after 60 crash restarts stays near its level after 5', async (
     const restartLines = cli.stderr().match(/starting a fresh instance/g)?.length ?? 0;
     assert.ok(restartLines <= 2 * LOG_BURST, `${restartLines} restart lines`);
   } finally {
-    await stopCli(cli);
+    await stopCli(cli, 'SIGKILL');
   }
 });
 

@@ -13,23 +13,33 @@ export function runCli(args: string[], timeoutMs = 30000): { code: number | null
 
 export interface RunningCli {
   child: ChildProcess;
+  url: string;
   port: number;
+  /** What it wrote so far ('' while its stdout is held). */
+  stdout: () => string;
   stderr: () => string;
 }
 
-/** Start the CLI on a free port (access log off unless accessLog) and wait for its "serving ... on URL" line. */
-export function startCli(args: string[], { accessLog = false } = {}): Promise<RunningCli> {
+/**
+ * Start the CLI on a free port and wait for its "serving ... on URL" line.
+ * The access log is off unless accessLog; with stdout 'held' its stdout is a
+ * pipe nobody reads (child.stdout, paused) until the test says so.
+ */
+export function startCli(args: string[], { accessLog = false, stdout = 'read' }: { accessLog?: boolean; stdout?: 'read' | 'held' } = {}): Promise<RunningCli> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER, '--port', '0', ...(accessLog ? [] : ['--quiet']), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [SERVER, '--port', '0', ...(accessLog ? [] : ['--quiet']), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
     let err = '';
+    if (stdout === 'held') child.stdout!.pause();
+    else child.stdout!.on('data', (d: Buffer) => (out += d));
     const timer = setTimeout(() => reject(new Error(`no start: ${err}`)), 20000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d;
-      const m = /serving .* on http:\/\/[^:]+:(\d+)/.exec(err);
+      const m = /serving .* on (http:\/\/[^:]+:(\d+))/.exec(err);
       if (m) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
-        resolve({ child, port: Number(m[1]), stderr: () => err });
+        resolve({ child, url: m[1], port: Number(m[2]), stdout: () => out, stderr: () => err });
       }
     });
     child.on('exit', () => {
@@ -39,7 +49,11 @@ export function startCli(args: string[], { accessLog = false } = {}): Promise<Ru
   });
 }
 
-/** Stop it with a signal and wait for the exit. */
+/**
+ * Stop it with a signal and wait for its exit code. Not child.kill(): Deno
+ * (2.9) then reports exit (null, 'SIGTERM') even when the child handles the
+ * signal and exits 0.
+ */
 export function stopCli(r: RunningCli, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   return new Promise((resolve) => {
     if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve(r.child.exitCode);

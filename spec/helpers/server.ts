@@ -3,7 +3,8 @@ import { request as httpRequest, Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { suite, type Test } from 'uvu';
-import { serve, type ServeOptions, type ServerHandle } from '../../ts/index.js';
+import * as assert from 'uvu/assert';
+import { AppError, serve, type ServeOptions, type ServerHandle } from '../../ts/index.js';
 import { sleep } from './wait.js';
 
 export { sleep };
@@ -29,6 +30,20 @@ export async function startServer(options: ServeOptions = {}): Promise<TestServe
     ...options,
   });
   return { handle, stdout, stderr, port: handle.address.port };
+}
+
+/** serve() must refuse these options with an AppError whose message matches. */
+export async function startRefused(options: ServeOptions, message: RegExp): Promise<void> {
+  let srv: TestServer;
+  try {
+    srv = await startServer(options);
+  } catch (err) {
+    assert.instance(err, AppError);
+    assert.match((err as Error).message, message);
+    return;
+  }
+  await srv.handle.close();
+  assert.unreachable(`serve() started; expected ${message}`);
 }
 
 export interface Reply {

@@ -384,6 +384,14 @@ function run(init: WorkerInit): void {
     if (offered.length !== listed.size || offered.some((n) => !listed.has(n))) throw new Error(`guest imports differ from GUEST_IMPORTS: ${offered.join(', ')}`);
   }
 
+  /** Bytes copied into guest memory the guest then owns (or frees); `what` names them if it has no room. */
+  function copyIn(bytes: Uint8Array, what: string): number {
+    const p = exports.malloc(Math.max(1, bytes.length));
+    if (p === 0) throw new Error(`no guest memory for ${what}`);
+    memory().set(bytes, p);
+    return p;
+  }
+
   function cString(text: string): number {
     const bytes = new TextEncoder().encode(text);
     const p = exports.malloc(bytes.length + 1);
@@ -410,14 +418,10 @@ function run(init: WorkerInit): void {
     exports.pg_set_health_path(health);
     exports.free(health);
     const env = new TextEncoder().encode(Object.entries(init.env).map(([name, value]) => `${name}=${value}\0`).join(''));
-    const entries = exports.malloc(Math.max(1, env.length)); // the guest keeps it
-    memory().set(env, entries);
-    exports.pg_set_env(entries, env.length);
+    exports.pg_set_env(copyIn(env, "the app's environment"), env.length); // the guest keeps it
     for (const file of init.staticFiles) {
       // The guest keeps the data for its lifetime (pg_fs_add owns it) and copies the path.
-      const data = exports.malloc(Math.max(1, file.data.length));
-      if (data === 0) throw new Error(`no guest memory for static file ${file.path}`);
-      memory().set(file.data, data);
+      const data = copyIn(file.data, `static file ${file.path}`);
       const path = cString(file.path);
       const added = exports.pg_fs_add(path, data, file.data.length, file.mtime);
       exports.free(path);
@@ -425,9 +429,7 @@ function run(init: WorkerInit): void {
     }
     if (init.appImage !== null) {
       // The guest keeps the image for its lifetime: VfsRom reads files straight from it.
-      const image = exports.malloc(Math.max(1, init.appImage.length));
-      if (image === 0) throw new Error('no guest memory for the app bundle');
-      memory().set(init.appImage, image);
+      const image = copyIn(init.appImage, 'the app bundle');
       if (!exports.pg_mount_app(image, init.appImage.length)) throw new MountError('cannot mount the app bundle at /app');
     }
     if (init.volume !== null) {

@@ -45,6 +45,11 @@ export class Redactor {
     this.pattern = values.length === 0 ? null : new RegExp(values.map(([, v]) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
   }
 
+  /** Whether there is anything to redact: with no secrets, output is passed on untouched. */
+  get active(): boolean {
+    return this.pattern !== null;
+  }
+
   readonly redact = (text: string): string => (this.pattern === null ? text : text.replace(this.pattern, (v) => `[secret ${this.names.get(v)}]`));
 }
 

@@ -161,19 +161,14 @@ function readApp(options: ServeOptions, appPath: string): { source: string; file
       return { source: bundle.source, filename: 'main.py', bundle };
     }
     if (options.source !== undefined) return { source: options.source, filename: basename(appPath), bundle: null };
-    let isDir = false;
     try {
-      isDir = statSync(appPath).isDirectory();
-    } catch (err) {
-      throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-    if (isDir) {
-      const bundle = readBundleDir(appPath, appMax);
-      return { source: bundle.source, filename: 'main.py', bundle };
-    }
-    try {
+      if (statSync(appPath).isDirectory()) {
+        const bundle = readBundleDir(appPath, appMax);
+        return { source: bundle.source, filename: 'main.py', bundle };
+      }
       return { source: readFileSync(appPath, 'utf8'), filename: basename(appPath), bundle: null };
     } catch (err) {
+      if (err instanceof BundleError) throw err;
       throw new AppError(`cannot read app ${appPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   } catch (err) {
@@ -191,8 +186,10 @@ export function resolveOptions(options: ServeOptions): Resolved {
   } catch (err) {
     throw new AppError(err instanceof EnvironmentError ? err.message : String(err));
   }
-  const { redact } = new Redactor(options.secrets ?? {});
-  const redacting = (sink: TextSink): TextSink => (text, done) => sink(redact(text), done);
+  const redactor = new Redactor(options.secrets ?? {});
+  const { redact } = redactor;
+  // Output and access records are on the hot path: wrapped only when there are secrets.
+  const redacting = (sink: TextSink): TextSink => (redactor.active ? (text, done) => sink(redact(text), done) : sink);
   const stdout = redacting(options.stdout ? callbackSink(options.stdout) : streamSink(stdOut(1)));
   const stderr = redacting(options.stderr ? callbackSink(options.stderr) : streamSink(stdOut(2)));
   const hostLog = new HostLog(options.stderr ?? stdOut(2), redact);
@@ -283,7 +280,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
     stderr,
     log: (text) => hostLog.write(text),
     access: accessLog && ((records, peer) => {
-      for (const r of parseAccessRecords(records, peer)) accessLog({ ...r, request: redact(r.request) });
+      for (const r of parseAccessRecords(records, peer)) accessLog(redactor.active ? { ...r, request: redact(r.request) } : r);
     }),
     // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
     stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
