@@ -38,10 +38,11 @@ export function startCli(args: string[], { accessLog = false, stdout = 'read' }:
       const m = /serving .* on (http:\/\/[^:]+:(\d+))/.exec(err);
       if (m) {
         clearTimeout(timer);
-        child.removeAllListeners('exit');
         resolve({ child, url: m[1], port: Number(m[2]), stdout: () => out, stderr: () => err });
       }
     });
+    // Left attached once started (rejecting a settled promise does nothing): under Deno (2.9) removing a
+    // child's 'exit' listeners takes its own with them, and the exit of a later kill never arrives.
     child.on('exit', () => {
       clearTimeout(timer);
       reject(new Error(`exited early: ${err}`));
