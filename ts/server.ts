@@ -4,6 +4,8 @@
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { AppError, DEFAULT_APP, DEFAULT_LIMITS, EnvironmentError, flushOutput, parseEnvFile, runVolumeCommand, serve, VOLUME_COMMANDS, VolumeToolError, type ServeOptions } from './index.js';
+import { formatMessageJson } from './serve/access-log.js';
+import { watchApp } from './serve/watch.js';
 
 const HELP = `Usage: node dist/server.js [APP.py | DIR] [options]
        node dist/server.js data FILE COMMAND [ARGS]   (npx pythongoose data ...)
@@ -22,8 +24,14 @@ Serving:
                   instance is replaced, and the others keep serving
   --health PATH   health check the host answers itself, never passed to
                   Python (default /healthz; "off" for none)
-  --drain-timeout S  on SIGINT/SIGTERM, let responses in progress finish for
-                  up to S seconds (default 10) before closing the rest
+  --drain-timeout S  on SIGINT/SIGTERM, and for the old version in a reload,
+                  let responses in progress finish for up to S seconds
+                  (default 10) before closing the rest
+  --watch         reload the app when its file or bundle directory changes
+                  (SIGHUP reloads too): the new version starts, new
+                  connections go to it once it serves, the old one finishes
+                  its responses; a version that fails to start leaves the
+                  old one serving. Not with --data
   --static DIR    serve DIR's files for paths no route answers (copied into
                   the sandbox at start; Python cannot reach the host's files)
 
@@ -75,8 +83,15 @@ Outbound connections from Python (MQTTclient, fetch), denied by default:
   --outbound-idle-timeout S  reset an outbound connection idle this long
                   (default 300)
 
-Logs and diagnostics:
+Logs, metrics and diagnostics:
   --quiet         no access log (default: one line per response on stderr)
+  --log-format F  text (default) or json: the access log and host messages
+                  as one JSON object a line (time, client, method, path,
+                  status, bytes, ms, instance, id: the request's id, from
+                  X-Request-Id or made, also request.id and echoed back)
+  --metrics [PATH]  Prometheus metrics answered by the host at PATH
+                  (default /metrics), never passed to Python
+  --metrics-port N  serve the metrics on port N instead, not the app's port
   --pcap FILE     write every frame on the virtual link to FILE (tshark -r FILE)
   -h, --help      show this help
 
@@ -96,7 +111,7 @@ function fail(message: string): never {
 }
 
 /** What the server runs with, in one short block under the "serving" line. */
-function startBlock(o: ServeOptions): string {
+function startBlock(o: ServeOptions, metricsUrl: string | null, watching: boolean): [string, string][] {
   const limits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(o.limits ?? {}).filter(([, v]) => v !== undefined)) };
   const mib = (n: number): string => `${+(n / 2 ** 20).toFixed(1)} MiB`;
   const sec = (ms: number): string => (ms === 0 ? 'off' : `${ms / 1000} s`);
@@ -117,8 +132,10 @@ function startBlock(o: ServeOptions): string {
         `send buffer ${limits.maxSendBuffer === 0 ? 'unbounded' : mib(limits.maxSendBuffer)}`,
     ],
     ['outbound', allow.length === 0 ? 'denied (no --allow)' : `allowed to ${allow.join(', ')}`],
+    ...(metricsUrl === null ? [] : [['metrics', metricsUrl] as [string, string]]),
+    ...(watching ? [['reload', 'on changes to the app (--watch) and on SIGHUP'] as [string, string]] : []),
   ];
-  return lines.map(([k, v]) => `  ${k.padEnd(9)}${v}\n`).join('');
+  return lines;
 }
 
 /** --env, --env-file and --secret: what the app's os.environ holds. */
@@ -181,8 +198,13 @@ function volumeTool(args: string[]): void {
   );
 }
 
+/** `--metrics` may come without a value: the next argument is its PATH only if it starts with /. */
+function metricsWithoutPath(argv: string[]): string[] {
+  return argv.map((arg, i) => (arg === '--metrics' && !(argv[i + 1] ?? '').startsWith('/') ? '--metrics=/metrics' : arg));
+}
+
 function main(): void {
-  const argv = process.argv.slice(2);
+  const argv = metricsWithoutPath(process.argv.slice(2));
   // `data FILE COMMAND`: a bundle directory named data is still served with `data` alone or `./data`.
   if (argv[0] === 'data' && argv.length >= 3 && !argv[1].startsWith('-')) {
     volumeTool(argv.slice(1));
@@ -191,6 +213,7 @@ function main(): void {
   let parsed;
   try {
     parsed = parseArgs({
+      args: argv,
       allowPositionals: true,
       options: {
         port: { type: 'string' },
@@ -202,6 +225,10 @@ function main(): void {
         health: { type: 'string' },
         'drain-timeout': { type: 'string' },
         'gc-stress': { type: 'boolean' },
+        'log-format': { type: 'string' },
+        metrics: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        watch: { type: 'boolean' },
         allow: { type: 'string', multiple: true },
         'cpu-budget': { type: 'string' },
         workers: { type: 'string' },
@@ -266,8 +293,19 @@ function main(): void {
   const workers = number('workers', 1, 64);
   if (workers !== undefined && !Number.isInteger(workers)) fail(`--workers must be a whole number, got ${values.workers}`);
   const connectS = number('connect-timeout', 0.1, 14);
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') fail(`--log-format must be text or json, got ${logFormat}`);
+  const metricsPort = number('metrics-port', 0, 65535);
+  if (metricsPort !== undefined && !Number.isInteger(metricsPort)) fail(`--metrics-port must be a whole number, got ${values['metrics-port']}`);
+  const metrics = values.metrics !== undefined || metricsPort !== undefined ? { path: values.metrics, port: metricsPort } : undefined;
+  if (values.watch && values.data !== undefined) fail('--watch cannot be used with --data: littlefs has one writer, and a reload runs the old and new versions side by side');
   const outboundIdleS = number('outbound-idle-timeout', 1, 86400);
 
+  // The host's own lines once the options are read, in the format asked for (usage errors above stay text).
+  const say = (message: string): void => {
+    const line = `pythongoose: ${message}\n`;
+    process.stderr.write(logFormat === 'json' ? formatMessageJson(line) : line);
+  };
   const options: ServeOptions = {
     app: positionals[0],
     appMax,
@@ -283,6 +321,8 @@ function main(): void {
     gcStress: values['gc-stress'] ?? false,
     staticDir: values.static,
     accessLog: values.quiet ? false : undefined,
+    logFormat,
+    metrics,
     healthPath: values.health === 'off' ? false : values.health,
     drainTimeoutMs: drainS * 1000,
     workers,
@@ -301,21 +341,32 @@ function main(): void {
       idleTimeoutMs: outboundIdleS === undefined ? undefined : Math.round(outboundIdleS * 1000),
     },
     onExit: (code, error) => {
-      process.stderr.write(`pythongoose: ${error ?? `app exited with code ${code}`}\n`);
+      say(error ?? `app exited with code ${code}`);
       exit(code === 0 ? 0 : code || 1);
     },
   };
   serve(options).then(
     (handle) => {
-      process.stderr.write(`pythongoose: serving ${positionals[0] ?? 'the seed app'} on ${handle.url}\n${startBlock(options)}`);
       const stop = (): void => {
         void handle.close().then(() => exit(0));
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // Failures are on stderr already (the host's "reload failed" line and the app's traceback).
+      const reload = (): void => void handle.reload();
+      if (values.data === undefined) process.on('SIGHUP', reload);
+      if (values.watch) watchApp(positionals[0] ?? DEFAULT_APP, reload);
+      // Last: once this line is out, a supervisor may send any of those signals.
+      const block = startBlock(options, handle.metricsUrl ?? (metrics ? `${handle.url}${metrics.path ?? '/metrics'}` : null), values.watch ?? false);
+      const serving = `serving ${positionals[0] ?? 'the seed app'} on ${handle.url}`;
+      process.stderr.write(
+        logFormat === 'json'
+          ? `${JSON.stringify({ time: new Date().toISOString(), msg: serving, url: handle.url, ...Object.fromEntries(block) })}\n`
+          : `pythongoose: ${serving}\n${block.map(([k, v]) => `  ${k.padEnd(9)}${v}\n`).join('')}`,
+      );
     },
     (err) => {
-      process.stderr.write(`pythongoose: ${err instanceof AppError ? err.message : String(err)}\n`);
+      say(err instanceof AppError ? err.message : String(err));
       exit(1); // after the app's traceback, which may still be on its way to stderr
     },
   );

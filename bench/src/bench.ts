@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { alive, contenders, start, stop, type Contender, type Running } from './contenders.js';
 import { benchFiles, type FilesResult } from './files.js';
+import { benchOperations, type OperationsResult } from './operations.js';
 import { BASELINE, chart, fmtMiB, fmtRatio, markdown, ratio, type Cell, type Report, type ScenarioResult } from './report.js';
 import { HOST, allowedCpus, die, freePort, median, request, rssOf, sleep, track, which } from './procs.js';
 import { runWrk, type WrkResult } from './wrk.js';
@@ -367,6 +368,11 @@ async function main(): Promise<void> {
     console.log('\nFiles: a 4 KiB template read from /app per request, and durable 100-byte writes to /data');
     files = await benchFiles({ pythongoose: byId.get('pythongoose')!.contender, dir: tmp, serverCpu, wrkCpu, seconds: duration, runs, warmup });
   }
+  let operations: OperationsResult | undefined;
+  if (byId.has('pythongoose')) {
+    console.log('\nOperations: GET / with --metrics and a JSON access log, against --quiet');
+    operations = await benchOperations({ pythongoose: byId.get('pythongoose')!.contender, app: PATHS.app, serverCpu, wrkCpu, seconds: duration, runs, warmup });
+  }
 
   const get = (id: string): ScenarioResult => results.find((s) => s.id === id)!;
   const summaries = SCENARIOS.map((sc) => {
@@ -386,6 +392,11 @@ async function main(): Promise<void> {
       ? []
       : [
           `Files: a 4 KiB template read from /app per request ${files.templateFile.toFixed(0)} req/s = ${fmtRatio(files.templateFile / files.templateConst)} the same handler with it in a constant (${files.templateConst.toFixed(0)}); durable 100-byte writes to /data ${files.durableWrites.toFixed(0)}/s over one connection = ${fmtRatio(files.durableWrites / files.nodeFsWrites)} a node:fs open+write+fsync+close loop (${files.nodeFsWrites.toFixed(0)}/s).`,
+        ]),
+    ...(operations === undefined
+      ? []
+      : [
+          `Operations: GET / with --metrics and a JSON access log line per response ${operations.observed.toFixed(0)} req/s = ${fmtRatio(operations.observed / operations.quiet)} the same server with --quiet (${operations.quiet.toFixed(0)}); the metrics' count ${operations.countsMatched ? 'matched' : 'did NOT match'} wrk's.`,
         ]),
     `Memory: ${fmtMiB(memory.perInstance)} RSS per added guest instance (${fmtMiB(memory.rss1)} with 1, ${fmtMiB(memory.rss10)} with 10); guest memory ${fmtMiB(memory.guestMemory)}; .wasm ${(memory.wasmBytes / 1024).toFixed(0)} KiB.`,
   );
@@ -438,6 +449,7 @@ async function main(): Promise<void> {
     scenarios: results,
     memory,
     files,
+    operations,
     instanceStartMs,
     summaries,
     targets,

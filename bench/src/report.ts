@@ -36,6 +36,8 @@ export interface Report {
   memory: { rss1: number; rss10: number; perInstance: number; guestMemory: number; wasmBytes: number; nativeBytes: number };
   /** pythongoose's files scenarios (bench/src/files.ts); absent when it did not run. */
   files?: { templateFile: number; templateConst: number; durableWrites: number; nodeFsWrites: number };
+  /** pythongoose with --metrics and a JSON access log against --quiet (bench/src/operations.ts). */
+  operations?: { observed: number; quiet: number; countsMatched: boolean };
   instanceStartMs: number[];
   summaries: string[];
   targets: { text: string; met: boolean }[];
@@ -94,6 +96,19 @@ export function markdown(r: Report): string {
       '|---|---:|---:|---:|',
       `| GET: a 4 KiB template read from /app per request, 50 connections | ${fmtNum(f.templateFile)} req/s | the template in a constant: ${fmtNum(f.templateConst)} req/s | ${fmtRatio(f.templateFile / f.templateConst)} |`,
       `| POST: a 100-byte file written to /data and closed (durable), 1 connection | ${fmtNum(f.durableWrites)} writes/s | node:fs open+write+fsync+close: ${fmtNum(f.nodeFsWrites)}/s | ${fmtRatio(f.durableWrites / f.nodeFsWrites)} |`,
+      '',
+    );
+  }
+  if (r.operations) {
+    const o = r.operations;
+    out.push(
+      '## Operations',
+      '',
+      '| pythongoose | value | baseline in the same run | ratio |',
+      '|---|---:|---:|---:|',
+      `| GET / with \`--metrics\` and \`--log-format json\` (a line per response), 50 connections | ${fmtNum(o.observed)} req/s | \`--quiet\`: ${fmtNum(o.quiet)} req/s | ${fmtRatio(o.observed / o.quiet)} |`,
+      '',
+      `The metrics' request count ${o.countsMatched ? 'matched' : 'did not match'} the responses wrk counted.`,
       '',
     );
   }

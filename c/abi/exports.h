@@ -31,9 +31,10 @@ PG_EXPORT void pg_set_env(const char *entries, size_t len);
 // Add one static file (takes ownership of data, malloc'd by the host; path is
 // copied). Returns 0 when out of memory. c/mod/static.c.
 PG_EXPORT int pg_fs_add(const char *path, const char *data, size_t size, double mtime);
-// The health-check path answered on kept-alive connections ("" = none).
-// c/mod/health.c.
-PG_EXPORT void pg_set_health_path(const char *path);
+// The paths the host answers at the start of a connection ("" = none): on a
+// kept-alive connection the guest answers the health check itself and
+// redirects a metrics request to a new connection. c/mod/health.c.
+PG_EXPORT void pg_set_host_paths(const char *health, const char *metrics);
 // Mount the app bundle (a ROMFS image the host packed; the guest keeps it,
 // malloc'd by the host) read-only at /app, and make it the current directory.
 // Returns 1, or 0 with the reason printed on stderr. c/vm/volume.c.

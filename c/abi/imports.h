@@ -20,7 +20,9 @@ PG_IMPORT(tx) int pg_tx(const void *frame, size_t len);
 // Copy the next frame from the host into buf. Returns its length, 0 if none.
 PG_IMPORT(rx) size_t pg_rx(void *buf, size_t cap);
 // Block until a frame or a wake-up arrives, or ms pass. Returns 1 if woken,
-// 2 once the host is shutting down (finish responses, close the rest).
+// 2 once the host is shutting down (finish responses, close the rest), 3 once
+// it is handing the clients over to a new instance (a reload: as 2, but idle
+// keep-alive connections answer one more request before closing).
 PG_IMPORT(wait) int pg_wait(int32_t ms);
 // Monotonic milliseconds.
 PG_IMPORT(millis) double pg_millis(void);

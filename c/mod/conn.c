@@ -1,6 +1,7 @@
 // Connections as `_mongoose` names them (by Mongoose's connection id: Python
 // never holds a C pointer), the request being handled, the server's handler
 // and the access log.
+#include <stdio.h>
 #include <string.h>
 
 #include "py/runtime.h"
@@ -14,22 +15,84 @@
 struct mg_connection *pg_current_conn;
 struct mg_http_message *pg_current_hm;
 
+bool pg_set_log_line(struct mg_connection *c, char kind, struct mg_str id, struct mg_str line) {
+    pg_conn_t *st = conn_state(c);
+    free(st->log_line);
+    st->log_line = malloc(1 + id.len + 1 + line.len + 2);  // and the '\n' the record adds
+    if (st->log_line == NULL) {
+        return false;
+    }
+    st->log_line[0] = kind;
+    memcpy(st->log_line + 1, id.buf, id.len);
+    st->log_line[1 + id.len] = '\t';
+    memcpy(st->log_line + 2 + id.len, line.buf, line.len);
+    st->log_line[2 + id.len + line.len] = '\0';
+    return true;
+}
+
+struct mg_str pg_request_id(struct mg_connection *c) {
+    const char *line = conn_state(c)->log_line;
+    if (line == NULL || line[1] == '-') {
+        return mg_str_n("", 0);
+    }
+    return mg_str_n(line + 1, (size_t)(strchr(line, '\t') - line - 1));
+}
+
+static bool id_char(uint8_t ch) {
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           strchr("._~:/+=@-", ch) != NULL;
+}
+
+struct mg_str pg_pick_request_id(struct mg_http_message *hm, char *buf) {
+    struct mg_str *given = mg_http_get_header(hm, "X-Request-Id");
+    if (given != NULL && given->len > 0 && given->len <= 64) {
+        size_t i = 0;
+        while (i < given->len && id_char((uint8_t)given->buf[i])) {
+            i++;
+        }
+        if (i == given->len) {
+            return *given;
+        }
+    }
+    // A random prefix per instance, then a count: unique across instances
+    // and restarts without a random draw per request.
+    static uint32_t prefix, count;
+    if (prefix == 0) {
+        mg_random(&prefix, sizeof(prefix));
+        prefix |= 1;
+    }
+    snprintf(buf, 17, "%08lx%08lx", (unsigned long)prefix, (unsigned long)++count);
+    return mg_str_n(buf, 16);
+}
+
 // One access log record per response, for the host to format:
-// "A <port>\t<status>\t<bytes>\t<ms>\t<METHOD uri>\n" on fd 3.
-void pg_log_response(struct mg_connection *c) {
+// "<port>\t<status>\t<bytes>\t<ms>\t<kind>[x]\t<id>\t<METHOD uri>\n" on fd 3
+// (x: cut short).
+static void log_record(struct mg_connection *c, bool cut) {
     pg_conn_t *st = conn_state(c);
     if (st->log_line == NULL) {
         return;
     }
-    char head[96];
-    int n = snprintf(head, sizeof(head), "%u\t%u\t%lu\t%lu\t", (unsigned)mg_ntohs(c->rem.port), st->status,
-        (unsigned long)st->bytes, (unsigned long)((uint32_t)mg_millis() - st->start_ms));
-    size_t len = strlen(st->log_line);
-    st->log_line[len] = '\n';  // allocated with room for it
-    pg_write(3, head, (size_t)n);
-    pg_write(3, st->log_line, len + 1);
+    if (pg_access_log) {
+        char head[96];
+        int n = snprintf(head, sizeof(head), "%u\t%u\t%lu\t%lu\t%c%s\t", (unsigned)mg_ntohs(c->rem.port), st->status,
+            (unsigned long)st->bytes, (unsigned long)((uint32_t)mg_millis() - st->start_ms), st->log_line[0],
+            cut ? "x" : "");
+        size_t len = strlen(st->log_line);
+        st->log_line[len] = '\n';  // allocated with room for it
+        pg_write(3, head, (size_t)n);
+        pg_write(3, st->log_line + 1, len);
+    }
     free(st->log_line);
     st->log_line = NULL;
+}
+
+void pg_log_response(struct mg_connection *c) {
+    log_record(c, false);
+}
+
+void pg_log_response_cut(struct mg_connection *c) {
+    log_record(c, true);
 }
 
 bool pg_over_send_cap(struct mg_connection *c) {

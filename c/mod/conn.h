@@ -41,7 +41,7 @@ enum {
     F_OVER_CAP = 8192,    // closed for being over the send cap (since_ms: then); reset if not drained soon
 };
 typedef struct {
-    char *log_line;  // "METHOD uri" of the request being answered (access log)
+    char *log_line;  // "K<id>\tMETHOD uri" of the request being answered: its kind (PG_KIND_*), id and line
     uint32_t start_ms;
     uint32_t bytes;  // response body bytes queued so far
     uint16_t status;
@@ -58,9 +58,28 @@ static inline pg_conn_t *conn_state(struct mg_connection *c) {
     return (pg_conn_t *)c->data;
 }
 
-// One access log record per response, for the host to format (fd 3), if the
-// response has a log line (pg_access_log); frees it.
+// What answered a request, first in its log line: Python, a static file, a
+// WebSocket upgrade, or the guest itself refusing it (400, 408, 413, ...).
+#define PG_KIND_APP 'a'
+#define PG_KIND_STATIC 's'
+#define PG_KIND_WEBSOCKET 'w'
+#define PG_KIND_REFUSED 'e'
+
+// The request's line for the access log and its id: from a valid
+// X-Request-Id, else generated ("-" for a request refused before its head
+// was read). Replaces the connection's log line; false without memory.
+bool pg_set_log_line(struct mg_connection *c, char kind, struct mg_str id, struct mg_str line);
+// The current request's id, or an empty string.
+struct mg_str pg_request_id(struct mg_connection *c);
+// Its X-Request-Id if it is valid (1-64 of [A-Za-z0-9._~:/+=@-]), else a new id in buf (17 bytes).
+struct mg_str pg_pick_request_id(struct mg_http_message *hm, char *buf);
+
+// One access log record per response, for the host to format (fd 3, if
+// pg_access_log); frees the log line. _cut: the connection closed before the
+// response was complete.
 void pg_log_response(struct mg_connection *c);
+void pg_log_response_cut(struct mg_connection *c);
+
 
 // The per-connection send cap (--max-send-buffer, pg_limits.max_send_buffer):
 // what counts is the bytes Mongoose holds in c->send for the connection. A

@@ -50,7 +50,7 @@ static size_t body_limit(void) {
 // connection once that is sent; nothing more from this client is parsed.
 static void reject(struct mg_connection *c, int status) {
     pg_conn_t *st = conn_state(c);
-    if (pg_access_log) {
+    {
         // The request line as far as it goes (it may be cut short or too long).
         size_t n = 0, max = 200;
         size_t sp[2] = {0, 0};  // the first and the last space
@@ -63,15 +63,13 @@ static void reject(struct mg_connection *c, int status) {
         if (n < c->recv.len && n < max && sp[1] > sp[0]) {
             n = sp[1];  // "METHOD target", as for the requests served
         }
-        free(st->log_line);
-        st->log_line = malloc(n + 5);  // "..." or "-", NUL, and the '\n' pg_log_response adds
-        if (st->log_line != NULL) {
-            for (size_t i = 0; i < n; i++) {
-                uint8_t ch = c->recv.buf[i];
-                st->log_line[i] = (char)(is_ctl(ch) ? '?' : ch);
-            }
-            strcpy(st->log_line + n, n == 0 ? "-" : n == max ? "..." : "");
+        char line[204];
+        for (size_t i = 0; i < n; i++) {
+            uint8_t ch = c->recv.buf[i];
+            line[i] = (char)(is_ctl(ch) ? '?' : ch);
         }
+        strcpy(line + n, n == 0 ? "-" : n == max ? "..." : "");
+        pg_set_log_line(c, PG_KIND_REFUSED, mg_str("-"), mg_str(line));
         st->start_ms = (uint32_t)mg_millis();
     }
     const char *text = pg_reason_phrase(status);

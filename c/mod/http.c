@@ -87,7 +87,7 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
                 pg_stream_end(c);
             }
             if (st->log_line != NULL && (st->flags & F_STARTED)) {
-                pg_log_response(c);  // a response cut short still gets its line
+                pg_log_response_cut(c);  // a response cut short still gets its line
             }
             free(st->log_line);
             st->log_line = NULL;

@@ -55,6 +55,7 @@
 static mp_obj_t mongoose_log_exception(mp_obj_t heading, mp_obj_t exc) {
     mp_printf(&mp_stderr_print, "%s\n", mp_obj_str_get_str(heading));
     mp_obj_print_exception(&mp_stderr_print, exc);
+    pg_note_exception(exc);
     return mp_const_none;
 }
 MP_DEFINE_CONST_FUN_OBJ_2(mongoose_log_exception_obj, mongoose_log_exception);

@@ -24,36 +24,48 @@ static mp_obj_t new_str_checked(struct mg_str s, bool *ok) {
 }
 
 
-// An instance of the app's request class with its six fields set, without
+// An instance of the app's request class with its seven fields set, without
 // running its __init__ (a Python call per request saved), its attribute
 // table sized for them at once.
 static mp_obj_t new_request(mp_obj_t cls, const mp_obj_t *fields) {
     static const qstr names[] = {MP_QSTR_conn, MP_QSTR_method, MP_QSTR_path, MP_QSTR_query_string, MP_QSTR__flat,
-                                 MP_QSTR_body};
+                                 MP_QSTR_body, MP_QSTR_id};
     const mp_obj_type_t *native_base = NULL;
     mp_obj_instance_t *o = mp_obj_new_instance(MP_OBJ_TO_PTR(cls), &native_base);
-    mp_map_init(&o->members, 11);  // room for the fields parsed later too
+    mp_map_init(&o->members, 12);  // room for the fields parsed later too
     for (size_t i = 0; i < MP_ARRAY_SIZE(names); i++) {
         mp_map_lookup(&o->members, MP_OBJ_NEW_QSTR(names[i]), MP_MAP_LOOKUP_ADD_IF_NOT_FOUND)->value = fields[i];
     }
     return MP_OBJ_FROM_PTR(o);
 }
 
+// A reply of the guest's own, with the request's id.
+static void plain_reply(struct mg_connection *c, int status, const char *text) {
+    struct mg_str id = pg_request_id(c);
+    char headers[128];
+    snprintf(headers, sizeof(headers), "Content-Type: text/plain\r\nX-Request-Id: %.*s\r\n", (int)id.len, id.buf);
+    conn_state(c)->status = (uint16_t)status;
+    conn_state(c)->bytes = (uint32_t)strlen(text);
+    mg_http_reply(c, status, headers, "%s", text);
+    pg_log_response(c);
+}
+
 static void request(struct mg_connection *c, struct mg_http_message *hm) {
     bool ok = true;
-    mp_obj_t fields[6];
+    mp_obj_t fields[7];
     fields[0] = mp_obj_new_int_from_uint(c->id);
     fields[1] = new_str_checked(hm->method, &ok);
     fields[2] = new_str_checked(hm->uri, &ok);
     fields[3] = new_str_checked(hm->query, &ok);
     if (!ok) {
-        conn_state(c)->status = 400;
-        mg_http_reply(c, 400, "Content-Type: text/plain\r\n", "Bad Request\n");
-        pg_log_response(c);
+        conn_state(c)->log_line[0] = PG_KIND_REFUSED;
+        plain_reply(c, 400, "Bad Request\n");
         return;
     }
     fields[4] = pg_headers_tuple(hm);
     fields[5] = pg_new_bytes(hm->body.buf, hm->body.len);
+    struct mg_str id = pg_request_id(c);
+    fields[6] = mp_obj_new_str(id.buf, id.len);
     mp_obj_t req = new_request(MP_STATE_PORT(pg_request_class), fields);
     pg_call("request handler", MP_STATE_PORT(pg_request_handler), 1, &req);
 }
@@ -128,14 +140,20 @@ void pg_on_request(struct mg_connection *c, struct mg_http_message *hm) {
         st->flags |= F_HEAD;
     }
     st->status = 0;
-    if (pg_access_log) {
-        free(st->log_line);
-        st->start_ms = (uint32_t)mg_millis();
-        st->log_line = malloc(hm->method.len + hm->uri.len + hm->query.len + 4);
-        if (st->log_line != NULL) {
-            sprintf(st->log_line, "%.*s %.*s%s%.*s", (int)hm->method.len, hm->method.buf, (int)hm->uri.len,
-                hm->uri.buf, hm->query.len > 0 ? "?" : "", (int)hm->query.len, hm->query.buf);
-        }
+    st->start_ms = (uint32_t)mg_millis();
+    char id_buf[17], *line = malloc(hm->method.len + hm->uri.len + hm->query.len + 3);
+    bool logged = line != NULL;
+    if (logged) {
+        int n = sprintf(line, "%.*s %.*s%s%.*s", (int)hm->method.len, hm->method.buf, (int)hm->uri.len, hm->uri.buf,
+            hm->query.len > 0 ? "?" : "", (int)hm->query.len, hm->query.buf);
+        logged = pg_set_log_line(c, PG_KIND_APP, pg_pick_request_id(hm, id_buf), mg_str_n(line, (size_t)n));
+        free(line);
+    }
+    if (!logged) {
+        // Out of C memory: the request cannot be answered (nor logged) as usual.
+        mg_http_reply(c, 503, "Content-Type: text/plain\r\nConnection: close\r\n", "Service Unavailable\n");
+        c->is_draining = 1;
+        return;
     }
     // Safe point: nothing below this frame holds a Python object yet.
     pg_gc_safe_point();
@@ -156,10 +174,7 @@ void pg_on_request(struct mg_connection *c, struct mg_http_message *hm) {
     pg_current_hm = NULL;
     if (c->is_resp && !(st->flags & (F_STARTED | F_WATCHED)) && !c->is_websocket) {
         // The handler neither answered nor kept the request for later.
-        st->status = 500;
-        st->bytes = 22;
-        mg_http_reply(c, 500, "Content-Type: text/plain\r\n", "Internal Server Error\n");
-        pg_log_response(c);
+        plain_reply(c, 500, "Internal Server Error\n");
     }
 }
 

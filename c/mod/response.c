@@ -129,8 +129,10 @@ static void begin_response(struct mg_connection *c, mp_int_t status, const char 
     st->status = (uint16_t)status;
     st->bytes = 0;
     st->flags |= F_STARTED;
-    mg_printf(c, "HTTP/1.1 %d %s\r\n%s%.*s", (int)status, pg_reason_phrase((int)status),
-        st->flags & F_CLOSE_AFTER ? "Connection: close\r\n" : "", (int)hlen, h);
+    struct mg_str id = pg_request_id(c);
+    mg_printf(c, "HTTP/1.1 %d %s\r\n%s%s%.*s%s%.*s", (int)status, pg_reason_phrase((int)status),
+        st->flags & F_CLOSE_AFTER ? "Connection: close\r\n" : "", id.len > 0 ? "X-Request-Id: " : "", (int)id.len,
+        id.buf, id.len > 0 ? "\r\n" : "", (int)hlen, h);
 }
 
 // The (conn, status, headers) that reply() and start() share, checked before

@@ -131,17 +131,24 @@ static mp_obj_t mongoose_serve_static(mp_obj_t conn) {
     }
     pg_conn_t *st = conn_state(c);
     size_t before = c->send.len;
+    if (st->log_line != NULL) {
+        st->log_line[0] = PG_KIND_STATIC;
+    }
     if (nul) {
         mg_http_reply(c, 400, "", "Invalid path\n");
     } else {
         // Last-Modified: Mongoose sends an ETag only.
-        char extra[96] = "";
+        char extra[192] = "";
+        struct mg_str id = pg_request_id(c);
+        if (id.len > 0) {
+            snprintf(extra, sizeof(extra), "X-Request-Id: %.*s\r\n", (int)id.len, id.buf);
+        }
         size_t fsize = 0;
         time_t fmtime = 0;
         bool has_gz = false;
         bool file = static_target(hm, path, flags, &fsize, &fmtime, &has_gz);
         if (file) {
-            http_date(extra, sizeof(extra), "Last-Modified: ", (int64_t)fmtime);
+            http_date(extra + strlen(extra), sizeof(extra) - strlen(extra), "Last-Modified: ", (int64_t)fmtime);
             size = fsize;
         }
         if (has_gz) {

@@ -20,6 +20,7 @@ static mp_obj_t mongoose_ws_upgrade(mp_obj_t conn, mp_obj_t headers) {
     pg_conn_t *st = conn_state(c);
     st->status = 101;
     st->flags |= F_WATCHED;
+    st->log_line[0] = PG_KIND_WEBSOCKET;
     mg_ws_upgrade(c, pg_current_hm, "%.*s", (int)hlen, h);
     pg_log_response(c);
     return mp_const_none;

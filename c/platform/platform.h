@@ -36,5 +36,6 @@ bool pg_net_client_held(struct mg_connection *c);
 void pg_net_abort(struct mg_connection *c);
 
 // Called on every idle poll once the host is shutting down (the module
-// finishes responses and closes the rest). One hook; NULL for none.
-void pg_net_on_shutdown(void (*hook)(void));
+// finishes responses and closes the rest; handover: for a reload). One hook;
+// NULL for none.
+void pg_net_on_shutdown(void (*hook)(bool handover));

@@ -1,5 +1,7 @@
 // Callbacks from C into Python and the CPU budget of each: the VM's loop hook
 // (MICROPY_VM_HOOK_LOOP) raises BudgetExceeded in one that runs too long.
+#include <stdio.h>
+
 #include "py/runtime.h"
 #include "c/abi/imports.h"
 #include "c/vm/budget.h"
@@ -41,6 +43,7 @@ mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t
     } else {
         mp_printf(&mp_stderr_print, "Traceback in %s:\n", context);
         mp_obj_print_exception(&mp_stderr_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+        pg_note_exception(MP_OBJ_FROM_PTR(nlr.ret_val));
     }
     if (--pg_callback_depth == 0) {
         callback_deadline = 0;
@@ -50,4 +53,27 @@ mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t
         }
     }
     return ret;
+}
+
+// "#b\n": a callback ran over its CPU budget; "#m\n": a MemoryError reached
+// the guest's own handler; "#h <used> <total>\n": the heap after a collection.
+void pg_note_exception(mp_obj_t exc) {
+    if (!pg_access_log) {
+        return;
+    }
+    const mp_obj_type_t *type = mp_obj_get_type(exc);
+    if (type == &pg_type_BudgetExceeded) {
+        pg_write(3, "#b\n", 3);
+    } else if (mp_obj_is_subclass_fast(MP_OBJ_FROM_PTR(type), MP_OBJ_FROM_PTR(&mp_type_MemoryError))) {
+        pg_write(3, "#m\n", 3);
+    }
+}
+
+void pg_note_heap(size_t used, size_t total) {
+    if (!pg_access_log) {
+        return;
+    }
+    char text[48];
+    int n = snprintf(text, sizeof(text), "#h %lu %lu\n", (unsigned long)used, (unsigned long)total);
+    pg_write(3, text, (size_t)n);
 }

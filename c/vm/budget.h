@@ -11,3 +11,9 @@ extern const mp_obj_type_t pg_type_BudgetExceeded;
 
 // Depth of C->Python callbacks in progress (0 at the top level).
 extern int pg_callback_depth;
+
+// Events for the host's metrics, on fd 3 with the access records (if
+// pg_access_log): an exception that is a BudgetExceeded or a MemoryError, and
+// the heap after a collection.
+void pg_note_exception(mp_obj_t exc);
+void pg_note_heap(size_t used, size_t total);

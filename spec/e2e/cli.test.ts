@@ -18,9 +18,10 @@ cli('--help documents every option, grouped by topic, and exits 0', () => {
   assert.is(r.code, 0);
   const options = ['--port', '--host', '--workers', '--health', '--drain-timeout', '--static', '--app-max', '--data', '--data-size', '--data-format',
     '--env', '--env-file', '--secret', '--heap-max', '--cpu-budget', '--max-body', '--header-timeout', '--idle-timeout', '--max-connections',
-    '--max-send-buffer', '--allow', '--max-outbound', '--connect-timeout', '--outbound-idle-timeout', '--quiet', '--pcap', '--help'];
+    '--max-send-buffer', '--allow', '--max-outbound', '--connect-timeout', '--outbound-idle-timeout', '--quiet', '--pcap', '--help',
+    '--watch', '--log-format', '--metrics', '--metrics-port'];
   for (const opt of options) assert.ok(r.stdout.includes(` ${opt} `), opt);
-  const topics = ['Serving:', 'Files:', "The app's environment", "Python's limits", "Clients' limits:", 'Outbound connections', 'Logs and diagnostics:', "The data volume's tool"];
+  const topics = ['Serving:', 'Files:', "The app's environment", "Python's limits", "Clients' limits:", 'Outbound connections', 'Logs, metrics and diagnostics:', "The data volume's tool"];
   let at = -1;
   for (const topic of topics) {
     const next = r.stdout.indexOf(`\n${topic}`);

@@ -19,7 +19,7 @@ export const GUEST_IMPORTS = [
 ] as const;
 
 /** The guest's exports the host calls (c/abi/exports.h, plus libc's allocator and emscripten's initializer). */
-export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_health_path', 'pg_set_env', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_run'] as const;
+export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_host_paths', 'pg_set_env', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_run'] as const;
 /** Exports emscripten's runtime adds that the host never calls. */
 export const RUNTIME_EXPORTS = ['__indirect_function_table', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc'] as const;
 
@@ -42,7 +42,7 @@ export const EXIT_GUEST_FAILED = 70;
 /** Indices into the control Int32Array. */
 export const CTRL_WAKE = 0; // bumped by the host when frames arrive or a flow resumes
 export const CTRL_TX = 1; // bumped by the guest when it queued frames for the host
-export const CTRL_SHUTDOWN = 2; // set by the host: finish in-flight responses, close the rest
+export const CTRL_SHUTDOWN = 2; // set by the host: finish in-flight responses, close the rest (1), or hand over for a reload (2)
 export const CTRL_OUTPUT = 3; // bytes of output the worker posted that the host has not written out yet
 export const CTRL_IDLE = 4; // 1 while the guest waits in pg.wait (set by the guest)
 export const CTRL_WORDS = 5;
@@ -71,10 +71,12 @@ export interface GuestOptions {
   pystackBytes: number;
   /** Collect garbage at every safe point (tests). */
   gcStress: boolean;
-  /** Report each response on fd 3 for the access log. */
+  /** Report each response, and events for the metrics, on fd 3 (the access log, the metrics). */
   accessLog: boolean;
   /** Health check path the guest answers without Python ('' for none). */
   healthPath: string;
+  /** Metrics path the host answers: on a kept-alive connection the guest redirects it to a new one ('' for none). */
+  metricsPath: string;
   /** Limits the guest enforces itself (0 = none). */
   limits: GuestLimits;
   /** Files the guest serves for --static, copied into its memory at start. */

@@ -254,8 +254,9 @@ export class Guest {
   }
 
   /** Ask the guest to finish the responses in progress and close every other connection. */
-  beginShutdown(): void {
-    Atomics.store(this.shared.ctrl, CTRL_SHUTDOWN, 1);
+  /** handover (a reload): idle keep-alive clients get one more response, with Connection: close. */
+  beginShutdown(handover = false): void {
+    Atomics.store(this.shared.ctrl, CTRL_SHUTDOWN, handover ? 2 : 1);
     this.wake();
   }
 

@@ -18,7 +18,7 @@ interface GuestExports {
   pg_fs_add(path: number, data: number, size: number, mtime: number): number;
   pg_mount_app(image: number, len: number): number;
   pg_mount_data(blockCount: number, format: number): number;
-  pg_set_health_path(path: number): void;
+  pg_set_host_paths(health: number, metrics: number): void;
   pg_set_env(entries: number, len: number): void;
   pg_set_limits(cpuBudgetMs: number, maxBody: number, headerTimeoutMs: number, idleTimeoutMs: number, maxSendBuffer: number): void;
   pg_run(src: number, len: number, filename: number): number;
@@ -301,7 +301,8 @@ function run(init: WorkerInit): void {
         const now = Atomics.load(ctrl, CTRL_WAKE);
         const woken = now !== wakeSeen;
         wakeSeen = now;
-        if (Atomics.load(ctrl, CTRL_SHUTDOWN) !== 0) return 2;
+        const shutdown = Atomics.load(ctrl, CTRL_SHUTDOWN);
+        if (shutdown !== 0) return shutdown === 2 ? 3 : 2; // 2: a handover (pg_wait in c/abi/imports.h)
         return woken ? 1 : 0;
       },
       millis(): number {
@@ -415,8 +416,10 @@ function run(init: WorkerInit): void {
     const { cpuBudgetMs, maxBody, headerTimeoutMs, idleTimeoutMs, maxSendBuffer } = init.limits;
     exports.pg_set_limits(cpuBudgetMs, maxBody, headerTimeoutMs, idleTimeoutMs, maxSendBuffer);
     const health = cString(init.healthPath);
-    exports.pg_set_health_path(health);
+    const metrics = cString(init.metricsPath);
+    exports.pg_set_host_paths(health, metrics);
     exports.free(health);
+    exports.free(metrics);
     const env = new TextEncoder().encode(Object.entries(init.env).map(([name, value]) => `${name}=${value}\0`).join(''));
     exports.pg_set_env(copyIn(env, "the app's environment"), env.length); // the guest keeps it
     for (const file of init.staticFiles) {

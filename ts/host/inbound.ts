@@ -73,6 +73,9 @@ export interface InboundStats {
   /** Connections by TCP state (client socket state after a slash when it is not open). */
   states: Record<string, number>;
   counters: TcpCounters;
+  /** Bytes from clients and to them. */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /** Relays client sockets to the guest's HTTP listener; flows are keyed by host port. */
@@ -119,6 +122,8 @@ export class Inbound extends Relay<Flow> {
     }
     return {
       active: this.flows.size,
+      bytesIn: this.bytes.fromSockets,
+      bytesOut: this.bytes.toSockets,
       waitingForSyn: this.synQueue.length,
       halfOpen: this.halfOpenAt.reduce((a, b) => a + b, 0),
       bufferedToClients: buffered,
@@ -139,7 +144,10 @@ export class Inbound extends Relay<Flow> {
     const flow: Flow = { conn, socket, done: false, halfOpen: false, listener: 0, guestPaused: false, abandonedSyn: false, ended: false, probing: false, releasedAt: 0 };
     this.flows.set(port, flow);
     this.relaySocket(flow);
-    if (head !== undefined) conn.write(head);
+    if (head !== undefined) {
+      this.bytes.fromSockets += head.length;
+      conn.write(head);
+    }
     socket.on('close', () => {
       conn.abort('client closed');
       this.release(flow);

@@ -8,6 +8,7 @@ import type { LinkConfig, LinkCounters } from '../net/interface.js';
 import type { InboundStats } from './inbound.js';
 import type { EgressOptions, OutboundStats } from './outbound.js';
 import { RateLimitedLog } from './log.js';
+import { parseGuestRecords, type AccessRecord } from './records.js';
 import { LinkRouter } from './router.js';
 import type { PcapWriter } from './pcap.js';
 
@@ -22,8 +23,8 @@ export interface InstanceConfig {
   stderr: TextSink;
   /** The host's own messages about this instance (whole lines). */
   log(text: string): void;
-  /** Access log records from the guest ("port\tstatus\t..." lines) and how to name a port's client. */
-  access: ((records: string, peer: (port: number) => string) => void) | null;
+  /** The guest's responses, for the access log and the metrics (null: the guest reports none). */
+  access: ((records: AccessRecord[]) => void) | null;
   /** A guest silent this long while serving is stuck: it is killed (and restarted). 0: never. */
   stuckAfterMs: number;
 }
@@ -40,6 +41,8 @@ export interface InstanceStats extends InboundStats {
   outbound: OutboundStats;
   /** The guest's wasm memory in bytes (Python heap included). */
   guestMemory: number;
+  /** What Python ran into; the heap as of its last collection (reported with the access log's records: zeros without). */
+  python: { budgetInterruptions: number; memoryErrors: number; heapUsed: number; heapTotal: number };
 }
 
 export type ExitReport = { code: number; error?: string };
@@ -54,8 +57,10 @@ export class Instance {
   private watchdog: NodeJS.Timeout | null = null;
   private readonly outputDropped = { stdout: 0, stderr: 0, access: 0 };
   private readonly log: RateLimitedLog;
+  private readonly python = { budgetInterruptions: 0, memoryErrors: 0, heapUsed: 0, heapTotal: 0 };
 
-  constructor(config: InstanceConfig) {
+  /** slot: the worker's number, in its access records. */
+  constructor(config: InstanceConfig, slot = 0) {
     let onUp!: () => void;
     let onExit!: (r: ExitReport) => void;
     this.up = new Promise((resolve) => (onUp = resolve));
@@ -76,7 +81,17 @@ export class Instance {
           this.outputDropped[stream] += bytes;
           this.log.line(`dropped ${bytes} bytes of the app's ${stream === 'access' ? 'access log' : stream}: it was not being read`);
         },
-        access: (records) => config.access?.(records, (port) => this.guest.peer(port)),
+        access: (text) => {
+          const records = parseGuestRecords(text, (port) => this.guest.peer(port), slot, (e) => {
+            if (e.type === 'budget') this.python.budgetInterruptions++;
+            else if (e.type === 'memory') this.python.memoryErrors++;
+            else {
+              this.python.heapUsed = e.used;
+              this.python.heapTotal = e.total;
+            }
+          });
+          if (records.length > 0) config.access?.(records);
+        },
         exit: (code, error) => {
           this.stopWatchdog();
           this.log.flush();
@@ -138,6 +153,7 @@ export class Instance {
       guestMemory: this.guest.memoryBytes,
       outputDropped: { ...this.outputDropped },
       logSuppressed: this.log.suppressedTotal,
+      python: { ...this.python },
     };
   }
 
@@ -154,9 +170,9 @@ export class Instance {
     this.watchdog = null;
   }
 
-  /** Ask the guest to finish responses in progress and close the rest. */
-  beginShutdown(): void {
-    this.guest.beginShutdown();
+  /** Ask the guest to finish responses in progress and close the rest (handover: see Guest.beginShutdown). */
+  beginShutdown(handover = false): void {
+    this.guest.beginShutdown(handover);
   }
 
   drained(): boolean {

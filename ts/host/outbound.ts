@@ -30,6 +30,8 @@ export interface OutboundStats {
   dialing: number;
   opened: number;
   denied: number;
+  /** Denials by reason: to the virtual link itself, by the --allow policy, over --max-outbound. */
+  deniedBy: { link: number; policy: number; limit: number };
   failed: number;
   dns: DnsServer['counters'];
 }
@@ -60,6 +62,7 @@ export class Outbound extends Relay<OutFlow> {
   private readonly idleTimeoutMs: number;
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly totals = { opened: 0, denied: 0, failed: 0 };
+  private readonly deniedBy = { link: 0, policy: 0, limit: 0 };
 
   constructor(
     iface: NetInterface,
@@ -86,7 +89,7 @@ export class Outbound extends Relay<OutFlow> {
   stats(): OutboundStats {
     let dialing = 0;
     for (const flow of this.flows.values()) if (flow.conn.state === TcpState.Idle) dialing++;
-    return { active: this.flows.size, dialing, ...this.totals, dns: this.dns.counters };
+    return { active: this.flows.size, dialing, ...this.totals, deniedBy: { ...this.deniedBy }, dns: { ...this.dns.counters } };
   }
 
   protected flowKey(conn: TcpConnection): number {
@@ -131,16 +134,19 @@ export class Outbound extends Relay<OutFlow> {
     const link = this.iface.config;
     if ((dstIp & 0xffffff00) >>> 0 === (link.hostIp & 0xffffff00) >>> 0) {
       this.totals.denied++;
+      this.deniedBy.link++;
       return refuseSyn(`egress denied: ${dest} (virtual link)`);
     }
     const why = this.policy.check(dstIp, seg.dstPort, this.namesOf(dstIp));
     if (why !== null) {
       this.totals.denied++;
+      this.deniedBy.policy++;
       this.logDenial(dest, why);
       return refuseSyn(`egress denied: ${dest}`);
     }
     if (this.flows.size >= this.maxConnections) {
       this.totals.denied++;
+      this.deniedBy.limit++;
       this.logDenial(`limit:${this.maxConnections}`, `more than ${this.maxConnections} outbound connections at once (--max-outbound)`);
       return refuseSyn(`too many outbound connections (${this.maxConnections})`);
     }

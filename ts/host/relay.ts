@@ -43,6 +43,8 @@ export interface RelayFlow {
 
 export abstract class Relay<F extends RelayFlow> implements TcpHost {
   readonly counters: TcpCounters = { segmentsIn: 0, segmentsOut: 0, duplicates: 0, outOfOrder: 0 };
+  /** Bytes read from the host sockets (toward the guest) and written to them (from it). */
+  readonly bytes = { fromSockets: 0, toSockets: 0 };
   /** Live flows by their port key (see flowKey). */
   protected readonly flows = new Map<number, F>();
   private readonly ticking = new Set<TcpConnection>();
@@ -76,6 +78,7 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
     const { conn, socket } = flow;
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => {
+      this.bytes.fromSockets += data.length;
       conn.write(data);
       if (conn.stalled) this.stall(conn);
       if (conn.overBudget) socket.pause();
@@ -179,6 +182,7 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
       queueMicrotask(() => conn.abort('guest ignored backpressure'));
       return;
     }
+    this.bytes.toSockets += data.length;
     const wrote = flow.socket.write(copyOut(data));
     this.delivered(flow);
     if (!wrote && !flow.guestPaused) {

@@ -1,34 +1,44 @@
-// Formats the guest's access log records (one per response) into lines.
+// The access log's lines, text or JSON, made of the guest's records
+// (ts/host/records.ts), and the host's messages as JSON.
+import type { AccessRecord } from '../host/records.js';
 
-/** A finished request, as the access log reports it. */
-export interface AccessRecord {
-  client: string; // "addr:port" of the real client
-  request: string; // "METHOD /path?query"
-  status: number;
-  bytes: number; // response body bytes
-  ms: number; // from the complete request to the queued response
-}
+export type { AccessRecord, RequestKind } from '../host/records.js';
 
-/** Parse "port\tstatus\tbytes\tms\tMETHOD uri" lines; skip malformed ones. */
-export function parseAccessRecords(records: string, peer: (port: number) => string): AccessRecord[] {
-  const out: AccessRecord[] = [];
-  for (const line of records.split('\n')) {
-    const f = line.split('\t');
-    if (f.length < 5) continue;
-    out.push({
-      client: peer(Number(f[0])) || '-',
-      request: f.slice(4).join('\t'),
-      status: Number(f[1]),
-      bytes: Number(f[2]),
-      ms: Number(f[3]),
-    });
-  }
-  return out;
-}
+// eslint-disable-next-line no-control-regex
+const escapeRequest = (request: string): string => request.replace(/[\x00-\x1f\x7f"\\]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
-/** Control characters and quotes are escaped: clients choose the URI. */
+/** A text line; control characters and quotes are escaped: clients choose the URI. */
 export function formatAccess(r: AccessRecord): string {
-  // eslint-disable-next-line no-control-regex
-  const request = r.request.replace(/[\x00-\x1f\x7f"\\]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return `${new Date().toISOString()} ${r.client} "${request}" ${r.status} ${r.bytes} ${r.ms}ms\n`;
+  return `${new Date().toISOString()} ${r.client} "${escapeRequest(r.request)}" ${r.status} ${r.bytes} ${r.ms}ms\n`;
+}
+
+/** One JSON object: method and path split out of the request line. */
+export function formatAccessJson(r: AccessRecord): string {
+  const space = r.request.indexOf(' ');
+  const method = space < 0 ? r.request : r.request.slice(0, space);
+  const path = space < 0 ? '' : r.request.slice(space + 1);
+  return (
+    JSON.stringify({
+      time: new Date().toISOString(),
+      client: r.client,
+      method,
+      path,
+      status: r.status,
+      bytes: r.bytes,
+      ms: r.ms,
+      instance: r.instance,
+      id: r.id,
+      kind: r.kind,
+      ...(r.cutShort ? { cutShort: true } : {}),
+    }) + '\n'
+  );
+}
+
+/** A host message ("pythongoose: ..." lines) as JSON lines. */
+export function formatMessageJson(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.stringify({ time: new Date().toISOString(), msg: line.replace(/^pythongoose: /, '') }) + '\n')
+    .join('');
 }

@@ -1,6 +1,6 @@
-// Health checks the host answers itself, before a connection reaches the
-// guest: load balancers and Kubernetes probes get an answer even while the
-// app is busy, and Python never sees them.
+// Paths the host answers itself, before a connection reaches the guest: the
+// health check (load balancers and Kubernetes probes get an answer even while
+// the app is busy) and the metrics. Python never sees them.
 import type { Socket } from 'node:net';
 
 /** First bytes a client may send before we must decide; more is not a probe. */
@@ -8,35 +8,55 @@ const MAX_PEEK = 512;
 
 const EMPTY = Buffer.alloc(0);
 
-/** The request lines that probe one path, as bytes: built once per server, compared per connection. */
-export class HealthProbes {
-  private readonly lines: { bytes: Buffer; head: boolean }[];
+/** A host path's response: status line onwards, as "200 OK", headers and body. */
+export interface HostAnswer {
+  status: string;
+  contentType: string;
+  body: string;
+}
 
-  constructor(readonly path: string) {
-    this.lines = ['GET', 'HEAD'].flatMap((method) =>
-      [' ', '?'].map((end) => ({ bytes: Buffer.from(`${method} ${path}${end}`, 'latin1'), head: method === 'HEAD' })),
+/** The request lines that ask for the host's paths, as bytes: built once per server, compared per connection. */
+export class HealthProbes {
+  private readonly lines: { bytes: Buffer; head: boolean; path: string }[];
+
+  constructor(paths: string | readonly string[]) {
+    this.lines = (typeof paths === 'string' ? [paths] : paths).flatMap((path) =>
+      ['GET', 'HEAD'].flatMap((method) =>
+        [' ', '?'].map((end) => ({ bytes: Buffer.from(`${method} ${path}${end}`, 'latin1'), head: method === 'HEAD', path })),
+      ),
     );
   }
 
   /** A probe (HEAD or GET), `undecided` while `first` could still become one, or null for any other request. */
   classify(first: Buffer): 'GET' | 'HEAD' | 'undecided' | null {
+    const m = this.match(first);
+    return m === null || m === 'undecided' ? m : m.head ? 'HEAD' : 'GET';
+  }
+
+  /** Which path `first` asks for, and whether with HEAD; `undecided` or null as classify. */
+  match(first: Buffer): { path: string; head: boolean } | 'undecided' | null {
     const c = first[0];
     if (c !== 0x47 && c !== 0x48) return null; // neither G nor H: most requests end here
     let undecided = false;
-    for (const { bytes, head } of this.lines) {
+    for (const { bytes, head, path } of this.lines) {
       const n = Math.min(first.length, bytes.length, MAX_PEEK);
       if (bytes.compare(first, 0, n, 0, n) !== 0) continue;
-      if (n === bytes.length) return head ? 'HEAD' : 'GET';
+      if (n === bytes.length) return { path, head };
       undecided ||= first.length < MAX_PEEK;
     }
     return undecided ? 'undecided' : null;
   }
 }
 
+/** The health check's answer: 200 while an instance serves, else 503. */
+export function healthAnswer(ok: boolean): HostAnswer {
+  return { status: ok ? '200 OK' : '503 Service Unavailable', contentType: 'application/json', body: JSON.stringify({ status: ok ? 'ok' : 'down' }) + '\n' };
+}
+
 /**
- * Watch a new connection's first bytes. A `GET|HEAD <path> ` request is
- * answered here (200 while the guest runs, else 503) and the connection
- * closed; anything else goes to `pass` with the bytes read so far, in order
+ * Watch a new connection's first bytes. A `GET|HEAD <path> ` request for
+ * one of the host's paths is answered here with `answer(path)` and the
+ * connection closed; anything else goes to `pass` with the bytes read so far, in order
  * before the socket's next 'data'. A client that sends nothing for
  * `timeouts.idleMs`, or stops partway through a probe's first line for
  * `timeouts.headerMs`, is closed (0: no limit).
@@ -44,7 +64,7 @@ export class HealthProbes {
 export function interceptHealth(
   socket: Socket,
   probes: HealthProbes,
-  healthy: () => boolean,
+  answer: (path: string) => HostAnswer | Promise<HostAnswer>,
   pass: (socket: Socket, head: Buffer) => void,
   undecided: Set<Socket>,
   timeouts: { idleMs: number; headerMs: number } = { idleMs: 0, headerMs: 0 },
@@ -60,14 +80,19 @@ export function interceptHealth(
   const onData = (chunk: Buffer): void => {
     const first = head.length === 0;
     head = first ? chunk : Buffer.concat([head, chunk]);
-    const kind = probes.classify(head);
+    const kind = probes.match(head);
     if (kind === 'undecided') {
       if (first) arm(timeouts.headerMs);
       return;
     }
     detach();
     if (kind === null) pass(socket, head);
-    else answer(socket, kind === 'HEAD', healthy());
+    else {
+      const reply = (a: HostAnswer): void => send(socket, kind.head, a);
+      void Promise.resolve(answer(kind.path)).then(reply, (err) =>
+        reply({ status: '500 Internal Server Error', contentType: 'text/plain', body: `${String(err)}\n` }),
+      );
+    }
   };
   const onEnd = (): void => {
     detach();
@@ -100,13 +125,12 @@ export function interceptHealth(
   socket.on('error', onError);
 }
 
-function answer(socket: Socket, head: boolean, ok: boolean): void {
-  const body = JSON.stringify({ status: ok ? 'ok' : 'down' }) + '\n';
+function send(socket: Socket, head: boolean, a: HostAnswer): void {
+  if (socket.destroyed) return;
   closeAfterWrite(
     socket,
-    `HTTP/1.1 ${ok ? '200 OK' : '503 Service Unavailable'}\r\n` +
-      'Content-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${head ? '' : body}`,
+    `HTTP/1.1 ${a.status}\r\nContent-Type: ${a.contentType}\r\nCache-Control: no-store\r\nConnection: close\r\n` +
+      `Content-Length: ${Buffer.byteLength(a.body)}\r\n\r\n${head ? '' : a.body}`,
   );
 }
 

@@ -10,7 +10,7 @@ import type { InstanceConfig, TextSink } from '../host/instance.js';
 import type { EgressOptions } from '../host/outbound.js';
 import type { PcapWriter } from '../host/pcap.js';
 import { LINK } from '../net/link.js';
-import { formatAccess, parseAccessRecords, type AccessRecord } from './access-log.js';
+import { formatAccess, formatAccessJson, formatMessageJson, type AccessRecord } from './access-log.js';
 import { checkEnvironment, EnvironmentError, Redactor } from './environment.js';
 import { callbackSink, HostLog, stdOut, streamSink } from './output.js';
 import { BundleError, bundleFromFiles, DEFAULT_APP_MAX, readBundleDir, type AppBundle } from './bundle.js';
@@ -90,7 +90,15 @@ export interface ServeOptions {
   workers?: number;
   /** Outbound connections from Python (MQTT, HTTP client): denied unless `allow` names them. */
   egress?: EgressOptions;
-  /** How long close() waits for responses in progress (default 10,000 ms). */
+  /**
+   * Prometheus metrics, answered by the host (never by Python): at `path`
+   * (default '/metrics') on the server's own port, or on a port of their own
+   * (`port`, on `host`, default the server's host) so they need not be public.
+   */
+  metrics?: { path?: string; port?: number; host?: string };
+  /** The default access log's and the host messages' format: text lines, or one JSON object a line. */
+  logFormat?: 'text' | 'json';
+  /** How long close() and a reload wait for responses in progress (default 10,000 ms). */
   drainTimeoutMs?: number;
   /** The app exited or the guest crashed (default: log to stderr). */
   onExit?: (code: number, error?: string) => void;
@@ -144,6 +152,8 @@ export interface Resolved {
   limits: Required<Limits>;
   workers: number;
   healthPath: string | false;
+  /** Where the host answers the metrics (null: nowhere). */
+  metricsPath: string | null;
   /** The host's own messages and the default access log (stderr, bounded). */
   hostLog: HostLog;
   /** Held while the data volume is in use (null: none). */
@@ -192,7 +202,9 @@ export function resolveOptions(options: ServeOptions): Resolved {
   const redacting = (sink: TextSink): TextSink => (redactor.active ? (text, done) => sink(redact(text), done) : sink);
   const stdout = redacting(options.stdout ? callbackSink(options.stdout) : streamSink(stdOut(1)));
   const stderr = redacting(options.stderr ? callbackSink(options.stderr) : streamSink(stdOut(2)));
-  const hostLog = new HostLog(options.stderr ?? stdOut(2), redact);
+  const logFormat = options.logFormat ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new AppError(`logFormat must be text or json (got ${String(logFormat)})`);
+  const hostLog = new HostLog(options.stderr ?? stdOut(2), redact, logFormat === 'json' ? formatMessageJson : undefined);
   if (bundle !== null && bundle.outside.length > 0) {
     hostLog.write(`pythongoose: app bundle ${appPath}: not following links that lead out of it: ${bundle.outside.join(', ')}\n`);
   }
@@ -204,10 +216,18 @@ export function resolveOptions(options: ServeOptions): Resolved {
       throw new AppError(err instanceof TreeError ? err.message : String(err));
     }
   }
-  const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => hostLog.write(formatAccess(r)));
+  const format = logFormat === 'json' ? formatAccessJson : formatAccess;
+  const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => hostLog.writeFormatted(format(r)));
   const healthPath = options.healthPath ?? '/healthz';
   if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
     throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
+  }
+  const metricsPath = options.metrics === undefined ? null : options.metrics.path ?? '/metrics';
+  if (metricsPath !== null) {
+    if (!/^\/[!-~]*$/.test(metricsPath)) throw new AppError(`metrics path must start with / and have no spaces: ${metricsPath}`);
+    const port = options.metrics?.port;
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new AppError(`metrics.port must be 0-65535 (got ${port})`);
+    if (port === undefined && metricsPath === healthPath) throw new AppError(`the metrics and the health check cannot share ${metricsPath}`);
   }
   const egress = options.egress ?? {};
   try {
@@ -265,8 +285,10 @@ export function resolveOptions(options: ServeOptions): Resolved {
       memoryMax,
       pystackBytes: PYSTACK_BYTES,
       gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
-      accessLog: accessLog !== null,
+      accessLog: accessLog !== null || metricsPath !== null,
       healthPath: healthPath === false ? '' : healthPath,
+      // On the app's port only: on a port of their own the metrics path is the app's.
+      metricsPath: metricsPath !== null && options.metrics?.port === undefined ? metricsPath : '',
       limits,
       staticFiles,
       appImage: bundle?.image ?? null,
@@ -279,11 +301,11 @@ export function resolveOptions(options: ServeOptions): Resolved {
     stdout,
     stderr,
     log: (text) => hostLog.write(text),
-    access: accessLog && ((records, peer) => {
-      for (const r of parseAccessRecords(records, peer)) accessLog(redactor.active ? { ...r, request: redact(r.request) } : r);
+    access: accessLog && ((records) => {
+      for (const r of records) accessLog(redactor.active ? { ...r, request: redact(r.request) } : r);
     }),
     // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
     stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
   };
-  return { config, limits, workers, healthPath, hostLog, volumeLock };
+  return { config, limits, workers, healthPath, metricsPath, hostLog, volumeLock };
 }

@@ -115,10 +115,18 @@ export class HostLog {
     private readonly out: TextOut | ((text: string) => unknown),
     /** What the text must not show (the app's secrets). */
     private readonly redact: (text: string) => string = (text) => text,
+    /** How a host message is written (text, or JSON lines). */
+    private readonly format: (text: string) => string = (text) => text,
     private readonly cap = HOST_LOG_CAP,
   ) {}
 
+  /** A host message ("pythongoose: ..." lines): redacted and formatted. */
   write(line: string): void {
+    this.writeFormatted(this.format(line));
+  }
+
+  /** An access log line, formatted already: redacted only. */
+  writeFormatted(line: string): void {
     const text = this.redact(line);
     if (typeof this.out === 'function') {
       void this.out(text);
@@ -130,7 +138,7 @@ export class HostLog {
       return;
     }
     if (this.droppedSinceNote > 0) {
-      this.out.write(`pythongoose: ${this.droppedSinceNote} bytes of log output dropped: stderr was not being read\n`);
+      this.out.write(this.format(`pythongoose: ${this.droppedSinceNote} bytes of log output dropped: stderr was not being read\n`));
       this.droppedSinceNote = 0;
     }
     this.out.write(text);

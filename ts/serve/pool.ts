@@ -24,13 +24,15 @@ export class WorkerPool {
   private readonly waiting: Socket[] = []; // clients held while no instance is running (a restart backs off)
   private closing = false;
   private readonly log: RateLimitedLog;
+  /** Called with an instance's last stats when it is replaced (its counters stay counted). */
+  onRetire: (stats: InstanceStats) => void = () => {};
 
   constructor(
     private readonly config: InstanceConfig,
     workers: number,
     private readonly hostLogDropped: () => number = () => 0,
   ) {
-    this.instances = Array.from({ length: workers }, () => new Instance(config));
+    this.instances = Array.from({ length: workers }, (_, slot) => new Instance(config, slot));
     this.log = new RateLimitedLog((line) => config.log(`pythongoose: ${line}\n`));
     this.exited = new Promise<ExitReport>((resolve) => (this.onAppExit = resolve));
   }
@@ -77,11 +79,11 @@ export class WorkerPool {
     this.closing = true;
   }
 
-  /** Let responses in progress finish, for up to drainMs. */
-  async drain(drainMs: number): Promise<void> {
+  /** Let responses in progress finish, for up to drainMs (handover: a reload's, see Guest.beginShutdown). */
+  async drain(drainMs: number, handover = false): Promise<void> {
     const live = this.instances.filter((inst) => inst.running);
     if (drainMs <= 0 || live.length === 0) return;
-    for (const inst of live) inst.beginShutdown();
+    for (const inst of live) inst.beginShutdown(handover);
     const deadline = Date.now() + drainMs;
     while (live.some((inst) => inst.running && !inst.drained()) && Date.now() < deadline) await sleep(10);
   }
@@ -116,11 +118,12 @@ export class WorkerPool {
       // Clients the dead guest never accepted are served by the next one.
       this.waiting.push(...inst.router.inbound.takeUnaccepted());
       inst.resetConnections();
+      this.onRetire(inst.stats());
       void inst.terminate();
       const backoff = Math.min(5000, restarts.failedInARow === 0 ? 0 : 100 * 2 ** restarts.failedInARow);
       if (backoff > 0) await sleep(backoff);
       if (this.closing) return;
-      const next = new Instance(this.config);
+      const next = new Instance(this.config, slot);
       this.instances[slot] = next;
       this.supervise(slot, next);
       for (const socket of this.waiting.splice(0)) this.dispatch(socket);

@@ -1,18 +1,39 @@
-// serve(): a TCP listener in front of a pool of guest instances, the health
-// check answered on the host, and a graceful close.
+// serve(): a TCP listener in front of a pool of guest instances, the paths
+// the host answers itself (health check, metrics), reload, and a graceful close.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { ExitReport } from '../host/instance.js';
 import { PcapWriter } from '../host/pcap.js';
-import { HealthProbes, interceptHealth } from './health.js';
-import { AppError, resolveOptions, type ServeOptions } from './options.js';
+import { HealthProbes, healthAnswer, interceptHealth, type HostAnswer } from './health.js';
+import { ServerMetrics } from './metrics.js';
+import { AppError, resolveOptions, type Resolved, type ServeOptions } from './options.js';
 import { WorkerPool, type PoolStats } from './pool.js';
+
+export type ReloadResult = { ok: true } | { ok: false; error: string };
 
 export interface ServerHandle {
   readonly address: AddressInfo;
   readonly url: string;
+  /** The metrics endpoint's URL, if it has its own port (metrics.port). */
+  readonly metricsUrl: string | null;
   /** Resolves with the guest's exit code when the app exits or crashes. */
   readonly exited: Promise<{ code: number; error?: string }>;
   /** Totals over the workers, each worker's own, and how often a crashed or stuck worker was replaced. */
   stats(): PoolStats;
+  /**
+   * The server's Prometheus registry (what the metrics endpoint serves).
+   * Responses are counted from the guest's access records: not with
+   * `accessLog: false` unless `metrics` is given.
+   */
+  readonly metrics: Registry;
+  /**
+   * Read the app again and start it in new instances; once they serve, new
+   * connections go to them and the old ones finish what they have (up to
+   * drainTimeoutMs; idle keep-alive clients get one more response, with
+   * Connection: close). A version that fails to start leaves the old one
+   * serving: `{ ok: false, error }`. Not with a data volume.
+   */
+  reload(): Promise<ReloadResult>;
   /**
    * Stop accepting, let responses in progress finish (up to drainTimeoutMs;
    * idle keep-alive connections and WebSockets are closed at once), then
@@ -21,13 +42,50 @@ export interface ServerHandle {
   close(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
+const listen = (server: Server, port: number, host: string): Promise<void> =>
+  new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+const urlOf = (server: Server): string => {
+  const a = server.address() as AddressInfo;
+  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+};
+
 /** Start serving; resolves once the port is bound and the app has started. */
 export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
-  const { config, limits, workers, healthPath, hostLog, volumeLock } = resolveOptions(options);
+  const first = resolveOptions(options);
+  const { limits, workers, healthPath, hostLog, volumeLock, metricsPath } = first;
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
+  const drainMs = options.drainTimeoutMs ?? 10000;
+
+  let metrics!: ServerMetrics; // made once the first pool exists: it reads the pool's stats
+  const startPool = (r: Resolved): WorkerPool => {
+    const { access } = r.config;
+    const pool = new WorkerPool(
+      {
+        ...r.config,
+        pcap,
+        access: (records) => {
+          for (const rec of records) metrics.record(rec);
+          access?.(records);
+        },
+      },
+      r.workers,
+      () => hostLog.droppedBytes,
+    );
+    pool.onRetire = (s) => metrics.retire(s);
+    return pool;
+  };
 
   // The app must get to mongoose.poll() (link up) in every worker, or fail first.
-  const pool = new WorkerPool({ ...config, pcap }, workers, () => hostLog.droppedBytes);
+  let pool = startPool(first);
+  const heapMax = first.config.guest.heapMax;
+  metrics = new ServerMetrics({ stats: () => pool.stats(), heapMax });
   const failed = await pool.started();
   if (failed) {
     await pool.terminate();
@@ -37,11 +95,22 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   }
 
   let closing: Promise<void> | null = null;
-  const undecided = new Set<Socket>(); // connections still being checked for a health probe
+  const draining = new Set<WorkerPool>(); // pools a reload replaced, finishing their responses
+  const undecided = new Set<Socket>(); // connections still being checked for a host path
   const dispatch = (socket: Socket, head?: Buffer): void => pool.dispatch(socket, head);
-  const probes = healthPath === false ? null : new HealthProbes(healthPath);
+  const answers = new Map<string, () => HostAnswer | Promise<HostAnswer>>();
+  if (healthPath !== false) answers.set(healthPath, () => healthAnswer(pool.healthy));
+  const scrape = async (): Promise<HostAnswer> => {
+    const { body, contentType } = await metrics.scrape();
+    return { status: '200 OK', contentType, body };
+  };
+  if (metricsPath !== null && options.metrics?.port === undefined) answers.set(metricsPath, scrape);
+  const probes = answers.size === 0 ? null : new HealthProbes([...answers.keys()]);
+  const answer = (path: string): HostAnswer | Promise<HostAnswer> => (answers.get(path) ?? (() => healthAnswer(false)))();
+  const load = (): number => [...draining].reduce((n, p) => n + p.load, pool.load) + undecided.size;
   const onConnection = (socket: Socket): void => {
-    if (pool.load + undecided.size >= limits.maxConnections) {
+    if (load() >= limits.maxConnections) {
+      metrics.connectionRefused();
       socket.destroy(); // over --max-connections: refused at once, the others unaffected
       return;
     }
@@ -49,60 +118,125 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     socket.setNoDelay(true);
     if (probes === null) dispatch(socket);
     else
-      interceptHealth(socket, probes, () => pool.healthy, dispatch, undecided, {
+      interceptHealth(socket, probes, answer, dispatch, undecided, {
         idleMs: limits.idleTimeoutMs, // a client that sends nothing: as the guest treats an idle connection
         headerMs: limits.headerTimeoutMs,
       });
   };
   const server: Server = options.listener ?? createServer({ allowHalfOpen: true, noDelay: true });
   const ownServer = options.listener === undefined || !options.listener.listening;
+  let metricsServer: Server | null = null;
   server.on('connection', onConnection);
+  const host = options.host ?? '127.0.0.1';
   try {
-    if (!server.listening) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port ?? 8000, options.host ?? '127.0.0.1', () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+    if (!server.listening) await listen(server, options.port ?? 8000, host);
+    if (metricsPath !== null && options.metrics?.port !== undefined) {
+      const only = new HealthProbes(metricsPath);
+      const notFound = { status: '404 Not Found', contentType: 'text/plain', body: `the metrics are at ${metricsPath}\n` };
+      metricsServer = createServer({ allowHalfOpen: true }, (socket) =>
+        interceptHealth(socket, only, scrape, (s) => s.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(notFound.body)}\r\n\r\n${notFound.body}`), new Set(), { idleMs: 10000, headerMs: 10000 }),
+      );
+      try {
+        await listen(metricsServer, options.metrics.port, options.metrics.host ?? host);
+      } catch (err) {
+        (err as { metricsPort?: number }).metricsPort = options.metrics.port;
+        throw err;
+      }
     }
   } catch (err) {
     server.off('connection', onConnection);
+    if (ownServer && server.listening) server.close();
     await pool.terminate();
     pcap?.close();
     volumeLock?.release();
-    const e = err as NodeJS.ErrnoException;
-    const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 8000}`;
-    throw new AppError(e.code === 'EADDRINUSE' ? `port ${where} is already in use` : `cannot listen on ${where}: ${e.message}`);
+    const e = err as NodeJS.ErrnoException & { metricsPort?: number };
+    const where = e.metricsPort !== undefined ? `${options.metrics?.host ?? host}:${e.metricsPort}` : `${host}:${options.port ?? 8000}`;
+    const what = e.metricsPort !== undefined ? 'metrics port' : 'port';
+    throw new AppError(e.code === 'EADDRINUSE' ? `${what} ${where} is already in use` : `cannot listen on ${where}: ${e.message}`);
   }
 
+  let onExit!: (r: ExitReport) => void;
+  const exited = new Promise<ExitReport>((resolve) => (onExit = resolve));
   const close = (how?: { drainTimeoutMs?: number }): Promise<void> =>
     (closing ??= (async () => {
       pool.stopSupervising();
       server.off('connection', onConnection);
       const closed = ownServer ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-      await pool.drain(how?.drainTimeoutMs ?? options.drainTimeoutMs ?? 10000);
+      const metricsClosed = metricsServer === null ? Promise.resolve() : new Promise<void>((resolve) => metricsServer?.close(() => resolve()));
+      await pool.drain(how?.drainTimeoutMs ?? drainMs);
       for (const socket of undecided) socket.destroy();
-      const terminated = pool.terminate();
+      const terminated = Promise.all([pool, ...draining].map((p) => p.terminate()));
       await closed;
+      await metricsClosed;
       await terminated;
       pcap?.close();
       volumeLock?.release(); // after the guest, and its hold on the file, ended
     })());
 
-  void pool.exited.then((r) => {
-    if (options.onExit) options.onExit(r.code, r.error);
-    else hostLog.write(`pythongoose: ${r.error ?? `app exited with code ${r.code}`}\n`);
-    void close({ drainTimeoutMs: 0 });
-  });
+  // The serving pool's app exiting ends the server; a pool being drained may exit as it likes.
+  const watchExit = (p: WorkerPool): void => {
+    void p.exited.then((r) => {
+      if (p !== pool) return;
+      onExit(r);
+      if (options.onExit) options.onExit(r.code, r.error);
+      else hostLog.write(`pythongoose: ${r.error ?? `app exited with code ${r.code}`}\n`);
+      void close({ drainTimeoutMs: 0 });
+    });
+  };
+  watchExit(pool);
+
+  let reloads: Promise<void> = Promise.resolve();
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    const refuse = (error: string): ReloadResult => {
+      metrics.reloaded(false);
+      hostLog.write(`pythongoose: reload failed: ${error}; still serving the previous version\n`);
+      return { ok: false, error };
+    };
+    if (closing !== null) return { ok: false, error: 'the server is closing' };
+    if (volumeLock !== null) return refuse('a server with a data volume cannot reload (littlefs has one writer, and the old and new instances would overlap): restart it');
+    let next: Resolved;
+    try {
+      next = resolveOptions(options);
+    } catch (err) {
+      return refuse(err instanceof AppError ? err.message : String(err));
+    }
+    const fresh = startPool(next);
+    const failure = await fresh.started();
+    if (failure !== null || closing !== null) {
+      await fresh.terminate();
+      return failure === null ? { ok: false, error: 'the server is closing' } : refuse(failure.error ?? `app exited with code ${failure.code} before serving`);
+    }
+    const old = pool;
+    pool = fresh;
+    watchExit(fresh);
+    metrics.reloaded(true, { stats: () => fresh.stats(), heapMax: next.config.guest.heapMax });
+    hostLog.write(`pythongoose: reloaded ${options.app ?? 'the app'}; the previous version is finishing its responses\n`);
+    draining.add(old);
+    old.stopSupervising();
+    void (async () => {
+      await old.drain(drainMs, true);
+      for (const inst of old.instances) metrics.retire(inst.stats());
+      await old.terminate();
+      draining.delete(old);
+    })();
+    return { ok: true };
+  };
+  // One reload at a time: one asked for while another runs starts after it.
+  const reload = (): Promise<ReloadResult> => {
+    const run = reloads.then(reloadOnce);
+    reloads = run.then(() => {});
+    return run;
+  };
+
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     address,
-    url: `http://${host}:${address.port}`,
-    exited: pool.exited,
+    url: urlOf(server),
+    metricsUrl: metricsServer === null ? null : `${urlOf(metricsServer)}${metricsPath}`,
+    exited,
     stats: () => pool.stats(),
+    metrics: metrics.registry,
+    reload,
     close,
   };
 }

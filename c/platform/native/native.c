@@ -80,7 +80,7 @@ void pg_net_abort(struct mg_connection *c) {
 }
 
 // No host asks the native build to shut down: it is stopped by a signal.
-void pg_net_on_shutdown(void (*hook)(void)) {
+void pg_net_on_shutdown(void (*hook)(bool handover)) {
     (void)hook;
 }
 

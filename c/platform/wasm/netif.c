@@ -10,7 +10,7 @@
 
 struct mg_mgr pg_mgr;
 static struct mg_tcpip_if ifp;
-static void (*shutdown_hook)(void);
+static void (*shutdown_hook)(bool handover);
 static uint32_t rx_frames, tx_frames;  // progress counters for the poll loop
 static bool initialised;
 static bool again;  // pg_net_poll_again: another round at once
@@ -130,15 +130,16 @@ void pg_net_poll(int32_t ms) {
         if (worked || now >= deadline) {
             return;
         }
-        if (pg_wait(next_deadline(now, (int32_t)(deadline - now) < 100 ? (int32_t)(deadline - now) : 100)) == 2) {
+        int woken = pg_wait(next_deadline(now, (int32_t)(deadline - now) < 100 ? (int32_t)(deadline - now) : 100));
+        if (woken >= 2) {
             if (shutdown_hook != NULL) {
-                shutdown_hook();
+                shutdown_hook(woken == 3);
             }
             worked = true;
         }
     }
 }
 
-void pg_net_on_shutdown(void (*hook)(void)) {
+void pg_net_on_shutdown(void (*hook)(bool handover)) {
     shutdown_hook = hook;
 }

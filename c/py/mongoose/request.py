@@ -134,6 +134,9 @@ class Request:
 
     # Class-level until first use: fewer stores per request.
     _headers = _query = _form = _cookies = _g = None
+    # The request's id (its X-Request-Id, or one the server made), echoed in
+    # the response and the access log; None for a Request made by hand.
+    id = None
 
     def __init__(self, conn, method, path, query_string, headers, body):
         self.conn = conn

@@ -1,0 +1,153 @@
+// The server's Prometheus metrics (prom-client's registry and text format),
+// answered by the host: responses counted from the guest's access records,
+// everything else read from the pool's stats at scrape time. Labels are
+// bounded: status class, request kind, instance number, fixed reasons.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { InstanceStats } from '../host/instance.js';
+import type { AccessRecord } from '../host/records.js';
+import type { PoolStats } from './pool.js';
+
+/** Request-duration buckets, seconds: a callback's budget is 1 s by default. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** What the metrics read at scrape time. */
+export interface MetricsSource {
+  stats(): PoolStats;
+  /** The Python heap's maximum (--heap-max), bytes. */
+  heapMax: number;
+}
+
+/** The counters of instances that were replaced (crash, reload): counters must not go back. */
+type Retired = Pick<InstanceStats, 'bytesIn' | 'bytesOut' | 'python' | 'outputDropped'> & {
+  outbound: Pick<InstanceStats['outbound'], 'opened' | 'failed' | 'deniedBy' | 'dns'>;
+};
+
+const ZERO: Retired = {
+  bytesIn: 0,
+  bytesOut: 0,
+  python: { budgetInterruptions: 0, memoryErrors: 0, heapUsed: 0, heapTotal: 0 },
+  outputDropped: { stdout: 0, stderr: 0, access: 0 },
+  outbound: { opened: 0, failed: 0, deniedBy: { link: 0, policy: 0, limit: 0 }, dns: { queries: 0, answered: 0, nxdomain: 0, servfail: 0, malformed: 0 } },
+};
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'code' | 'kind'>;
+  private readonly duration: Histogram<'kind'>;
+  private readonly responseBytes: Counter<'kind'>;
+  private readonly cutShort: Counter<'kind'>;
+  private readonly refused: Counter;
+  private readonly reloads: Counter<'result'>;
+  private retired: Retired = structuredClone(ZERO);
+  private restartsBefore = 0; // guest restarts counted by pools a reload replaced
+
+  constructor(private source: MetricsSource) {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'pythongoose_http_requests_total', help: 'Responses, by status class and what answered (app, static, websocket, refused by the guest).', labelNames: ['code', 'kind'], registers });
+    this.duration = new Histogram({ name: 'pythongoose_http_request_duration_seconds', help: 'From the complete request to the queued response.', labelNames: ['kind'], buckets: DURATION_BUCKETS, registers });
+    this.responseBytes = new Counter({ name: 'pythongoose_http_response_body_bytes_total', help: 'Response body bytes.', labelNames: ['kind'], registers });
+    this.cutShort = new Counter({ name: 'pythongoose_http_responses_cut_short_total', help: 'Responses whose connection closed before they were complete.', labelNames: ['kind'], registers });
+    this.refused = new Counter({ name: 'pythongoose_connections_refused_total', help: 'Client connections refused over --max-connections.', registers });
+    this.reloads = new Counter({ name: 'pythongoose_reloads_total', help: 'Reloads of the app (--watch, SIGHUP, reload()), by result.', labelNames: ['result'], registers });
+    const metrics = this;
+    const total = <T>(get: (s: Retired) => T, sum: (a: T, b: T) => T): T => {
+      const { workers } = metrics.source.stats();
+      return workers.reduce((acc, w) => sum(acc, get(w)), get(metrics.retired));
+    };
+    const add = (a: number, b: number): number => a + b;
+    const counter = (name: string, help: string, value: () => number): void => {
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(value()); } });
+    };
+    counter('pythongoose_python_budget_interruptions_total', 'Python callbacks interrupted for running over --cpu-budget.', () => total((s) => s.python.budgetInterruptions, add));
+    counter('pythongoose_python_memory_errors_total', 'MemoryErrors raised in Python (heap over --heap-max).', () => total((s) => s.python.memoryErrors, add));
+    counter('pythongoose_guest_restarts_total', 'Crashed or stuck guest instances replaced.', () => metrics.restartsBefore + metrics.source.stats().restarts.count);
+    counter('pythongoose_client_received_bytes_total', 'Bytes read from clients.', () => total((s) => s.bytesIn, add));
+    counter('pythongoose_client_sent_bytes_total', 'Bytes written to clients.', () => total((s) => s.bytesOut, add));
+    new Gauge({ name: 'pythongoose_connections_open', help: 'Client connections being served.', registers, collect() { this.set(metrics.source.stats().active); } });
+    new Counter({
+      name: 'pythongoose_egress_connections_total', help: 'Outbound connections from Python, by result (opened, failed, denied).', labelNames: ['result'], registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'opened' }, total((s) => s.outbound.opened, add));
+        this.inc({ result: 'failed' }, total((s) => s.outbound.failed, add));
+        this.inc({ result: 'denied' }, total((s) => s.outbound.deniedBy.link + s.outbound.deniedBy.policy + s.outbound.deniedBy.limit, add));
+      },
+    });
+    new Counter({
+      name: 'pythongoose_egress_denied_total', help: 'Outbound connections denied, by reason (policy: no --allow rule; limit: --max-outbound; link: the virtual link itself).', labelNames: ['reason'], registers,
+      collect() {
+        this.reset();
+        for (const reason of ['policy', 'limit', 'link'] as const) this.inc({ reason }, total((s) => s.outbound.deniedBy[reason], add));
+      },
+    });
+    new Counter({
+      name: 'pythongoose_dns_answers_total', help: "DNS answers the host gave the guest, by result (ok, nxdomain, servfail).", labelNames: ['result'], registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'ok' }, total((s) => s.outbound.dns.answered, add));
+        this.inc({ result: 'nxdomain' }, total((s) => s.outbound.dns.nxdomain, add));
+        this.inc({ result: 'servfail' }, total((s) => s.outbound.dns.servfail, add));
+      },
+    });
+    new Counter({
+      name: 'pythongoose_output_dropped_bytes_total', help: "Bytes of the app's output dropped while its stream was not being read, by stream.", labelNames: ['stream'], registers,
+      collect() {
+        this.reset();
+        for (const stream of ['stdout', 'stderr', 'access'] as const) this.inc({ stream }, total((s) => s.outputDropped[stream], add));
+      },
+    });
+    const perInstance = (name: string, help: string, value: (w: InstanceStats) => number): void => {
+      new Gauge({
+        name, help, labelNames: ['instance'], registers,
+        collect() {
+          this.reset();
+          metrics.source.stats().workers.forEach((w, i) => this.set({ instance: String(i) }, value(w)));
+        },
+      });
+    };
+    perInstance('pythongoose_guest_memory_bytes', "The guest's wasm memory (the Python heap lives in it).", (w) => w.guestMemory);
+    perInstance('pythongoose_python_heap_used_bytes', 'Python heap in use, as of its last collection.', (w) => w.python.heapUsed);
+    perInstance('pythongoose_python_heap_max_bytes', 'The most the Python heap may grow to (--heap-max).', () => metrics.source.heapMax);
+  }
+
+  /** One response, from the guest's access record. */
+  record(r: AccessRecord): void {
+    const code = r.status >= 100 && r.status < 600 ? `${Math.floor(r.status / 100)}xx` : 'other';
+    this.requests.inc({ code, kind: r.kind });
+    this.duration.observe({ kind: r.kind }, r.ms / 1000);
+    this.responseBytes.inc({ kind: r.kind }, r.bytes);
+    if (r.cutShort) this.cutShort.inc({ kind: r.kind });
+  }
+
+  connectionRefused(): void {
+    this.refused.inc();
+  }
+
+  /** An instance is gone (crashed, or its pool was replaced): its counts stay counted. */
+  retire(s: InstanceStats): void {
+    const r = this.retired;
+    r.bytesIn += s.bytesIn;
+    r.bytesOut += s.bytesOut;
+    r.python.budgetInterruptions += s.python.budgetInterruptions;
+    r.python.memoryErrors += s.python.memoryErrors;
+    for (const k of ['stdout', 'stderr', 'access'] as const) r.outputDropped[k] += s.outputDropped[k];
+    r.outbound.opened += s.outbound.opened;
+    r.outbound.failed += s.outbound.failed;
+    for (const k of ['link', 'policy', 'limit'] as const) r.outbound.deniedBy[k] += s.outbound.deniedBy[k];
+    for (const k of ['queries', 'answered', 'nxdomain', 'servfail', 'malformed'] as const) r.outbound.dns[k] += s.outbound.dns[k];
+  }
+
+  /** A reload: the new pool is the source from now on; the old one's restarts stay counted. */
+  reloaded(ok: boolean, next?: MetricsSource): void {
+    this.reloads.inc({ result: ok ? 'ok' : 'failed' });
+    if (ok && next !== undefined) {
+      this.restartsBefore += this.source.stats().restarts.count;
+      this.source = next;
+    }
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
