@@ -38,6 +38,8 @@ export class ServerMetrics {
   private readonly cutShort: Counter<'kind'>;
   private readonly refused: Counter;
   private readonly reloads: Counter<'result'>;
+  /** The label-bound series per status class and kind: prom-client hashes a label object on every call otherwise. */
+  private readonly series = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<'kind'>; bytes: Counter.Internal; cut: Counter.Internal }>();
   private retired: Retired = structuredClone(ZERO);
   private restartsBefore = 0; // guest restarts counted by pools a reload replaced
 
@@ -113,10 +115,17 @@ export class ServerMetrics {
   /** One response, from the guest's access record. */
   record(r: AccessRecord): void {
     const code = r.status >= 100 && r.status < 600 ? `${Math.floor(r.status / 100)}xx` : 'other';
-    this.requests.inc({ code, kind: r.kind });
-    this.duration.observe({ kind: r.kind }, r.ms / 1000);
-    this.responseBytes.inc({ kind: r.kind }, r.bytes);
-    if (r.cutShort) this.cutShort.inc({ kind: r.kind });
+    const key = `${code} ${r.kind}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      const kind = { kind: r.kind };
+      s = { requests: this.requests.labels({ code, kind: r.kind }), duration: this.duration.labels(kind), bytes: this.responseBytes.labels(kind), cut: this.cutShort.labels(kind) };
+      this.series.set(key, s);
+    }
+    s.requests.inc();
+    s.duration.observe(r.ms / 1000);
+    s.bytes.inc(r.bytes);
+    if (r.cutShort) s.cut.inc();
   }
 
   connectionRefused(): void {
