@@ -270,15 +270,32 @@ reloads('a server with a data volume refuses to reload, and keeps serving', asyn
   }
 });
 
-reloads('the CLI reloads on SIGHUP, and with --watch when the file changes', async () => {
+reloads('the CLI reloads on SIGHUP, and with --watch when the file changes, under keep-alive load: every request answered 200', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pg-reload-'));
   const app = join(dir, 'app.py');
   writeFileSync(app, version('v1'));
+  /** `action` under load from 4 keep-alive clients, until `until` holds: no request may fail or get other than 200. */
+  const underLoad = async (port: number, what: string, action: () => void, until: () => Promise<boolean>): Promise<void> => {
+    const traffic = load(port, 4);
+    try {
+      await sleep(300);
+      action();
+      await waitFor(what, until);
+    } finally {
+      const { statuses, errors } = await traffic.stop();
+      assert.equal(errors, [], `${what}: no request failed`);
+      assert.ok(statuses.length > 0 && statuses.every((st) => st === 200), `${what}: every request answered 200`);
+    }
+  };
   const hup = await startCli([app]);
   try {
     writeFileSync(app, version('v2'));
-    process.kill(hup.child.pid!, 'SIGHUP'); // not child.kill(): under Deno (2.9) the child then counts as exited
-    await waitFor('v2 after SIGHUP', async () => (await request(hup.port, '/')).body.toString() === 'v2\n');
+    await underLoad(
+      hup.port,
+      'v2 after SIGHUP',
+      () => process.kill(hup.child.pid!, 'SIGHUP'), // not child.kill(): under Deno (2.9) the child then counts as exited
+      async () => (await request(hup.port, '/')).body.toString() === 'v2\n',
+    );
     assert.match(hup.stderr(), /reloaded .*app\.py/);
   } finally {
     await stopCli(hup);
@@ -289,8 +306,12 @@ reloads('the CLI reloads on SIGHUP, and with --watch when the file changes', asy
     assert.match(watch.stderr(), /reload +on changes to the app/);
     assert.is((await request(watch.port, '/')).body.toString(), 'w1\n');
     await sleep(50);
-    writeFileSync(app, version('w2'));
-    await waitFor('w2 after the edit', async () => (await request(watch.port, '/')).body.toString() === 'w2\n');
+    await underLoad(
+      watch.port,
+      'w2 after the edit',
+      () => writeFileSync(app, version('w2')),
+      async () => (await request(watch.port, '/')).body.toString() === 'w2\n',
+    );
   } finally {
     await stopCli(watch);
     rmSync(dir, { recursive: true, force: true });

@@ -17,6 +17,9 @@ export interface MetricsSource {
   heapMax: number;
 }
 
+/** Client connections being served, a reload's old version's included. */
+export type ConnectionCount = () => number;
+
 /** The counters of instances that were replaced (crash, reload): counters must not go back. */
 type Retired = Pick<InstanceStats, 'bytesIn' | 'bytesOut' | 'python' | 'outputDropped'> & {
   outbound: Pick<InstanceStats['outbound'], 'opened' | 'failed' | 'deniedBy' | 'dns'>;
@@ -43,7 +46,10 @@ export class ServerMetrics {
   private retired: Retired = structuredClone(ZERO);
   private restartsBefore = 0; // guest restarts counted by pools a reload replaced
 
-  constructor(private source: MetricsSource) {
+  constructor(
+    private source: MetricsSource,
+    connections: ConnectionCount,
+  ) {
     const registers = [this.registry];
     this.requests = new Counter({ name: 'pythongoose_http_requests_total', help: 'Responses, by status class and what answered (app, static, websocket, refused by the guest).', labelNames: ['code', 'kind'], registers });
     this.duration = new Histogram({ name: 'pythongoose_http_request_duration_seconds', help: 'From the complete request to the queued response.', labelNames: ['kind'], buckets: DURATION_BUCKETS, registers });
@@ -65,7 +71,7 @@ export class ServerMetrics {
     counter('pythongoose_guest_restarts_total', 'Crashed or stuck guest instances replaced.', () => metrics.restartsBefore + metrics.source.stats().restarts.count);
     counter('pythongoose_client_received_bytes_total', 'Bytes read from clients.', () => total((s) => s.bytesIn, add));
     counter('pythongoose_client_sent_bytes_total', 'Bytes written to clients.', () => total((s) => s.bytesOut, add));
-    new Gauge({ name: 'pythongoose_connections_open', help: 'Client connections being served.', registers, collect() { this.set(metrics.source.stats().active); } });
+    new Gauge({ name: 'pythongoose_connections_open', help: "Client connections being served (a reload's old version's too).", registers, collect() { this.set(connections()); } });
     new Counter({
       name: 'pythongoose_egress_connections_total', help: 'Outbound connections from Python, by result (opened, failed, denied).', labelNames: ['result'], registers,
       collect() {

@@ -85,7 +85,8 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   // The app must get to mongoose.poll() (link up) in every worker, or fail first.
   let pool = startPool(first);
   const heapMax = first.config.guest.heapMax;
-  metrics = new ServerMetrics({ stats: () => pool.stats(), heapMax });
+  const draining = new Set<WorkerPool>(); // pools a reload replaced, finishing their responses
+  metrics = new ServerMetrics({ stats: () => pool.stats(), heapMax }, () => [...draining].reduce((n, p) => n + p.load, pool.load));
   const failed = await pool.started();
   if (failed) {
     await pool.terminate();
@@ -95,7 +96,6 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   }
 
   let closing: Promise<void> | null = null;
-  const draining = new Set<WorkerPool>(); // pools a reload replaced, finishing their responses
   const undecided = new Set<Socket>(); // connections still being checked for a host path
   const dispatch = (socket: Socket, head?: Buffer): void => pool.dispatch(socket, head);
   const answers = new Map<string, () => HostAnswer | Promise<HostAnswer>>();
