@@ -217,7 +217,11 @@ export function resolveOptions(options: ServeOptions): Resolved {
     }
   }
   const format = logFormat === 'json' ? formatAccessJson : formatAccess;
-  const accessLog = options.accessLog === false ? null : options.accessLog ?? ((r: AccessRecord) => hostLog.writeFormatted(format(r)));
+  // The default log writes a batch of records (one per response since the guest's last idle moment) at once: a
+  // write per line would cost a system call each where stderr is a file.
+  const custom = options.accessLog === false ? null : options.accessLog ?? null;
+  const access: ((records: AccessRecord[]) => void) | null =
+    options.accessLog === false ? null : custom === null ? (records) => hostLog.writeFormatted(records.map(format).join('')) : (records) => records.forEach(custom);
   const healthPath = options.healthPath ?? '/healthz';
   if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
     throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
@@ -285,7 +289,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
       memoryMax,
       pystackBytes: PYSTACK_BYTES,
       gcStress: options.gcStress ?? process.env.PYTHONGOOSE_GC_STRESS === '1',
-      accessLog: accessLog !== null || metricsPath !== null,
+      accessLog: access !== null || metricsPath !== null,
       healthPath: healthPath === false ? '' : healthPath,
       // On the app's port only: on a port of their own the metrics path is the app's.
       metricsPath: metricsPath !== null && options.metrics?.port === undefined ? metricsPath : '',
@@ -301,9 +305,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
     stdout,
     stderr,
     log: (text) => hostLog.write(text),
-    access: accessLog && ((records) => {
-      for (const r of records) accessLog(redactor.active ? { ...r, request: redact(r.request) } : r);
-    }),
+    access: access && (redactor.active ? (records) => access(records.map((r) => ({ ...r, request: redact(r.request) }))) : access),
     // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
     stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
   };
