@@ -87,29 +87,23 @@ export function markdown(r: Report): string {
     `- Guest wasm memory (Python heap included) after start: ${fmtMiB(m.guestMemory)}; \`pythongoose.wasm\`: ${(m.wasmBytes / 1024).toFixed(0)} KiB; native binary: ${(m.nativeBytes / 1024).toFixed(0)} KiB.`,
     '',
   );
+  /** A pythongoose-only section: each row a value against a baseline measured in the same run. */
+  const section = (title: string, rows: string[], after: string[] = []): void => {
+    out.push(`## ${title}`, '', '| pythongoose | value | baseline in the same run | ratio |', '|---|---:|---:|---:|', ...rows, '', ...after);
+  };
   if (r.files) {
     const f = r.files;
-    out.push(
-      '## Files',
-      '',
-      '| pythongoose | value | baseline in the same run | ratio |',
-      '|---|---:|---:|---:|',
+    section('Files', [
       `| GET: a 4 KiB template read from /app per request, 50 connections | ${fmtNum(f.templateFile)} req/s | the template in a constant: ${fmtNum(f.templateConst)} req/s | ${fmtRatio(f.templateFile / f.templateConst)} |`,
       `| POST: a 100-byte file written to /data and closed (durable), 1 connection | ${fmtNum(f.durableWrites)} writes/s | node:fs open+write+fsync+close: ${fmtNum(f.nodeFsWrites)}/s | ${fmtRatio(f.durableWrites / f.nodeFsWrites)} |`,
-      '',
-    );
+    ]);
   }
   if (r.operations) {
     const o = r.operations;
-    out.push(
-      '## Operations',
-      '',
-      '| pythongoose | value | baseline in the same run | ratio |',
-      '|---|---:|---:|---:|',
-      `| GET / with \`--metrics\` and \`--log-format json\` (a line per response), 50 connections | ${fmtNum(o.observed)} req/s | \`--quiet\`: ${fmtNum(o.quiet)} req/s | ${fmtRatio(o.observed / o.quiet)} |`,
-      '',
-      `The metrics' request count ${o.countsMatched ? 'matched' : 'did not match'} the responses wrk counted.`,
-      '',
+    section(
+      'Operations',
+      [`| GET / with \`--metrics\` and \`--log-format json\` (a line per response), 50 connections | ${fmtNum(o.observed)} req/s | \`--quiet\`: ${fmtNum(o.quiet)} req/s | ${fmtRatio(o.observed / o.quiet)} |`],
+      [`The metrics' request count ${o.countsMatched ? 'matched' : 'did not match'} the responses wrk counted.`, ''],
     );
   }
   out.push('![ratio to node:http](chart.svg)', '');

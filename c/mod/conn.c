@@ -15,18 +15,27 @@
 struct mg_connection *pg_current_conn;
 struct mg_http_message *pg_current_hm;
 
-bool pg_set_log_line(struct mg_connection *c, char kind, struct mg_str id, struct mg_str line) {
+bool pg_set_log_line(struct mg_connection *c, char kind, struct mg_str id, const struct mg_str *parts, size_t n) {
     pg_conn_t *st = conn_state(c);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        len += parts[i].len;
+    }
     free(st->log_line);
-    st->log_line = malloc(1 + id.len + 1 + line.len + 2);  // and the '\n' the record adds
+    st->log_line = malloc(1 + id.len + 1 + len + 2);  // and the '\n' the record adds
     if (st->log_line == NULL) {
         return false;
     }
-    st->log_line[0] = kind;
-    memcpy(st->log_line + 1, id.buf, id.len);
-    st->log_line[1 + id.len] = '\t';
-    memcpy(st->log_line + 2 + id.len, line.buf, line.len);
-    st->log_line[2 + id.len + line.len] = '\0';
+    char *p = st->log_line;
+    *p++ = kind;
+    memcpy(p, id.buf, id.len);
+    p += id.len;
+    *p++ = '\t';
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i].buf, parts[i].len);
+        p += parts[i].len;
+    }
+    *p = '\0';
     return true;
 }
 

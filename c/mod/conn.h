@@ -67,8 +67,9 @@ static inline pg_conn_t *conn_state(struct mg_connection *c) {
 
 // The request's line for the access log and its id: from a valid
 // X-Request-Id, else generated ("-" for a request refused before its head
-// was read). Replaces the connection's log line; false without memory.
-bool pg_set_log_line(struct mg_connection *c, char kind, struct mg_str id, struct mg_str line);
+// was read). The line is its n parts joined. Replaces the connection's log
+// line; false without memory.
+bool pg_set_log_line(struct mg_connection *c, char kind, struct mg_str id, const struct mg_str *parts, size_t n);
 // The current request's id, or an empty string.
 struct mg_str pg_request_id(struct mg_connection *c);
 // Its X-Request-Id if it is valid (1-64 of [A-Za-z0-9._~:/+=@-]), else a new id in buf (17 bytes).

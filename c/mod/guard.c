@@ -69,7 +69,8 @@ static void reject(struct mg_connection *c, int status) {
             line[i] = (char)(is_ctl(ch) ? '?' : ch);
         }
         strcpy(line + n, n == 0 ? "-" : n == max ? "..." : "");
-        pg_set_log_line(c, PG_KIND_REFUSED, mg_str("-"), mg_str(line));
+        struct mg_str part = mg_str(line);
+        pg_set_log_line(c, PG_KIND_REFUSED, mg_str("-"), &part, 1);
         st->start_ms = (uint32_t)mg_millis();
     }
     const char *text = pg_reason_phrase(status);

@@ -141,15 +141,9 @@ void pg_on_request(struct mg_connection *c, struct mg_http_message *hm) {
     }
     st->status = 0;
     st->start_ms = (uint32_t)mg_millis();
-    char id_buf[17], *line = malloc(hm->method.len + hm->uri.len + hm->query.len + 3);
-    bool logged = line != NULL;
-    if (logged) {
-        int n = sprintf(line, "%.*s %.*s%s%.*s", (int)hm->method.len, hm->method.buf, (int)hm->uri.len, hm->uri.buf,
-            hm->query.len > 0 ? "?" : "", (int)hm->query.len, hm->query.buf);
-        logged = pg_set_log_line(c, PG_KIND_APP, pg_pick_request_id(hm, id_buf), mg_str_n(line, (size_t)n));
-        free(line);
-    }
-    if (!logged) {
+    char id_buf[17];
+    struct mg_str line[] = {hm->method, mg_str_n(" ", 1), hm->uri, mg_str_n("?", hm->query.len > 0), hm->query};
+    if (!pg_set_log_line(c, PG_KIND_APP, pg_pick_request_id(hm, id_buf), line, MP_ARRAY_SIZE(line))) {
         // Out of C memory: the request cannot be answered (nor logged) as usual.
         mg_http_reply(c, 503, "Content-Type: text/plain\r\nConnection: close\r\n", "Service Unavailable\n");
         c->is_draining = 1;

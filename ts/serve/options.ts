@@ -219,9 +219,11 @@ export function resolveOptions(options: ServeOptions): Resolved {
   const format = logFormat === 'json' ? formatAccessJson : formatAccess;
   // The default log writes a batch of records (one per response since the guest's last idle moment) at once: a
   // write per line would cost a system call each where stderr is a file.
+  // The host log redacts what it writes; a function of the embedder's gets its records redacted.
   const custom = options.accessLog === false ? null : options.accessLog ?? null;
+  const toCustom = (fn: (r: AccessRecord) => void) => (redactor.active ? (records: AccessRecord[]) => records.forEach((r) => fn({ ...r, request: redact(r.request) })) : (records: AccessRecord[]) => records.forEach(fn));
   const access: ((records: AccessRecord[]) => void) | null =
-    options.accessLog === false ? null : custom === null ? (records) => hostLog.writeFormatted(records.map(format).join('')) : (records) => records.forEach(custom);
+    options.accessLog === false ? null : custom === null ? (records) => hostLog.writeFormatted(records.map(format).join('')) : toCustom(custom);
   const healthPath = options.healthPath ?? '/healthz';
   if (healthPath !== false && !/^\/[!-~]*$/.test(healthPath)) {
     throw new AppError(`health path must start with / and have no spaces: ${healthPath}`);
@@ -305,7 +307,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
     stdout,
     stderr,
     log: (text) => hostLog.write(text),
-    access: access && (redactor.active ? (records) => access(records.map((r) => ({ ...r, request: redact(r.request) }))) : access),
+    access,
     // The budget interrupts Python code; silence well beyond it means C code that cannot be interrupted.
     stuckAfterMs: limits.cpuBudgetMs > 0 ? limits.cpuBudgetMs + 2000 : 0,
   };
