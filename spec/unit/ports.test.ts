@@ -79,4 +79,19 @@ test('many takes and gives (the ring wraps) keep order and count', () => {
   assert.is(pool.available, 2);
 });
 
+test('freed ports beyond the first ring size keep FIFO order, bounded by the range', () => {
+  const pool = new PortPool(1, 1000, 0);
+  for (let p = 1; p <= 1000; p++) pool.take(T0);
+  pool.give(500, T0);
+  assert.is(pool.take(T0), 500, 'head moved off slot 0 before growth');
+  for (let p = 1000; p >= 1; p--) pool.give(p, T0);
+  pool.give(1, T0);
+  assert.is(pool.available, 1000, 'a give beyond the range is ignored');
+  for (let p = 1000; p >= 1; p--) {
+    const got = pool.take(T0);
+    if (got !== p) assert.is(got, p);
+  }
+  assert.is(pool.take(T0), null);
+});
+
 test.run();

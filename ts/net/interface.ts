@@ -48,6 +48,20 @@ function unroutable(ip: Ipv4): boolean {
   return ip >>> 28 >= 14 || ip >>> 24 === 0;
 }
 
+/**
+ * Frame-building buffers, one per size, shared by every interface: a frame is
+ * built and copied out within one call. A buffer per interface (one per guest
+ * start) was malloc churn that fragmented the host's heap across crash restarts.
+ */
+const scratchBySize = new Map<number, Uint8Array>();
+
+function scratchFor(maxFrame: number): Uint8Array {
+  const size = Math.max(maxFrame, 1514) + 64;
+  let buf = scratchBySize.get(size);
+  if (buf === undefined) scratchBySize.set(size, (buf = new Uint8Array(size)));
+  return buf;
+}
+
 export class NetInterface {
   readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, refused: {} };
   private readonly scratch: Uint8Array;
@@ -63,7 +77,7 @@ export class NetInterface {
     private readonly onSegment: SegmentHandler,
     private readonly onDatagram: DatagramHandler = () => this.refuse('udp-unhandled'),
   ) {
-    this.scratch = new Uint8Array(Math.max(config.maxFrame, 1514) + 64);
+    this.scratch = scratchFor(config.maxFrame);
   }
 
   /** One frame from the guest (the view is valid only during the call). */

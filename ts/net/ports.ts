@@ -3,44 +3,59 @@
 // surely freed the old connection (it frees within 1 s of the FIN exchange).
 
 /**
- * A FIFO ring of free ports with the time each was freed. Typed arrays, sized
- * once: an instance (one per guest start) allocates two buffers rather than
- * growing two 32k-element JS arrays, whose garbage made V8 grow the host's
- * young generation across crash restarts.
+ * Ports never used yet come first, in order; then freed ports, FIFO, each once
+ * it has cooled down. The freed ones sit in a ring of typed arrays that grows
+ * by doubling as needed: an instance (one per guest start) starts with a few
+ * hundred bytes rather than 300 KB for the whole range, whose churn across
+ * crash restarts fragmented the host's malloc heap.
  */
 export class PortPool {
-  private readonly ports: Uint16Array;
-  private readonly freedAt: Float64Array;
+  private nextFresh: number;
+  private ports = new Uint16Array(64);
+  private freedAt = new Float64Array(64);
   private head = 0;
-  private count: number;
+  private freed = 0;
+  private readonly size: number;
 
-  constructor(first: number, last: number, private readonly cooldownMs: number) {
-    const size = last - first + 1;
-    this.ports = new Uint16Array(size);
-    this.freedAt = new Float64Array(size);
-    for (let i = 0; i < size; i++) this.ports[i] = first + i;
-    this.count = size;
+  constructor(first: number, private readonly last: number, private readonly cooldownMs: number) {
+    this.nextFresh = first;
+    this.size = last - first + 1;
   }
 
   get available(): number {
-    return this.count;
+    return this.last + 1 - this.nextFresh + this.freed;
   }
 
-  /** The least recently freed port, or null if none has cooled down. */
+  /** A never-used port, else the least recently freed one, or null if none has cooled down. */
   take(now = Date.now()): number | null {
-    if (this.count === 0 || now - this.freedAt[this.head] < this.cooldownMs) return null;
+    if (this.nextFresh <= this.last) return this.nextFresh++;
+    if (this.freed === 0 || now - this.freedAt[this.head] < this.cooldownMs) return null;
     const port = this.ports[this.head];
     this.head = (this.head + 1) % this.ports.length;
-    this.count--;
+    this.freed--;
     return port;
   }
 
   /** Give back a port from take(); the pool never holds more than its range. */
   give(port: number, now = Date.now()): void {
-    if (this.count === this.ports.length) return;
-    const tail = (this.head + this.count) % this.ports.length;
+    if (this.available === this.size) return;
+    if (this.freed === this.ports.length) this.grow();
+    const tail = (this.head + this.freed) % this.ports.length;
     this.ports[tail] = port;
     this.freedAt[tail] = now;
-    this.count++;
+    this.freed++;
+  }
+
+  private grow(): void {
+    const n = this.ports.length;
+    const ports = new Uint16Array(n * 2);
+    const freedAt = new Float64Array(n * 2);
+    for (let i = 0; i < this.freed; i++) {
+      ports[i] = this.ports[(this.head + i) % n];
+      freedAt[i] = this.freedAt[(this.head + i) % n];
+    }
+    this.ports = ports;
+    this.freedAt = freedAt;
+    this.head = 0;
   }
 }
