@@ -125,11 +125,13 @@ struct mg_connection *pg_find_conn(mp_obj_t id_in) {
     if (pg_current_conn != NULL && pg_current_conn->id == id) {
         return pg_current_conn;
     }
-    for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
-        if (c->id == id) {
-            return c->is_closing ? NULL : c;
+    do {  // then again among the connections the platform had set aside
+        for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
+            if (c->id == id) {
+                return c->is_closing ? NULL : c;
+            }
         }
-    }
+    } while (pg_net_unpark_all());
     return NULL;
 }
 

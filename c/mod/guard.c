@@ -466,7 +466,9 @@ static void check_timeouts(struct mg_connection *c, uint32_t now) {
 
 // Timeouts (seconds) are checked every PG_TIMEOUT_STEP_MS, not in every poll
 // round: with thousands of idle or partial connections a busy link runs
-// hundreds of rounds a second, and each check walks every connection.
+// hundreds of rounds a second, and each check walks every connection. In
+// between, the platform sets those connections aside (waits_for_client in
+// c/mod/http.c); the round that checks takes them all back.
 #define PG_TIMEOUT_STEP_MS 50
 static bool timeouts_due;       // the current round checks every connection's timeouts
 static uint32_t next_check_ms;  // the first round at or after this checks
@@ -477,6 +479,9 @@ static void timeout_walk(uint32_t now) {
         next_check_ms = now + PG_TIMEOUT_STEP_MS;
     }
     timeouts_due = (int32_t)(now - next_check_ms) >= 0;
+    if (timeouts_due) {
+        pg_net_unpark_all();  // the connections set aside are checked too
+    }
 }
 
 // Mongoose's HTTP protocol handler (static in mongoose.c), which pg_guard_pfn wraps.
@@ -536,6 +541,13 @@ void pg_guard_pfn(struct mg_connection *c, int ev, void *ev_data) {
         }
         if (timeouts_due && !c->is_listening) {
             check_timeouts(c, now);
+        }
+        // A request still arriving was parsed as far as it goes on the read
+        // that brought its bytes (the read that completes it delivers it):
+        // Mongoose's poll would parse it again in every round, for every
+        // such connection, and fire MG_EV_HTTP_HDRS again for a pending body.
+        if (!c->is_listening && (st->flags & (F_HEAD_WAIT | F_BODY))) {
+            return;
         }
     }
     pg_mongoose_http_cb(c, ev, ev_data);

@@ -99,6 +99,20 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
     }
 }
 
+// What the platform may set aside between the guard's timeout sweeps
+// (pg_net_park_when): a connection of this server waiting for its client,
+// with no response, stream or held-back request of its own to run.
+static bool waits_for_client(struct mg_connection *c) {
+    if (c->fn != http_fn || c->is_websocket || c->fn_data != NULL) {
+        return false;
+    }
+    uint16_t flags = conn_state(c)->flags;
+    if (flags & (F_STARTED | F_STATIC | F_DRAIN | F_PIPELINED | F_OVER_CAP)) {
+        return false;
+    }
+    return (flags & (F_HEAD_WAIT | F_BODY)) != 0 || c->recv.len == 0;
+}
+
 static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
     mp_obj_t handler = args[0], on_request = args[1], request_class = args[2];
     if (!mp_obj_is_callable(handler) || !mp_obj_is_callable(on_request) || !mp_obj_is_type(request_class, &mp_type_type)) {
@@ -122,6 +136,7 @@ static mp_obj_t mongoose_listen(size_t n_args, const mp_obj_t *args) {
             pg_guard_listener(lsn);
         }
         pg_net_on_shutdown(pg_http_shutdown);
+        pg_net_park_when(waits_for_client);
         listening = true;
     }
     return mp_const_none;

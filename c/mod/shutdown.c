@@ -14,6 +14,7 @@ void pg_http_shutdown(bool handover) {
         // it: keep the connections of clients still sending, close the rest soon.
         pg_limits.idle_timeout_ms = PG_HANDOVER_IDLE_MS;
     }
+    pg_net_unpark_all();
     for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
         if (!c->is_accepted || c->is_closing || c->is_draining) {
             continue;

@@ -35,6 +35,17 @@ bool pg_net_client_held(struct mg_connection *c);
 // Drop a connection now: a reset to the peer, and its buffers freed.
 void pg_net_abort(struct mg_connection *c);
 
+// Connections waiting for their client (a request head or body still
+// arriving, or an idle keep-alive; the module's hook says which, of the
+// connections Mongoose has no work for) may be set aside: Mongoose walks every
+// connection twice in every poll round and once for every frame, so thousands
+// of them would cost each round. A frame for one puts it back; so does
+// pg_net_unpark_all, for one round. One hook; NULL parks none.
+void pg_net_park_when(bool (*waiting)(struct mg_connection *c));
+// Put every set-aside connection back in pg_mgr.conns for the next poll round
+// (before walking the list for all of them). False if there were none.
+bool pg_net_unpark_all(void);
+
 // Called on every idle poll once the host is shutting down (the module
 // finishes responses and closes the rest; handover: for a reload). One hook;
 // NULL for none.

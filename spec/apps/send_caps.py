@@ -1,5 +1,6 @@
 # Test app: the per-connection send cap, pipelined requests of clients that
-# left, and the built-in modules (spec/e2e/send-caps.test.ts).
+# left, connections waiting for their client, and the built-in modules
+# (spec/e2e/send-caps.test.ts).
 import json
 import time
 
@@ -109,6 +110,22 @@ def try_import(request):
         return "imported"
     except ImportError as e:
         return "ImportError: %s" % e
+
+
+remembered = {}
+
+
+@app.get("/remember")
+def remember(request):
+    remembered["request"] = request
+    return "remembered"
+
+
+@app.get("/remembered-peer")
+def remembered_peer(request):
+    # The remembered request's connection, looked up by its id (it may be set aside, waiting for its client).
+    addr = remembered["request"].client_addr
+    return "%s:%d" % addr if addr else "gone"
 
 
 @app.get("/")

@@ -1,7 +1,8 @@
 // Bounded under slow consumers and clients that leave (issue 19), end to end
 // over real sockets (spec/apps/send_caps.py): the per-connection send cap
 // (--max-send-buffer) for WebSocket and SSE, pipelined requests of clients
-// that reset, thousands of unfinished request heads, and the built-in modules.
+// that reset, thousands of unfinished request heads (the guest sets them
+// aside: stats().connectionsWaiting), and the built-in modules.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type Socket } from 'node:net';
@@ -197,31 +198,86 @@ heads.after(async (ctx) => {
   await ctx.srv?.handle.close({ drainTimeoutMs: 0 });
 });
 
-heads('5,000 connections holding a partial head: a normal request is still answered', async ({ srv }) => {
-  const N = 5000;
-  const socks: Socket[] = [];
-  let opened = 0;
-  await new Promise<void>((resolve) => {
-    for (let i = 0; i < N; i++) {
-      const s = connect(srv.port, '127.0.0.1', () => {
-        s.write('GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ');
-        if (++opened === N) resolve();
-      });
-      s.on('error', () => {});
-      socks.push(s);
-    }
+/** A raw client: what it has read so far, and whether the server closed it. */
+interface Raw {
+  sock: Socket;
+  text(): string;
+  closed: Promise<void>;
+}
+
+function rawClient(port: number, first: string): Promise<Raw> {
+  return new Promise((resolve) => {
+    let text = '';
+    const sock = connect(port, '127.0.0.1', () => {
+      sock.write(first);
+      resolve({ sock, text: () => text, closed });
+    });
+    const closed = new Promise<void>((r) => sock.on('close', () => r()));
+    sock.on('data', (d) => (text += d.toString('latin1')));
+    sock.on('error', () => {});
   });
+}
+
+heads('5,000 connections holding a partial head are set aside: a normal request is answered, finished heads too', async ({ srv }) => {
+  const N = 5000;
+  const clients = await Promise.all(Array.from({ length: N }, () => rawClient(srv.port, 'GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ')));
   await eventually(() => srv.handle.stats().active >= N && srv.handle.stats().waitingForSyn === 0, 'every partial head to reach the guest', 60000);
+  // Set aside, they cost the guest nothing per poll round.
+  await eventually(() => srv.handle.stats().connectionsWaiting >= N, `${N} connections set aside`, 60000);
   const t = performance.now();
   const r = await request(srv.port, '/');
   const ms = performance.now() - t;
   assert.is(r.status, 200);
   assert.is(r.body.toString(), 'ok');
   if (process.env.PG_SHOW_TIMES === '1') console.log(`GET / with ${N} partial heads: ${ms.toFixed(1)} ms`);
-  for (const s of socks) s.destroy();
+  // The rest of a head puts its connection back, and the request is answered.
+  const finished = clients.slice(0, 100);
+  for (const c of finished) c.sock.write('x\r\n\r\n');
+  await eventually(() => finished.every((c) => c.text().endsWith('\r\n\r\nok')), 'the 100 finished heads to be answered');
+  for (const c of finished) assert.match(c.text(), /^HTTP\/1\.1 200 /);
+  for (const c of clients) c.sock.destroy();
+  await eventually(() => srv.handle.stats().active === 0, 'every connection to be gone');
+  await eventually(() => srv.handle.stats().connectionsWaiting === 0, 'none set aside', 5000);
+});
+
+heads('an idle keep-alive connection set aside is still found by id from Python, and serves its next request', async ({ srv }) => {
+  const c = await rawClient(srv.port, 'GET /remember HTTP/1.1\r\nHost: t\r\n\r\n');
+  await eventually(() => c.text().endsWith('remembered'), 'the first response');
+  await eventually(() => srv.handle.stats().connectionsWaiting >= 1, 'the idle connection set aside', 5000);
+  const peer = await request(srv.port, '/remembered-peer');
+  assert.is(peer.body.toString(), `127.0.0.1:${c.sock.localPort}`);
+  c.sock.write('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+  await eventually(() => c.text().endsWith('\r\n\r\nok'), 'the second response on it');
+  c.sock.destroy();
 });
 
 heads.run();
+
+// ============================================================================
+
+const waitingTimeouts = suite<{ srv: TestServer }>('Timeouts of connections set aside');
+
+waitingTimeouts.before(async (ctx) => {
+  ctx.srv = await startServer({ app: appPath('send_caps.py'), accessLog: false, limits: { headerTimeoutMs: 1500, idleTimeoutMs: 1500 } });
+});
+waitingTimeouts.after(async (ctx) => {
+  await ctx.srv?.handle.close({ drainTimeoutMs: 0 });
+});
+
+waitingTimeouts('partial heads set aside still get their 408, and an idle keep-alive connection is still closed', async ({ srv }) => {
+  const partial = await Promise.all(Array.from({ length: 50 }, () => rawClient(srv.port, 'GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ')));
+  const idle = await rawClient(srv.port, 'GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+  await eventually(() => idle.text().endsWith('\r\n\r\nok'), 'the idle connection\'s response');
+  await eventually(() => srv.handle.stats().connectionsWaiting >= 51, 'all 51 set aside', 5000);
+  const closed = new Set<Raw>();
+  for (const c of [...partial, idle]) void c.closed.then(() => closed.add(c));
+  await eventually(() => closed.size === 51, 'the server to close all 51', 10000);
+  for (const c of partial) assert.match(c.text(), /^HTTP\/1\.1 408 /);
+  assert.is(idle.text().split('HTTP/1.1').length, 2, 'the idle connection is closed without another response');
+  await eventually(() => srv.handle.stats().connectionsWaiting === 0, 'none set aside', 5000);
+});
+
+waitingTimeouts.run();
 
 // ============================================================================
 

@@ -19,7 +19,7 @@ export const GUEST_IMPORTS = [
 ] as const;
 
 /** The guest's exports the host calls (c/abi/exports.h, plus libc's allocator and emscripten's initializer). */
-export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_host_paths', 'pg_set_env', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_run'] as const;
+export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_host_paths', 'pg_set_env', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_parked', 'pg_run'] as const;
 /** Exports emscripten's runtime adds that the host never calls. */
 export const RUNTIME_EXPORTS = ['__indirect_function_table', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc'] as const;
 
@@ -137,7 +137,7 @@ export interface WorkerInit extends GuestOptions {
   // miscompiles 8-bit Atomics.or once warm (it stored 94 for 0|1), which left slow readers' flows unpaused.
   paused: SharedArrayBuffer;
   notes: SharedArrayBuffer; // Uint8Array(65536 * NOTE_SLOT): length byte + text
-  beat: SharedArrayBuffer; // Float64Array(2): Date.now() when the guest last called the host (a stuck guest stops), its memory size
+  beat: SharedArrayBuffer; // Float64Array(3): Date.now() when the guest last called the host (a stuck guest stops), its memory size, its connections set aside
 }
 
 /** To a worker whose guest ended: run the next one on this thread. */

@@ -73,7 +73,7 @@ function newShared(ringBytes: number, ports: number): SharedViews {
     ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)),
     paused: new Int32Array(new SharedArrayBuffer(ports * 4)),
     notes: new Uint8Array(new SharedArrayBuffer(ports * NOTE_SLOT)),
-    beat: new Float64Array(new SharedArrayBuffer(16)),
+    beat: new Float64Array(new SharedArrayBuffer(24)),
   };
 }
 
@@ -165,6 +165,11 @@ export class Guest {
   /** The guest's wasm memory (its Python heap lives in it), as of its last idle moment. */
   get memoryBytes(): number {
     return this.shared.beat[1];
+  }
+
+  /** Connections the guest has set aside until their client sends more, as of its last idle moment. */
+  get connectionsWaiting(): number {
+    return this.shared.beat[2];
   }
 
   /** Whether the guest is running rather than waiting for the host (before it first waits: running). */

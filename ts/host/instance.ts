@@ -41,6 +41,12 @@ export interface InstanceStats extends InboundStats {
   outbound: OutboundStats;
   /** The guest's wasm memory in bytes (Python heap included). */
   guestMemory: number;
+  /**
+   * Connections the guest has set aside until their client sends more (an idle
+   * keep-alive, or a request head or body still arriving): they cost it
+   * nothing per poll. As of its last idle moment.
+   */
+  connectionsWaiting: number;
   /** What Python ran into; the heap as of its last collection (reported with the access log's records: zeros without). */
   python: { budgetInterruptions: number; memoryErrors: number; heapUsed: number; heapTotal: number };
 }
@@ -151,6 +157,7 @@ export class Instance {
       link: this.router.iface.counters,
       outbound: this.router.outbound.stats(),
       guestMemory: this.guest.memoryBytes,
+      connectionsWaiting: this.guest.connectionsWaiting,
       outputDropped: { ...this.outputDropped },
       logSuppressed: this.log.suppressedTotal,
       python: { ...this.python },

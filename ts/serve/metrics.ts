@@ -114,6 +114,7 @@ export class ServerMetrics {
       });
     };
     perInstance('pythongoose_guest_memory_bytes', "The guest's wasm memory (the Python heap lives in it).", (w) => w.guestMemory);
+    perInstance('pythongoose_connections_waiting', 'Connections the guest has set aside until their client sends more (idle, or a request still arriving).', (w) => w.connectionsWaiting);
     perInstance('pythongoose_python_heap_used_bytes', 'Python heap in use, as of its last collection.', (w) => w.python.heapUsed);
     perInstance('pythongoose_python_heap_max_bytes', 'The most the Python heap may grow to (--heap-max).', () => metrics.source.heapMax);
   }

@@ -74,6 +74,15 @@ void pg_net_poll_again(void) {
     poll_again = true;
 }
 
+// The kernel's poll keeps idle sockets cheap enough: nothing is set aside.
+void pg_net_park_when(bool (*waiting)(struct mg_connection *c)) {
+    (void)waiting;
+}
+
+bool pg_net_unpark_all(void) {
+    return false;
+}
+
 // Closing the socket is enough: the kernel tells the peer.
 void pg_net_abort(struct mg_connection *c) {
     c->is_closing = 1;

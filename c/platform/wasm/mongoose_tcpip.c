@@ -3,12 +3,95 @@
 // per mg_mgr_poll, and each mg_mgr_poll walks every connection twice, so with
 // many connections most of a poll round was spent walking, not receiving.
 #include "mongoose.c"
+#include "c/abi/exports.h"
 #include "c/platform/platform.h"
 #include "c/platform/wasm/mongoose_tcpip.h"
 
 void pg_tcpip_rx(struct mg_tcpip_if *ifp, void *buf, size_t len) {
     ifp->nrecv++;
     mg_tcpip_rx(ifp, buf, len);
+}
+
+// Parked connections, by remote port: the host gives every connection it
+// forwards a port of its own (Mongoose itself tells connections apart by
+// ports only). They are out of mgr->conns, linked to nothing.
+static struct mg_connection *parked[65536];
+static uint32_t n_parked;
+static bool (*park_test)(struct mg_connection *c);
+static bool all_back;  // unparked for a round: the next round walks them all
+
+uint32_t pg_parked(void) {
+    return n_parked;
+}
+
+void pg_net_park_when(bool (*waiting)(struct mg_connection *c)) {
+    park_test = waiting;
+}
+
+static void unpark(struct mg_connection *c) {
+    parked[c->rem.port] = NULL;
+    n_parked--;
+    c->next = c->mgr->conns;
+    c->mgr->conns = c;
+}
+
+bool pg_net_unpark_all(void) {
+    if (n_parked == 0) {
+        return false;
+    }
+    all_back = true;
+    for (uint32_t port = 0; port < 65536 && n_parked > 0; port++) {
+        if (parked[port] != NULL) {
+            unpark(parked[port]);
+        }
+    }
+    return true;
+}
+
+void pg_tcpip_unpark_for(const uint8_t *frame, size_t len) {
+    // Ethernet (14 bytes), IPv4 carrying TCP; then the TCP ports.
+    if (n_parked == 0 || len < 14 + 20 + 4 || frame[12] != 0x08 || frame[13] != 0x00 || frame[23] != 6) {
+        return;
+    }
+    size_t tcp = 14 + (size_t)(frame[14] & 0x0f) * 4;
+    if (tcp < 14 + 20 || len < tcp + 4) {
+        return;
+    }
+    uint16_t src, dst;  // network order, as Mongoose keeps them
+    memcpy(&src, frame + tcp, 2);
+    memcpy(&dst, frame + tcp + 2, 2);
+    struct mg_connection *c = parked[src];
+    if (c != NULL && c->loc.port == dst) {
+        unpark(c);
+    }
+}
+
+// An accepted plain TCP connection with nothing to send, nothing closing and
+// only its keep-alive timer running (no delayed ACK or FIN due before the
+// module's next sweep).
+static bool parkable(struct mg_connection *c) {
+    struct connstate *s = (struct connstate *)(c + 1);
+    return c->is_accepted && !c->is_listening && !c->is_udp && !c->is_client && !c->is_tls && !c->is_resp &&
+           !c->is_closing && !c->is_draining && c->send.len == 0 && s->ttype == MIP_TTYPE_KEEPALIVE &&
+           !s->twclosure && parked[c->rem.port] == NULL;
+}
+
+void pg_tcpip_park(struct mg_mgr *mgr) {
+    if (park_test == NULL || all_back) {
+        all_back = false;
+        return;
+    }
+    for (struct mg_connection **link = &mgr->conns; *link != NULL;) {
+        struct mg_connection *c = *link;
+        if (parkable(c) && park_test(c)) {
+            *link = c->next;
+            c->next = NULL;
+            parked[c->rem.port] = c;
+            n_parked++;
+        } else {
+            link = &c->next;
+        }
+    }
 }
 
 // A reset to the peer (the host resets the client), then Mongoose frees the

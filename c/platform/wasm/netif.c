@@ -30,6 +30,7 @@ static size_t drv_rx(void *buf, size_t len, struct mg_tcpip_if *ifp) {
     size_t n = pg_rx(buf, len);
     if (n > 0) {
         rx_frames++;
+        pg_tcpip_unpark_for(buf, n);  // Mongoose's own rx in mg_mgr_poll comes here too
     }
     return n;
 }
@@ -122,6 +123,7 @@ void pg_net_poll(int32_t ms) {
         }
         again = false;
         mg_mgr_poll(&pg_mgr, 0);
+        pg_tcpip_park(&pg_mgr);
         if (rx_frames != rx0 || tx_frames != tx0 || again) {
             worked = true;
             continue;  // one frame per connection per mg_mgr_poll: keep going
