@@ -1,5 +1,7 @@
 # Ways a guest can die or hang where Python cannot catch it: the host must
 # replace the instance and keep serving (spec/restart.test.ts).
+import time
+
 import mongoose
 
 app = mongoose.App()
@@ -7,6 +9,9 @@ app = mongoose.App()
 
 @app.get("/trap")
 def trap(req):
+    # spin=MS first keeps the guest busy (not polling) for that long, so that
+    # clients arriving meanwhile are certainly not accepted before the trap.
+    _busy(int(req.query.get("spin", "0")))
     # repr() of a deeply nested list recurses in C until the wasm stack
     # overflows: a trap, not a Python exception.
     nested = []
@@ -22,13 +27,16 @@ def stuck(req):
     return str(7 ** n)[:10]
 
 
+def _busy(ms):
+    end = time.ticks_add(time.ticks_ms(), ms)
+    while time.ticks_diff(end, time.ticks_ms()) > 0:
+        pass
+
+
 @app.get("/slow")
 def slow(req):
     # Python code busy for a while, under the budget.
-    import time
-    end = time.ticks_add(time.ticks_ms(), int(req.query.get("ms", "300")))
-    while time.ticks_diff(end, time.ticks_ms()) > 0:
-        pass
+    _busy(int(req.query.get("ms", "300")))
     return "slow done"
 
 

@@ -33,8 +33,9 @@ restart('a trap (wasm stack overflow) resets that connection; a fresh instance s
 });
 
 restart('requests arriving during the restart wait for the new instance', async ({ srv }) => {
-  const trap = failed(request(srv.port, '/trap'));
-  await sleep(5);
+  // The guest spins 100 ms before it traps (the budget here is 300 ms): these arrive meanwhile.
+  const trap = failed(request(srv.port, '/trap?spin=100'));
+  await sleep(30);
   const waiting = await Promise.all(Array.from({ length: 5 }, () => request(srv.port, '/ok').catch((e: Error) => e)));
   await trap;
   // The trapping guest was busy and accepted none of them: they move to the next instance.
