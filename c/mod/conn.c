@@ -125,14 +125,12 @@ struct mg_connection *pg_find_conn(mp_obj_t id_in) {
     if (pg_current_conn != NULL && pg_current_conn->id == id) {
         return pg_current_conn;
     }
-    do {  // then again among the connections the platform had set aside
-        for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
-            if (c->id == id) {
-                return c->is_closing ? NULL : c;
-            }
+    for (struct mg_connection *c = pg_mgr.conns; c != NULL; c = c->next) {
+        if (c->id == id) {
+            return c->is_closing ? NULL : c;
         }
-    } while (pg_net_unpark_all());
-    return NULL;
+    }
+    return pg_net_unpark_id(id);  // one the platform had set aside (it is never closing)
 }
 
 // Connections that are gone raise OSError: writing to a closed socket is an

@@ -43,8 +43,10 @@ void pg_net_abort(struct mg_connection *c);
 // pg_net_unpark_all, for one round. One hook; NULL parks none.
 void pg_net_park_when(bool (*waiting)(struct mg_connection *c));
 // Put every set-aside connection back in pg_mgr.conns for the next poll round
-// (before walking the list for all of them). False if there were none.
-bool pg_net_unpark_all(void);
+// (before walking the list for all of them).
+void pg_net_unpark_all(void);
+// The set-aside connection with this id, put back; NULL if there is none.
+struct mg_connection *pg_net_unpark_id(unsigned long id);
 
 // Called on every idle poll once the host is shutting down (the module
 // finishes responses and closes the rest; handover: for a reload). One hook;

@@ -79,8 +79,12 @@ void pg_net_park_when(bool (*waiting)(struct mg_connection *c)) {
     (void)waiting;
 }
 
-bool pg_net_unpark_all(void) {
-    return false;
+void pg_net_unpark_all(void) {
+}
+
+struct mg_connection *pg_net_unpark_id(unsigned long id) {
+    (void)id;
+    return NULL;
 }
 
 // Closing the socket is enough: the kernel tells the peer.

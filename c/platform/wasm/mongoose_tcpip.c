@@ -35,17 +35,28 @@ static void unpark(struct mg_connection *c) {
     c->mgr->conns = c;
 }
 
-bool pg_net_unpark_all(void) {
-    if (n_parked == 0) {
-        return false;
-    }
-    all_back = true;
+void pg_net_unpark_all(void) {
+    all_back = true;  // even with none set aside: none may be set aside before the next round
     for (uint32_t port = 0; port < 65536 && n_parked > 0; port++) {
         if (parked[port] != NULL) {
             unpark(parked[port]);
         }
     }
-    return true;
+}
+
+struct mg_connection *pg_net_unpark_id(unsigned long id) {
+    for (uint32_t port = 0, seen = 0; port < 65536 && seen < n_parked; port++) {
+        struct mg_connection *c = parked[port];
+        if (c == NULL) {
+            continue;
+        }
+        if (c->id == id) {
+            unpark(c);
+            return c;
+        }
+        seen++;
+    }
+    return NULL;
 }
 
 void pg_tcpip_unpark_for(const uint8_t *frame, size_t len) {
