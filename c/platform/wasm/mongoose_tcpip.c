@@ -18,7 +18,11 @@ void pg_tcpip_rx(struct mg_tcpip_if *ifp, void *buf, size_t len) {
 static struct mg_connection *parked[65536];
 static uint32_t n_parked;
 static bool (*park_test)(struct mg_connection *c);
-static bool all_back;  // unparked for a round: the next round walks them all
+// The park pass runs once per sweep (pg_net_unpark_all, every 50 ms from the
+// module's timeout round), after the round that walked every connection: not
+// after every round, where its own walk cost busy keep-alive connections what
+// it saved (each parked at every pause and put back by its next request).
+static enum { PARK_NONE, PARK_AFTER_NEXT, PARK_NOW } park_step;
 
 uint32_t pg_parked(void) {
     return n_parked;
@@ -36,7 +40,7 @@ static void unpark(struct mg_connection *c) {
 }
 
 void pg_net_unpark_all(void) {
-    all_back = true;  // even with none set aside: none may be set aside before the next round
+    park_step = PARK_AFTER_NEXT;  // even with none set aside: none may be set aside before the next round
     for (uint32_t port = 0; port < 65536 && n_parked > 0; port++) {
         if (parked[port] != NULL) {
             unpark(parked[port]);
@@ -88,10 +92,14 @@ static bool parkable(struct mg_connection *c) {
 }
 
 void pg_tcpip_park(struct mg_mgr *mgr) {
-    if (park_test == NULL || all_back) {
-        all_back = false;
+    if (park_step == PARK_AFTER_NEXT) {
+        park_step = PARK_NOW;  // the next round walks them all first
         return;
     }
+    if (park_step != PARK_NOW || park_test == NULL) {
+        return;
+    }
+    park_step = PARK_NONE;
     for (struct mg_connection **link = &mgr->conns; *link != NULL;) {
         struct mg_connection *c = *link;
         if (parkable(c) && park_test(c)) {

@@ -7,7 +7,7 @@
 void pg_tcpip_rx(struct mg_tcpip_if *ifp, void *buf, size_t len);
 
 // Parking (pg_net_park_when in c/platform/platform.h): a received frame puts
-// its connection back before Mongoose looks for it; after a poll round, the
-// connections waiting for their client leave Mongoose's list.
+// its connection back before Mongoose looks for it; after the poll round that
+// follows a sweep, the connections waiting for their client leave Mongoose's list.
 void pg_tcpip_unpark_for(const uint8_t *frame, size_t len);
 void pg_tcpip_park(struct mg_mgr *mgr);
