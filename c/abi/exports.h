@@ -39,10 +39,10 @@ PG_EXPORT void pg_set_host_paths(const char *health, const char *metrics);
 // malloc'd by the host) read-only at /app, and make it the current directory.
 // Returns 1, or 0 with the reason printed on stderr. c/vm/volume.c.
 PG_EXPORT int pg_mount_app(const uint8_t *image, size_t len);
+// Mount the data volume (littlefs v2 on block_count blocks of the pg.block_*
+// imports) at /data, formatting it first if format. 1, or 0 as above.
+PG_EXPORT int pg_mount_data(uint32_t block_count, int format);
 // How many connections the guest has set aside until their client sends more
 // (pg_net_park_when in c/platform/platform.h): the host reads it as the guest
 // waits. c/platform/wasm/mongoose_tcpip.c.
 PG_EXPORT uint32_t pg_parked(void);
-// Mount the data volume (littlefs v2 on block_count blocks of the pg.block_*
-// imports) at /data, formatting it first if format. 1, or 0 as above.
-PG_EXPORT int pg_mount_data(uint32_t block_count, int format);

@@ -102,8 +102,8 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
                 pg_call_handler("close handler", 2, args);
             }
             // Freed here, not by Mongoose, which wipes each byte of a buffer
-            // it frees (16 KiB at least each, a tenth of a new connection's
-            // cost): they hold nothing the rest of guest memory does not.
+            // it frees (16 KiB at least each: a fifth of the guest's CPU per
+            // new connection); they hold nothing the rest of guest memory does not.
             release(&c->recv);
             release(&c->send);
             break;

@@ -379,7 +379,7 @@ function run(init: WorkerInit): void {
       // within the instance's maximum: untouched pages cost no RSS.
       emscripten_notify_memory_growth: (): void => {
         const size = wasmMemory.buffer.byteLength;
-        const ahead = Math.min(init.memoryMax - size, Math.min(GROW_AHEAD_MAX, Math.max(GROW_AHEAD_MIN, size / 16)));
+        const ahead = Math.min(init.memoryMax - size, GROW_AHEAD_MAX, Math.max(GROW_AHEAD_MIN, size / 16));
         if (ahead >= WASM_PAGE) wasmMemory.grow(Math.floor(ahead / WASM_PAGE));
       },
       memory: wasmMemory,

@@ -39,26 +39,31 @@ static void unpark(struct mg_connection *c) {
     c->mgr->conns = c;
 }
 
+// The next parked connection at or after *port (advanced past it), or NULL.
+static struct mg_connection *next_parked(uint32_t *port) {
+    for (; *port < 65536; (*port)++) {
+        if (parked[*port] != NULL) {
+            return parked[(*port)++];
+        }
+    }
+    return NULL;
+}
+
 void pg_net_unpark_all(void) {
     park_step = PARK_AFTER_NEXT;  // even with none set aside: none may be set aside before the next round
-    for (uint32_t port = 0; port < 65536 && n_parked > 0; port++) {
-        if (parked[port] != NULL) {
-            unpark(parked[port]);
-        }
+    struct mg_connection *c;
+    for (uint32_t port = 0; n_parked > 0 && (c = next_parked(&port)) != NULL;) {
+        unpark(c);
     }
 }
 
 struct mg_connection *pg_net_unpark_id(unsigned long id) {
-    for (uint32_t port = 0, seen = 0; port < 65536 && seen < n_parked; port++) {
-        struct mg_connection *c = parked[port];
-        if (c == NULL) {
-            continue;
-        }
+    struct mg_connection *c;
+    for (uint32_t port = 0; n_parked > 0 && (c = next_parked(&port)) != NULL;) {
         if (c->id == id) {
             unpark(c);
             return c;
         }
-        seen++;
     }
     return NULL;
 }
