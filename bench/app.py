@@ -24,6 +24,7 @@ def upload(body):
 
 
 try:
+    import asyncio
     import mongoose
 except ImportError:
     mongoose = None
@@ -46,5 +47,14 @@ if mongoose is not None:
     @app.post('/upload')
     def _upload(request):
         return mongoose.Response(upload(request.body), content_type='text/plain')
+
+    @app.get('/async')
+    async def _async_page(request):
+        return mongoose.Response(page(), content_type='text/html')
+
+    @app.get('/async-sleep')
+    async def _async_sleep_page(request):
+        await asyncio.sleep(0)
+        return mongoose.Response(page(), content_type='text/html')
 
     app.run()

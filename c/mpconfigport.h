@@ -56,13 +56,15 @@
     X(ECONNRESET) X(ENOBUFS) X(ENOTCONN) X(ETIMEDOUT) X(ECONNREFUSED) X(EHOSTUNREACH) X(EALREADY) \
     X(EINPROGRESS)
 // Nothing else that reaches outside the sandbox, and nothing that needs an OS.
-#define MICROPY_PY_IO_IOBASE (0)
-#define MICROPY_PY_SELECT (0)
+// asyncio (c/py/manifest.py freezes MicroPython's own) and select, which its
+// core imports; its waits are Mongoose polls instead (mongoose/loop.py).
+#define MICROPY_PY_ASYNCIO (1)
+#define MICROPY_PY_SELECT (1)
+#define MICROPY_PY_IO_IOBASE (1)  // asyncio.ThreadSafeFlag's base, in asyncio/event.py
 #define MICROPY_PY_SOCKET (0)
 #define MICROPY_PY_NETWORK (0)
 #define MICROPY_PY_SSL (0)
 #define MICROPY_PY_MACHINE (0)
-#define MICROPY_PY_ASYNCIO (0)
 #define MICROPY_PY_BTREE (0)
 #define MICROPY_PY_FRAMEBUF (0)
 #define MICROPY_PY_VFS (0)  // os.mount and os.VfsLfs2 remain, within the guest

@@ -59,6 +59,8 @@ interface Scenario {
   getOnly: boolean;
   /** Served by the seed's program (seedProgram()) instead of bench/app.py. */
   seed?: boolean;
+  /** Only the builds with the `mongoose` module (async routes of bench/app.py), compared with their own sync GET. */
+  mongooseOnly?: boolean;
 }
 
 // admin:istrator, the seed's login.
@@ -106,6 +108,16 @@ const SCENARIOS: Scenario[] = [
     getOnly: false,
   },
   { id: 'c1000', label: 'GET / keep-alive, 1,000 concurrent connections', path: '/', connections: 1000, unit: 'req/s', getOnly: true },
+  { id: 'async', label: 'GET /async (async def, no await) keep-alive, 50 connections', path: '/async', connections: 50, unit: 'req/s', getOnly: true, mongooseOnly: true },
+  {
+    id: 'async-sleep',
+    label: 'GET /async-sleep (awaits asyncio.sleep(0)) keep-alive, 50 connections',
+    path: '/async-sleep',
+    connections: 50,
+    unit: 'req/s',
+    getOnly: true,
+    mongooseOnly: true,
+  },
 ];
 
 /** The seed's program exactly as the seed writes it, without its print (a line of stdout per request), written to dir. */
@@ -260,7 +272,7 @@ async function main(): Promise<void> {
   let trouble = false;
   for (const sc of SCENARIOS) {
     console.log(`\n${sc.label}`);
-    let takers = running.filter((r) => sc.getOnly || !r.contender.getOnly);
+    let takers = running.filter((r) => (sc.getOnly || !r.contender.getOnly) && (!sc.mongooseOnly || r.contender.id === 'pythongoose' || r.contender.id === 'native'));
     if (sc.seed) {
       // Its own servers, started for this scenario only.
       const seeds: Running[] = [];
@@ -417,6 +429,13 @@ async function main(): Promise<void> {
     if (c1000[BASELINE]) {
       const p99 = c1000.pythongoose.p99Ms / c1000[BASELINE].p99Ms;
       target(p99 <= 1.5, `${get('c1000').label}: p99 ≤ 1.5× node:http's: ${p99.toFixed(2)}× (${c1000.pythongoose.p99Ms.toFixed(0)} ms against ${c1000[BASELINE].p99Ms.toFixed(0)} ms)`);
+    }
+    // Issue 16's: async handlers against the sync GET of the same build, same run.
+    for (const id of ['async', 'async-sleep']) {
+      const s = results.find((x) => x.id === id);
+      if (!s?.cells.pythongoose) continue;
+      const vsSync = s.cells.pythongoose.value / get('get').cells.pythongoose.value;
+      target(vsSync >= 0.8, `${s.label}: ≥ 0.8× the sync GET /: ${fmtRatio(vsSync)}${short(vsSync, 0.8)}`);
     }
     for (const s of results) {
       if (!s.cells.pyodide || !s.cells.pythongoose) continue;

@@ -13,8 +13,9 @@
 //     WS_MSG  conn, data       str (text frame) or bytes (binary frame)
 //     CLOSE   conn             a watched connection closed
 //   poll(ms)                   run the network for up to ms milliseconds
-//   entry(fn, serve=False)     fn, wrapped to calibrate the GC rule (c/vm/gc.h);
-//                              with serve, it then polls forever
+//   wait(ms)                   the asyncio loop's poll (c/mod/poll.c)
+//   resume(coro) -> bool       run it to its next await; True if it finished
+//   entry(fn)                  fn, wrapped to calibrate the GC rule (c/vm/gc.h)
 //   reply(conn, status, headers, body)               a whole response
 //   start(conn, status, headers, chunked)            open a response
 //   send(conn, data, end_if_full=False) -> bytes queued, or -1 if it was
@@ -77,6 +78,8 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__mongoose) },
     { MP_ROM_QSTR(MP_QSTR_listen), MP_ROM_PTR(&mongoose_listen_obj) },
     { MP_ROM_QSTR(MP_QSTR_poll), MP_ROM_PTR(&mongoose_poll_obj) },
+    { MP_ROM_QSTR(MP_QSTR_wait), MP_ROM_PTR(&mongoose_wait_obj) },
+    { MP_ROM_QSTR(MP_QSTR_resume), MP_ROM_PTR(&mongoose_resume_obj) },
     { MP_ROM_QSTR(MP_QSTR_entry), MP_ROM_PTR(&mongoose_entry_obj) },
     { MP_ROM_QSTR(MP_QSTR_reply), MP_ROM_PTR(&mongoose_reply_obj) },
     { MP_ROM_QSTR(MP_QSTR_start), MP_ROM_PTR(&mongoose_start_obj) },

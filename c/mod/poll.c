@@ -1,5 +1,6 @@
-// Running the network from Python: poll(ms), and entry(fn, serve), which
-// calibrates the GC rule (c/vm/gc.h) and may poll forever.
+// Running the network from Python: poll(ms); wait(ms), the asyncio loop's
+// poll, and resume(coro); and entry(fn), which calibrates the GC rule
+// (c/vm/gc.h).
 #include "py/runtime.h"
 #include "c/mod/poll.h"
 #include "c/platform/platform.h"
@@ -32,37 +33,63 @@ static mp_obj_t mongoose_poll(mp_obj_t ms_in) {
 }
 MP_DEFINE_CONST_FUN_OBJ_1(mongoose_poll_obj, mongoose_poll);
 
-// entry(fn, serve=False): a callable that records the caller's stack depth
-// for the GC rule, then calls fn (and with serve, polls forever from that
-// depth). mongoose.init is one, so the seed's init() at module level
-// calibrates the rule as its poll loop there will; app.run is another.
+// wait(ms): the asyncio loop's wait (mongoose/loop.py), at every turn of
+// the loop: ms is the time to its next timed task, -1 for none, 0 when a task
+// is ready. A poll like poll(), under the loop's own GC calibration; with a
+// task ready only if the last one was over a millisecond ago, so that ready
+// tasks neither wait for the network nor starve it. The task step that
+// follows runs under the CPU budget.
+static mp_obj_t mongoose_wait(mp_obj_t ms_in) {
+    static uint64_t last_poll_ms;
+    mp_int_t ms = mp_obj_get_int(ms_in);
+    if (pg_callback_depth > 0) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("the asyncio loop cannot run in a callback"));
+    }
+    pg_budget_task_wait();
+    if (ms != 0 || mg_millis() - last_poll_ms >= 1) {
+        pg_net_init();
+        pg_gc_enter_loop();
+        poll_network(ms < 0 || ms > 1000 ? 1000 : ms);
+        last_poll_ms = mg_millis();
+    }
+    pg_budget_task_step();
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_1(mongoose_wait_obj, mongoose_wait);
+
+// resume(coro) -> bool: run a coroutine to its next yield; True if it
+// finished instead (its return value dropped). What it raises propagates. A
+// StopIteration caught in Python costs an exception object and a longjmp.
+static mp_obj_t mongoose_resume(mp_obj_t coro) {
+    mp_obj_t ret;
+    mp_vm_return_kind_t kind = mp_resume(coro, mp_const_none, MP_OBJ_NULL, &ret);
+    if (kind == MP_VM_RETURN_EXCEPTION) {
+        nlr_raise(ret);
+    }
+    return mp_obj_new_bool(kind == MP_VM_RETURN_NORMAL);
+}
+MP_DEFINE_CONST_FUN_OBJ_1(mongoose_resume_obj, mongoose_resume);
+
+// entry(fn): a callable that records the caller's stack depth for the GC
+// rule, then calls fn. mongoose.init is one, so the seed's init() at module
+// level calibrates the rule as its poll loop there will.
 typedef struct {
     mp_obj_base_t base;
     mp_obj_t fn;
-    bool serve;
 } entry_obj_t;
 
 static mp_obj_t entry_call(mp_obj_t self_in, size_t n_args, size_t n_kw, const mp_obj_t *args) {
     entry_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    if (self->serve && pg_callback_depth > 0) {
-        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("run() cannot be called from a callback"));
-    }
     pg_gc_enter();
     pg_gc_leave();
-    mp_obj_t ret = mp_call_function_n_kw(self->fn, n_args, n_kw, args);
-    while (self->serve) {
-        pg_gc_enter();
-        poll_network(1000);
-    }
-    return ret;
+    return mp_call_function_n_kw(self->fn, n_args, n_kw, args);
 }
 
 static MP_DEFINE_CONST_OBJ_TYPE(entry_type, MP_QSTR_entry, MP_TYPE_FLAG_NONE, call, entry_call);
 
-static mp_obj_t mongoose_entry(size_t n_args, const mp_obj_t *args) {
+static mp_obj_t mongoose_entry(mp_obj_t fn) {
     entry_obj_t *o = mp_obj_malloc(entry_obj_t, &entry_type);
-    o->fn = args[0];
-    o->serve = n_args > 1 && mp_obj_is_true(args[1]);
+    o->fn = fn;
     return MP_OBJ_FROM_PTR(o);
 }
-MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_entry_obj, 1, 2, mongoose_entry);
+MP_DEFINE_CONST_FUN_OBJ_1(mongoose_entry_obj, mongoose_entry);

@@ -3,4 +3,6 @@
 #include "py/obj.h"
 
 MP_DECLARE_CONST_FUN_OBJ_1(mongoose_poll_obj);
-MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(mongoose_entry_obj);
+MP_DECLARE_CONST_FUN_OBJ_1(mongoose_wait_obj);
+MP_DECLARE_CONST_FUN_OBJ_1(mongoose_resume_obj);
+MP_DECLARE_CONST_FUN_OBJ_1(mongoose_entry_obj);

@@ -30,6 +30,13 @@ void pg_vm_check(void) {
         MP_ERROR_TEXT("callback ran over its CPU budget of %u ms"), (unsigned)pg_limits.cpu_budget_ms));
 }
 
+static void drop_pending_budget(void) {
+    mp_obj_t pending = MP_STATE_MAIN_THREAD(mp_pending_exception);
+    if (pending != MP_OBJ_NULL && mp_obj_get_type(pending) == &pg_type_BudgetExceeded) {
+        MP_STATE_MAIN_THREAD(mp_pending_exception) = MP_OBJ_NULL;
+    }
+}
+
 mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t *args) {
     nlr_buf_t nlr;
     mp_obj_t ret = MP_OBJ_NULL;
@@ -47,12 +54,25 @@ mp_obj_t pg_call(const char *context, mp_obj_t fn, size_t n_args, const mp_obj_t
     }
     if (--pg_callback_depth == 0) {
         callback_deadline = 0;
-        mp_obj_t pending = MP_STATE_MAIN_THREAD(mp_pending_exception);
-        if (pending != MP_OBJ_NULL && mp_obj_get_type(pending) == &pg_type_BudgetExceeded) {
-            MP_STATE_MAIN_THREAD(mp_pending_exception) = MP_OBJ_NULL;  // it fired as the callback ended
-        }
+        drop_pending_budget();  // it fired as the callback ended
     }
     return ret;
+}
+
+// The asyncio loop runs its tasks outside any callback: each step (the run of
+// a task up to its next await) gets a budget of its own, from the loop's wait
+// before it; the wait itself has none.
+void pg_budget_task_wait(void) {
+    if (pg_callback_depth == 0) {
+        callback_deadline = 0;
+        drop_pending_budget();  // it fired as the last step ended
+    }
+}
+
+void pg_budget_task_step(void) {
+    if (pg_callback_depth == 0 && pg_limits.cpu_budget_ms > 0) {
+        callback_deadline = pg_millis() + pg_limits.cpu_budget_ms;
+    }
 }
 
 // "#b\n": a callback ran over its CPU budget; "#m\n": a MemoryError reached

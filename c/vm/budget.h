@@ -12,6 +12,10 @@ extern const mp_obj_type_t pg_type_BudgetExceeded;
 // Depth of C->Python callbacks in progress (0 at the top level).
 extern int pg_callback_depth;
 
+// The asyncio loop's wait (no budget) and the task step after it (a budget of its own).
+void pg_budget_task_wait(void);
+void pg_budget_task_step(void);
+
 // Events for the host's metrics, on fd 3 with the access records (if
 // pg_access_log): an exception that is a BudgetExceeded or a MemoryError, and
 // the heap after a collection.

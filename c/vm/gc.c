@@ -12,7 +12,7 @@
 
 static bool gc_pending, gc_stress, gc_allowed;
 #define PG_GC_MIN_THRESHOLD (256 * 1024)  // bytes allocated between collections, at least
-static uintptr_t shallowest_sp;
+static uintptr_t shallowest_sp, shallowest_loop_sp;
 
 void pg_gc_init(size_t heap_initial, size_t heap_max, bool stress) {
     pg_heap_limit = heap_max;
@@ -28,13 +28,21 @@ void gc_collect(void) {
     gc_pending = true;
 }
 
-bool pg_gc_enter(void) {
+static bool enter(uintptr_t *shallowest) {
     uintptr_t sp = emscripten_stack_get_current();  // the stack grows down
-    gc_allowed = sp >= shallowest_sp;
+    gc_allowed = sp >= *shallowest;
     if (gc_allowed) {
-        shallowest_sp = sp;
+        *shallowest = sp;
     }
     return gc_allowed;
+}
+
+bool pg_gc_enter(void) {
+    return enter(&shallowest_sp);
+}
+
+bool pg_gc_enter_loop(void) {
+    return enter(&shallowest_loop_sp);
 }
 
 void pg_gc_leave(void) {

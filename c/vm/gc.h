@@ -15,6 +15,11 @@ void pg_gc_safe_point(void);
 // builtin (e.g. inside map()) whose wasm locals may hold objects, so no
 // collection may run during it. Returns whether collections are allowed.
 bool pg_gc_enter(void);
+// The same for the asyncio loop's wait (mongoose.wait), with a calibration of
+// its own: the loop waits under asyncio.run() (or app.run()), a few frames of
+// frozen bytecode deeper than a module-level poll or init() calibrates.
+// Only bytecode lies between, whose values are on the scanned Python stack.
+bool pg_gc_enter_loop(void);
 void pg_gc_leave(void);
 
 // The wasm guest's heap: heap_initial bytes now, collections deferred to safe

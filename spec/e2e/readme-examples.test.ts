@@ -13,9 +13,9 @@ function readmeApp(): string {
   const readme = readFileSync(`${ROOT}README.md`, 'utf8');
   const section = readme.slice(readme.indexOf('### Apps: routes'), readme.indexOf('### The seed API'));
   const blocks = [...section.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1]);
-  if (blocks.length !== 3) throw new Error(`expected 3 python blocks in the README's API section, got ${blocks.length}`);
-  const [routes, hooks, sockets] = blocks;
-  return `${routes.replace(/^app\.run\(\).*$/m, '')}\n${hooks}\n${sockets}\napp.run()\n`;
+  if (blocks.length !== 4) throw new Error(`expected 4 python blocks in the README's API section, got ${blocks.length}`);
+  const [routes, hooks, sockets, tasks] = blocks;
+  return `${routes.replace(/^app\.run\(\).*$/m, '')}\n${hooks}\n${sockets}\n${tasks}\napp.run()\n`;
 }
 
 const readme = serverSuite('README Python examples', () => ({ source: readmeApp(), app: 'readme.py', accessLog: false }));
@@ -88,6 +88,17 @@ readme('the WebSocket and SSE examples', async ({ srv }) => {
   });
   assert.match(events, /event: greeting\nid: 1\ndata: hello\n\n/);
   assert.match(events, /data: tick\n\n/);
+});
+
+readme('the asyncio example: an async handler, an awaited fetch, a background task', async ({ srv }) => {
+  const slow = await request(srv.port, '/slow');
+  assert.is(slow.status, 200);
+  assert.is(slow.body.toString(), 'done');
+  const weather = await request(srv.port, '/weather');
+  assert.is(weather.status, 502, 'no --allow: the fetch fails with a reason');
+  assert.match(JSON.parse(weather.body.toString()).error, /api\.example\.com/);
+  const beats = JSON.parse((await request(srv.port, '/beats')).body.toString()).beats;
+  assert.ok(beats >= 1, `the heartbeat task ran (${beats})`);
 });
 
 readme.run();

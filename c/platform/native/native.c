@@ -106,6 +106,10 @@ bool pg_gc_enter(void) {
     return true;
 }
 
+bool pg_gc_enter_loop(void) {
+    return true;
+}
+
 void pg_gc_leave(void) {
 }
 

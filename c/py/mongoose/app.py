@@ -1,9 +1,12 @@
-# The App: routes, hooks, Basic-auth rules, each request to its handler, and its response sent.
+# The App: routes, hooks, Basic-auth rules, each request to its handler (a
+# task for an async one), and its response sent.
+import asyncio
 import json
 
 import _mongoose
 
-from .core import _FAILURES, _TEXT, BudgetExceeded, _log_exception, _watched
+from .core import _FAILURES, _TEXT, BudgetExceeded, _log_exception, _Task, _watched
+from .loop import follow, is_async, is_coroutine, start
 from .request import _serve, _unquote
 from .response import _CTYPE_BLOCKS, HTTPError, Response, _Stream, _to_response
 from .sockets import EventStream, WebSocket
@@ -19,6 +22,7 @@ class _Route:
         self.pattern = pattern
         self.methods = methods
         self.handler = handler
+        self.is_async = is_async(handler)
         self.auth = auth
         self.segments = []
         for seg in pattern.split("/")[1:]:
@@ -112,6 +116,7 @@ class App:
         self._before = []
         self._after = []
         self._errors = {}
+        self._async = False  # a hook or error handler is async: every request is answered in a task
         self._auth = []  # (prefix, check, realm or None)
         self._fast = {}  # path -> {method: route}: see _build_fast
         self._fast_n = -1  # len(self.routes) when _fast was built; -1: rebuild
@@ -180,18 +185,24 @@ class App:
 
     def before_request(self, fn):
         self._before.append(fn)
-        self._fast_n = -1
+        self._hook_added(fn)
         return fn
 
     def after_request(self, fn):
         self._after.append(fn)
+        self._hook_added(fn)
         return fn
 
     def errorhandler(self, key):
         def register(fn):
             self._errors[key] = fn
+            self._hook_added(fn)
             return fn
         return register
+
+    def _hook_added(self, fn):
+        self._async = self._async or is_async(fn)
+        self._fast_n = -1
 
     def basic_auth(self, check, prefix="/", realm="pythongoose", challenge=True):
         """Require Basic credentials accepted by check(user, password) for
@@ -202,16 +213,16 @@ class App:
 
     # -- serving --
 
-    @property
-    def run(self):
-        """app.run(): serve forever. The loop is in C so that it polls at the
-        caller's stack depth (the GC's safe-point rule, c/vm/gc.h). Flask's
-        host/port/debug are accepted and ignored: the host process owns the
-        listening socket."""
-        return _mongoose.entry(self._listen, True)
+    def run(self, host=None, port=None, debug=None):
+        """Serve forever, on the asyncio loop. Flask's host/port/debug are
+        accepted and ignored: the host process owns the listening socket."""
+        asyncio.run(self.start_server())
 
-    def _listen(self, host=None, port=None, debug=None):
+    async def start_server(self, host=None, port=None, debug=None):
+        """Serve from a running asyncio loop (as Microdot's): `await
+        app.start_server()` in the app's own main(); it never returns."""
         _serve(self._handle)
+        await asyncio.Event().wait()
 
     def _build_fast(self):
         # Routes without parameters that the in-order scan of _respond would
@@ -219,12 +230,12 @@ class App:
         # applies to every request: those requests skip the scan.
         self._fast = {}
         self._fast_n = len(self.routes)
-        if self._auth or self._before:
+        if self._auth or self._before or self._async:
             return
         for r in self.routes:
             if r.fixed is None:
                 break  # a parameter route could match what follows it
-            if r.auth is not None or isinstance(r, _SocketRoute) or "%" in r.pattern:
+            if r.auth is not None or r.is_async or isinstance(r, _SocketRoute) or "%" in r.pattern:
                 continue
             by_method = self._fast.setdefault(r.pattern, {})
             for m in r.methods:
@@ -240,6 +251,9 @@ class App:
         route = self._fast.get(path)
         if route is not None:
             route = route.get(req.method)
+        if route is not None and route.is_async:
+            self._defer(req, route, _NO_PARAMS, None)
+            return
         try:
             if route is not None:
                 ret = route.handler(req)
@@ -251,26 +265,73 @@ class App:
         except Exception as e:
             resp = self._error(req, e)
         except BudgetExceeded as e:
-            _log_exception("Traceback while answering %s %s:" % (req.method, req.path), e)
-            resp = Response("Service Unavailable\n", 503, None, "text/plain; charset=utf-8")
+            resp = _over_budget(req, e)
         if resp is not None:
+            self._finish(req, resp)
+
+    def _finish(self, req, resp):
+        conn = req.conn
+        try:
+            # A str or bytes body with just a Content-Type: one C call.
+            body = resp.body
+            if (type(body) is str or type(body) is bytes) and len(resp.headers) == 1 and not resp.cookies:
+                ctype = resp.headers.get("Content-Type")
+                block = _CTYPE_BLOCKS.get(ctype) if type(ctype) is str else None
+                if block is not None:
+                    _mongoose.reply(conn, resp.status, block, body)
+                    return
+            self._send(req, resp)
+        except Exception as e:
+            # An invalid header or status shows only here, as the response is sent.
+            _log_exception("Traceback while answering %s %s:" % (req.method, req.path), e)
             try:
-                # A str or bytes body with just a Content-Type: one C call.
-                body = resp.body
-                if (type(body) is str or type(body) is bytes) and len(resp.headers) == 1 and not resp.cookies:
-                    ctype = resp.headers.get("Content-Type")
-                    block = _CTYPE_BLOCKS.get(ctype) if type(ctype) is str else None
-                    if block is not None:
-                        _mongoose.reply(conn, resp.status, block, body)
-                        return
-                self._send(req, resp)
-            except Exception as e:
-                # An invalid header or status shows only here, as the response is sent.
-                _log_exception("Traceback while answering %s %s:" % (req.method, req.path), e)
-                try:
-                    _mongoose.reply(conn, 500, _TEXT, "Internal Server Error\n")
-                except Exception:
-                    _mongoose.close(conn)  # begun already, or the client left
+                _mongoose.reply(conn, 500, _TEXT, "Internal Server Error\n")
+            except Exception:
+                _mongoose.close(conn)  # begun already, or the client left
+
+    def _defer(self, req, route, params, allowed):
+        # Answered by a coroutine, at once as far as it can go, then as a task
+        # (cancelled if the client leaves first).
+        task = start(self._answer(req, route, params, allowed))
+        if task is not None:
+            _watched[req.conn] = task
+            _mongoose.watch(req.conn, False)
+
+    async def _answer(self, req, route, params, allowed):
+        # _respond's second half, in a task: what returns a coroutine is awaited.
+        try:
+            resp = None
+            for fn in self._before:
+                ret = fn(req)
+                if is_coroutine(ret):
+                    ret = await ret
+                if ret is not None:
+                    resp = _to_response(ret)
+                    break
+            if resp is None and (route is None or isinstance(route, _SocketRoute)):
+                resp = self._unrouted(req, route, params, allowed, False)  # static: tried in _respond
+            else:
+                if resp is None:
+                    ret = route.handler(req, **params) if params else route.handler(req)
+                    if is_coroutine(ret):
+                        ret = await ret
+                    resp = ret if isinstance(ret, Response) else _to_response(ret)
+                for fn in self._after:
+                    ret = fn(req, resp)
+                    if is_coroutine(ret):
+                        ret = await ret
+                    if ret is not None:
+                        resp = _to_response(ret)
+        except Exception as e:
+            resp = self._error(req, e)
+            if is_coroutine(resp):
+                resp = await self._error_async(req, resp)
+        except BudgetExceeded as e:
+            resp = _over_budget(req, e)
+        if type(_watched.get(req.conn)) is _Task:
+            del _watched[req.conn]
+        if resp is not None:
+            self._finish(req, resp)
 
     def _error(self, req, e):
         if isinstance(e, HTTPError):
@@ -291,10 +352,16 @@ class App:
                 if handler is None:
                     return Response("Internal Server Error\n", 500, None, "text/plain; charset=utf-8")
         try:
-            return _to_response(handler(req, e))
+            ret = handler(req, e)
+            return ret if is_coroutine(ret) else _to_response(ret)  # an async one's, for _answer to await
         except Exception as e2:
-            _log_exception("Traceback in error handler for %s %s:" % (req.method, req.path), e2)
-            return Response("Internal Server Error\n", 500, None, "text/plain; charset=utf-8")
+            return _error_handler_failed(req, e2)
+
+    async def _error_async(self, req, coro):
+        try:
+            return _to_response(await coro)
+        except Exception as e:
+            return _error_handler_failed(req, e)
 
     def _check_auth(self, req, route, parts):
         # Prefixes are matched against the decoded path with empty segments
@@ -316,6 +383,29 @@ class App:
         return creds is not None and bool(check(creds[0], creds[1]))
 
     def _respond(self, req):
+        route, params, allowed, denied = self._match(req)
+        if denied is not None:
+            return denied
+        if self._async or (route is not None and route.is_async):
+            # A static file only while the request is in hand: before the
+            # hooks, which then run in a task.
+            if route is None and not allowed and self._static_file(req):
+                return None
+            self._defer(req, route, params, allowed)
+            return None
+        for fn in self._before:
+            ret = fn(req)
+            if ret is not None:
+                return self._after_hooks(req, _to_response(ret))
+        if route is None or isinstance(route, _SocketRoute):
+            return self._unrouted(req, route, params, allowed)
+        ret = route.handler(req, **params) if params else route.handler(req)
+        resp = ret if isinstance(ret, Response) else _to_response(ret)
+        return self._after_hooks(req, resp) if self._after else resp
+
+    def _match(self, req):
+        # (route or None, its URL parameters, the methods of the path's other
+        # routes, a refusal by an auth rule or None).
         method = req.method
         if method not in _KNOWN_METHODS:
             raise HTTPError(501)
@@ -337,14 +427,15 @@ class App:
                 route, params = r, p
                 break
             allowed.extend(r.methods)
+        denied = None
         if self._auth or (route is not None and route.auth is not None):
             denied = self._check_auth(req, route, parts)
-            if denied is not None:
-                return denied
-        for fn in self._before:
-            ret = fn(req)
-            if ret is not None:
-                return self._after_hooks(req, _to_response(ret))
+        return route, params, allowed, denied
+
+    def _unrouted(self, req, route, params, allowed, static=True):
+        # A path without a route of this method (405, OPTIONS, a static file,
+        # 404), or a WebSocket or event stream.
+        method = req.method
         if route is None:
             if allowed:
                 if method == "OPTIONS":
@@ -352,14 +443,13 @@ class App:
                 resp = self._error(req, HTTPError(405))
                 resp.headers["Allow"] = _allow(allowed)
                 return resp
-            if method in ("GET", "HEAD") and self.static and _mongoose.serve_static(req.conn):
+            if static and self._static_file(req):
                 return None
             raise HTTPError(404)
-        if isinstance(route, _SocketRoute):
-            return self._open_socket(req, route, params)
-        ret = route.handler(req, **params) if params else route.handler(req)
-        resp = ret if isinstance(ret, Response) else _to_response(ret)
-        return self._after_hooks(req, resp) if self._after else resp
+        return self._open_socket(req, route, params)
+
+    def _static_file(self, req):
+        return req.method in ("GET", "HEAD") and self.static and _mongoose.serve_static(req.conn)
 
     def _after_hooks(self, req, resp):
         for fn in self._after:
@@ -377,11 +467,12 @@ class App:
             _watched[req.conn] = stream
             _mongoose.watch(req.conn, False)
             route.clients.append(stream)
+            heading = "Traceback in event stream handler for %s:" % req.path
             try:
-                route.handler(stream, req, **params)
+                follow(route.handler(stream, req, **params), heading, stream.close)
             except _FAILURES as e:
                 # Too late for a 500: the 200 is on its way. End the stream.
-                _log_exception("Traceback in event stream handler for %s:" % req.path, e)
+                _log_exception(heading, e)
                 stream.close()
             return None
         upgrade = req.headers.get("Upgrade") or ""
@@ -389,6 +480,7 @@ class App:
             return Response("WebSocket upgrade expected\n", 426, {"Upgrade": "websocket"},
                             "text/plain; charset=utf-8")
         ws = WebSocket(req.conn, req, route)
+        heading = "Traceback in WebSocket open handler for %s:" % req.path
         _mongoose.ws_upgrade(req.conn, "")
         _watched[req.conn] = ws
         route.clients.append(ws)
@@ -399,10 +491,10 @@ class App:
             else:
                 opener = route.open
             if opener is not None:
-                opener(ws, req, **params)
+                follow(opener(ws, req, **params), heading, ws._failed)
         except _FAILURES as e:
-            _log_exception("Traceback in WebSocket open handler for %s:" % req.path, e)
-            ws.close(1011, "internal error")
+            _log_exception(heading, e)
+            ws._failed()
         return None
 
     def _send(self, req, resp):
@@ -430,6 +522,16 @@ class App:
             return
         _watched[conn] = _Stream(conn, it, req)
         _mongoose.watch(conn, True)
+
+
+def _over_budget(req, e):
+    _log_exception("Traceback while answering %s %s:" % (req.method, req.path), e)
+    return Response("Service Unavailable\n", 503, None, "text/plain; charset=utf-8")
+
+
+def _error_handler_failed(req, e):
+    _log_exception("Traceback in error handler for %s %s:" % (req.method, req.path), e)
+    return Response("Internal Server Error\n", 500, None, "text/plain; charset=utf-8")
 
 
 def _allow(methods):

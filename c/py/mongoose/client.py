@@ -4,6 +4,7 @@ import json
 import _mongoose
 
 from .core import _CLOSE, timer
+from .loop import Pending, follow
 from .request import Headers
 from .response import _check_header
 
@@ -39,7 +40,9 @@ class MQTTclient:
     """The seed's MQTT client. connect() keeps it connected: while the broker
     cannot be reached it retries every 3 s, and on_connect() runs after each
     (re)connection, the place to subscribe. on_publish(topic, msg) gets the
-    topic as str and the message as bytes."""
+    topic as str and the message as bytes. Each handler may be async (it then
+    runs as a task); `await client.connect(url)` returns once connected, or
+    raises OSError if the first attempt fails (the client retries anyway)."""
 
     RECONNECT_MS = 3000
 
@@ -57,6 +60,7 @@ class MQTTclient:
         self._leaving = False  # disconnect() was called on the current connection
         self._retry = None
         self._pinger = None
+        self._connecting = Pending()  # what `await connect()` waits for
         self.state = "disconnected"  # "connecting", "connected"
         self.error = None  # why the last attempt or connection failed
 
@@ -70,9 +74,13 @@ class MQTTclient:
         self._opts = (self._client_id, user or "", pwd or "", will_topic or "", will_msg or "",
                       int(will_qos), bool(will_retain), self._keepalive, bool(self._clean))
         self._wanted = True
+        self._connecting = Pending()
         if self._conn is None and self._retry is None:
             self.state = "connecting"
             _when_ready(self._dial)
+        elif self.state == "connected":
+            self._connecting.resolve(True)
+        return self._connecting.wait()
 
     def _dial(self):
         self._retry = None
@@ -88,23 +96,25 @@ class MQTTclient:
 
     def _failed(self, msg):
         self.error = _net_error(msg)
+        self._connecting.resolve(error=OSError(self.error))
         if self._on_error:
-            self._on_error(self.error)
+            follow(self._on_error(self.error), "Traceback in MQTT on_error:")
 
     def _event(self, ev, conn, a=None, b=None, qos=0, retain=False):
         if conn != self._conn:
             return
         if ev == _MESSAGE:
             if self._on_publish:
-                self._on_publish(a, b)
+                follow(self._on_publish(a, b), "Traceback in MQTT on_publish:")
         elif ev == _OPEN:
             if a == 0:
                 self.state = "connected"
                 self.error = None
+                self._connecting.resolve(True)
                 if self._keepalive > 0:
                     self._pinger = timer(self._keepalive * 500, self._ping, True)
                 if self._on_connect:
-                    self._on_connect()
+                    follow(self._on_connect(), "Traceback in MQTT on_connect:")
             else:
                 self._failed("the broker refused the connection (CONNACK code %d)" % a)
         elif ev == _ERROR:
@@ -126,7 +136,7 @@ class MQTTclient:
             self.state = "connecting"
             self._retry = timer(self.RECONNECT_MS, self._dial)
         if was_connected and self._on_disconnect:
-            self._on_disconnect()
+            follow(self._on_disconnect(), "Traceback in MQTT on_disconnect:")
 
     def _ping(self):
         if self._conn is not None and self.state == "connected":
@@ -186,9 +196,11 @@ class ClientResponse:
         return "<ClientResponse %d, %d bytes>" % (self.status, len(self.body))
 
 
-def fetch(url, callback, method="GET", headers=None, body=None, timeout=10, max_body=16 * 1024 * 1024):
+def fetch(url, callback=None, method="GET", headers=None, body=None, timeout=10, max_body=16 * 1024 * 1024):
     """Request url (http://) and call callback(ClientResponse) exactly once:
-    with the response, or with .error set (refused, unreachable, timeout)."""
+    with the response, or with .error set (refused, unreachable, timeout).
+    Without a callback, `resp = await fetch(url)`; cancelling the task that
+    awaits it closes the connection."""
     _check_url(url, ("http",))
     rest = url[7:].split("#", 1)[0]
     slash = rest.find("/")
@@ -211,6 +223,10 @@ def fetch(url, callback, method="GET", headers=None, body=None, timeout=10, max_
         head.append("Content-Length: %d\r\n" % len(body or b""))
     request = "".join(head).encode() + b"\r\n" + (body or b"")
     state = {"conn": None, "done": False}
+    pending = None
+    if callback is None:
+        pending = Pending(lambda: cancel())
+        callback = pending.resolve
 
     def finish(resp):
         if state["done"]:
@@ -218,6 +234,12 @@ def fetch(url, callback, method="GET", headers=None, body=None, timeout=10, max_
         state["done"] = True
         deadline.cancel()
         callback(resp)
+
+    def cancel():
+        state["done"] = True
+        deadline.cancel()
+        if state["conn"] is not None:
+            _mongoose.abort(state["conn"])
 
     def on_event(ev, conn, a=None, b=None, c=None):
         if ev == _RESPONSE:
@@ -240,3 +262,4 @@ def fetch(url, callback, method="GET", headers=None, body=None, timeout=10, max_
 
     deadline = timer(int(timeout * 1000), on_timeout)
     _when_ready(start)
+    return pending.wait() if pending is not None else None

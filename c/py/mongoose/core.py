@@ -1,5 +1,6 @@
 # Shared by the other modules: the C events, the connections watched after their request, timers, failures, logging.
 import _mongoose
+from _asyncio import Task as _Task
 
 _DRAIN, _WS_MSG, _CLOSE = _mongoose.DRAIN, _mongoose.WS_MSG, _mongoose.CLOSE
 # Raised inside a callback that runs longer than the host's CPU budget. A
@@ -10,7 +11,8 @@ BudgetExceeded = _mongoose.BudgetExceeded
 _FAILURES = (Exception, BudgetExceeded)
 _TEXT = "Content-Type: text/plain; charset=utf-8\r\n"
 
-# Connections that get events after their request: id -> _Stream/WebSocket/EventStream.
+# Connections that get events after their request: id -> _Stream/WebSocket/EventStream, or the
+# asyncio Task answering it.
 _watched = {}
 
 
@@ -26,7 +28,10 @@ def _dispatch(ev, conn, data=None):
         obj._message(data)
     elif ev == _CLOSE:
         del _watched[conn]
-        obj._closed()
+        if type(obj) is _Task:
+            obj.cancel()  # an async handler's: the client left before its answer
+        else:
+            obj._closed()
 
 
 def _log_exception(heading, exc):

@@ -4,6 +4,7 @@ import json
 import _mongoose
 
 from .core import _FAILURES, _log_exception, _watched
+from .loop import follow
 
 
 class WebSocket:
@@ -38,21 +39,26 @@ class WebSocket:
         fn = getattr(self.handler, "message", None) if self.route.cls else self.route.message
         if fn is None:
             return
+        heading = "Traceback in WebSocket handler for %s:" % self.request.path
         try:
-            fn(self, data)
+            follow(fn(self, data), heading, self._failed)
         except _FAILURES as e:
-            _log_exception("Traceback in WebSocket handler for %s:" % self.request.path, e)
-            self.close(1011, "internal error")
+            _log_exception(heading, e)
+            self._failed()
+
+    def _failed(self):
+        self.close(1011, "internal error")
 
     def _closed(self):
         self.closed = True
         self.route.clients.remove(self)
         fn = getattr(self.handler, "close", None) if self.route.cls else self.route.close
         if fn is not None:
+            heading = "Traceback in WebSocket close handler for %s:" % self.request.path
             try:
-                fn(self)
+                follow(fn(self), heading)
             except _FAILURES as e:
-                _log_exception("Traceback in WebSocket close handler for %s:" % self.request.path, e)
+                _log_exception(heading, e)
 
 
 class EventStream:
@@ -108,7 +114,8 @@ class EventStream:
         self.closed = True
         self.route.clients.remove(self)
         if self.on_close is not None:
+            heading = "Traceback in event stream close handler:"
             try:
-                self.on_close(self)
+                follow(self.on_close(self), heading)
             except _FAILURES as e:
-                _log_exception("Traceback in event stream close handler:", e)
+                _log_exception(heading, e)
