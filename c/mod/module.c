@@ -14,7 +14,7 @@
 //     CLOSE   conn             a watched connection closed
 //   poll(ms)                   run the network for up to ms milliseconds
 //   wait(ms)                   the asyncio loop's poll (c/mod/poll.c)
-//   resume(coro) -> bool       run it to its next await; True if it finished
+//   resume(coro)               run it to its next await: its result, or coro if it waits
 //   entry(fn)                  fn, wrapped to calibrate the GC rule (c/vm/gc.h)
 //   reply(conn, status, headers, body)               a whole response
 //   start(conn, status, headers, chunked)            open a response

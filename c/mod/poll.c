@@ -57,16 +57,16 @@ static mp_obj_t mongoose_wait(mp_obj_t ms_in) {
 }
 MP_DEFINE_CONST_FUN_OBJ_1(mongoose_wait_obj, mongoose_wait);
 
-// resume(coro) -> bool: run a coroutine to its next yield; True if it
-// finished instead (its return value dropped). What it raises propagates. A
-// StopIteration caught in Python costs an exception object and a longjmp.
+// resume(coro): run a coroutine to its next yield; its return value if it
+// finished instead, else coro itself. What it raises propagates. (A
+// StopIteration caught in Python costs an exception object and a longjmp.)
 static mp_obj_t mongoose_resume(mp_obj_t coro) {
     mp_obj_t ret;
     mp_vm_return_kind_t kind = mp_resume(coro, mp_const_none, MP_OBJ_NULL, &ret);
     if (kind == MP_VM_RETURN_EXCEPTION) {
         nlr_raise(ret);
     }
-    return mp_obj_new_bool(kind == MP_VM_RETURN_NORMAL);
+    return kind == MP_VM_RETURN_NORMAL ? ret : coro;
 }
 MP_DEFINE_CONST_FUN_OBJ_1(mongoose_resume_obj, mongoose_resume);
 

@@ -143,6 +143,22 @@ async def mqtt(req):
     return {"got": msgs}
 
 
+@app.get("/cancel-unstarted")
+def cancel_unstarted(req):
+    async def nap():
+        await asyncio.sleep(10)
+
+    for _ in range(int(req.query.get("n"))):
+        asyncio.create_task(nap()).cancel()
+    return "cancelled\n"
+
+
+@app.sse("/events")
+async def events(stream, req):
+    await asyncio.sleep(0.01)
+    stream.send("from an async handler", event="hello")
+
+
 @app.websocket("/ws")
 class Echo:
     async def message(self, ws, data):

@@ -10,6 +10,8 @@ seen = []
 
 @app.before_request
 async def before(req):
+    if req.path == "/ws":  # a handshake is answered at once: this part must not wait
+        return None if req.query.get("token") == "ok" else ("no token\n", 401)
     await asyncio.sleep(0)
     if req.path == "/blocked":
         return "blocked by an async hook\n", 403
@@ -17,7 +19,8 @@ async def before(req):
 
 @app.after_request
 async def after(req, resp):
-    await asyncio.sleep(0)
+    if not req.path.startswith("/ws"):
+        await asyncio.sleep(0)
     resp.headers["X-After"] = "async"
 
 
@@ -35,6 +38,16 @@ def index(req):
 @app.get("/teapot")
 async def teapot(req):
     raise HTTPError(418)
+
+
+@app.websocket("/ws")
+def echo(ws, data):
+    ws.send("hooked " + data)
+
+
+@app.websocket("/ws-wait")  # its hook waits: the handshake fails with 500
+def echo_wait(ws, data):
+    ws.send(data)
 
 
 async def main():

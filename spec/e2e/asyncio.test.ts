@@ -160,6 +160,11 @@ app('tasks are bounded: past the limit create_task raises a clear error', async 
   await waitFor('the tasks to end', async () => (await request(srv.port, '/many-tasks?n=900')).body.toString() === 'made 900\n');
 });
 
+app('tasks cancelled before their first step are no longer counted', async ({ srv }) => {
+  for (let i = 0; i < 3; i++) assert.is((await request(srv.port, '/cancel-unstarted?n=900')).body.toString(), 'cancelled\n');
+  await waitFor('room for 900 tasks', async () => (await request(srv.port, '/many-tasks?n=900')).body.toString() === 'made 900\n');
+});
+
 app('pipelined requests to async handlers are answered in order', async ({ srv }) => {
   const s = await rawConnect(srv.port);
   const paths = ['/sleep?s=0.2&n=a', '/fast', '/sleep?s=0.05&n=b', '/'];
@@ -200,9 +205,21 @@ app('an async WebSocket method echoes', async ({ srv }) => {
   ws.close();
 });
 
+app('an async SSE handler sends its event', async ({ srv }) => {
+  const s = await rawConnect(srv.port);
+  s.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+  let text = '';
+  s.on('data', (d: Buffer) => (text += d.toString()));
+  await waitFor('the event', () => text.includes('data: from an async handler'));
+  assert.match(text, /^HTTP\/1\.1 200/);
+  assert.match(text, /event: hello\n/);
+  s.destroy();
+});
+
 app.run();
 
 const hooks = serverSuite('asyncio: async hooks, asyncio.run(main())', { app: appPath('async_hooks.py'), accessLog: false });
+const UPGRADE = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' };
 
 hooks('async before/after hooks run around a sync handler', async ({ srv }) => {
   const r = await request(srv.port, '/');
@@ -222,6 +239,28 @@ hooks('an async error handler answers', async ({ srv }) => {
 
 hooks('a task created by main() before start_server ran', async ({ srv }) => {
   assert.is((await request(srv.port, '/seen')).body.toString(), 'started');
+});
+
+hooks('an async before_request hook guards a WebSocket handshake', async ({ srv }) => {
+  const refused = await request(srv.port, '/ws', { headers: UPGRADE });
+  assert.is(refused.status, 401);
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws?token=ok`);
+  const got: string[] = [];
+  ws.on('message', (d) => got.push(d.toString()));
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  ws.send('hi');
+  await waitFor('the echo', () => got.length === 1);
+  assert.equal(got, ['hooked hi']);
+  ws.close();
+});
+
+hooks('a hook that waits during a handshake fails it with 500 and says why', async ({ srv }) => {
+  const r = await request(srv.port, '/ws-wait', { headers: UPGRADE });
+  assert.is(r.status, 500);
+  await waitFor('the reason', () => stderrText(srv).includes('an async hook waited during a WebSocket or SSE handshake'));
 });
 
 hooks.run();

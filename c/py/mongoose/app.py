@@ -6,7 +6,7 @@ import json
 import _mongoose
 
 from .core import _FAILURES, _TEXT, BudgetExceeded, _log_exception, _Task, _watched
-from .loop import follow, is_async, is_coroutine, start
+from .loop import follow, is_async, is_coroutine, run_now, start
 from .request import _serve, _unquote
 from .response import _CTYPE_BLOCKS, HTTPError, Response, _Stream, _to_response
 from .sockets import EventStream, WebSocket
@@ -73,6 +73,7 @@ class _SocketRoute(_Route):
 
     def __init__(self, pattern, handler, kind, auth=None, message=None, open=None, close=None):
         super().__init__(pattern, ("GET",), handler, auth)
+        self.is_async = False  # its handshake is answered at once; async handlers run as tasks (follow)
         self.kind = kind
         self.cls = isinstance(handler, type)
         self.message = message
@@ -252,7 +253,7 @@ class App:
         if route is not None:
             route = route.get(req.method)
         if route is not None and route.is_async:
-            self._defer(req, route, _NO_PARAMS, None)
+            self._defer(req, self._answer(req, route, _NO_PARAMS, None))
             return
         try:
             if route is not None:
@@ -266,7 +267,9 @@ class App:
             resp = self._error(req, e)
         except BudgetExceeded as e:
             resp = _over_budget(req, e)
-        if resp is not None:
+        if is_coroutine(resp):  # an async error handler's
+            self._defer(req, self._answer_error(req, resp))
+        elif resp is not None:
             self._finish(req, resp)
 
     def _finish(self, req, resp):
@@ -289,10 +292,10 @@ class App:
             except Exception:
                 _mongoose.close(conn)  # begun already, or the client left
 
-    def _defer(self, req, route, params, allowed):
+    def _defer(self, req, coro):
         # Answered by a coroutine, at once as far as it can go, then as a task
         # (cancelled if the client leaves first).
-        task = start(self._answer(req, route, params, allowed))
+        task = start(coro)
         if task is not None:
             _watched[req.conn] = task
             _mongoose.watch(req.conn, False)
@@ -328,6 +331,12 @@ class App:
                 resp = await self._error_async(req, resp)
         except BudgetExceeded as e:
             resp = _over_budget(req, e)
+        self._finish_task(req, resp)
+
+    async def _answer_error(self, req, coro):
+        self._finish_task(req, await self._error_async(req, coro))
+
+    def _finish_task(self, req, resp):
         if type(_watched.get(req.conn)) is _Task:
             del _watched[req.conn]
         if resp is not None:
@@ -387,11 +396,13 @@ class App:
         if denied is not None:
             return denied
         if self._async or (route is not None and route.is_async):
+            if isinstance(route, _SocketRoute):
+                return self._open_now(req, route, params)
             # A static file only while the request is in hand: before the
             # hooks, which then run in a task.
             if route is None and not allowed and self._static_file(req):
                 return None
-            self._defer(req, route, params, allowed)
+            self._defer(req, self._answer(req, route, params, allowed))
             return None
         for fn in self._before:
             ret = fn(req)
@@ -402,6 +413,20 @@ class App:
         ret = route.handler(req, **params) if params else route.handler(req)
         resp = ret if isinstance(ret, Response) else _to_response(ret)
         return self._after_hooks(req, resp) if self._after else resp
+
+    def _open_now(self, req, route, params):
+        # A WebSocket or SSE handshake is answered in the request's callback:
+        # an async hook runs there to its end (one that waits cannot).
+        for fn in self._before:
+            ret = _now(fn(req))
+            if ret is not None:
+                resp = _to_response(ret)
+                for after in self._after:
+                    ret = _now(after(req, resp))
+                    if ret is not None:
+                        resp = _to_response(ret)
+                return resp
+        return self._open_socket(req, route, params)
 
     def _match(self, req):
         # (route or None, its URL parameters, the methods of the path's other
@@ -522,6 +547,12 @@ class App:
             return
         _watched[conn] = _Stream(conn, it, req)
         _mongoose.watch(conn, True)
+
+
+def _now(ret):
+    if is_coroutine(ret):
+        return run_now(ret, "an async hook waited during a WebSocket or SSE handshake, which is answered at once")
+    return ret
 
 
 def _over_budget(req, e):

@@ -38,16 +38,31 @@ class _Link:
         pass
 
 
-async def _guarded(coro):
-    # A task of the app's: counted; stopped, not the loop, when a step runs
-    # over the CPU budget.
-    try:
-        return await coro
-    except BudgetExceeded as e:
-        _log_exception("Traceback in asyncio task (cancelled: over its CPU budget):", e)
-        raise _core.CancelledError
-    finally:
-        _running[0] -= 1
+class _Guarded:
+    """The coroutine of an app's task, stepped by the loop: counted until it
+    ends (even cancelled before its first step, when a coroutine's own
+    `finally` would not run); a step over the CPU budget cancels the task,
+    not the loop."""
+
+    def __init__(self, coro):
+        self.coro = coro
+
+    def send(self, value):
+        return self._step(self.coro.send, value)
+
+    def throw(self, exc):
+        return self._step(self.coro.throw, exc)
+
+    def _step(self, fn, arg):
+        try:
+            return fn(arg)
+        except BudgetExceeded as e:
+            _running[0] -= 1
+            _log_exception("Traceback in asyncio task (cancelled: over its CPU budget):", e)
+            raise _core.CancelledError
+        except BaseException:  # StopIteration (it returned) included
+            _running[0] -= 1
+            raise
 
 
 _create_task = _core.create_task
@@ -60,7 +75,7 @@ def create_task(coro):
     if _running[0] >= MAX_TASKS:
         raise RuntimeError("too many asyncio tasks: %d are running" % MAX_TASKS)
     _running[0] += 1
-    return _create_task(_guarded(coro))
+    return _create_task(_Guarded(coro))
 
 
 def _task_failed(loop, context):
@@ -78,13 +93,29 @@ def start(coro):
     that made it: an async handler that awaits nothing costs no trip through
     the loop), then on as a task, which this returns; None if it finished."""
     task = _Task(coro)
+    return task if _first_step(coro, task) is coro else None
+
+
+def run_now(coro, why):
+    """The result of a coroutine that must finish in the callback that made
+    it (a WebSocket handshake's hook): RuntimeError(why) if it waits."""
+    task = _Task(coro)
+    value = _first_step(coro, task)
+    if value is coro:
+        task.cancel()
+        raise RuntimeError(why)
+    return value
+
+
+def _first_step(coro, task):
+    # Its return value, or coro itself if it waits (then as task: what it
+    # awaits wakes that task).
     outer = _core.cur_task
-    _core.cur_task = task  # what it awaits wakes this task
+    _core.cur_task = task
     try:
-        finished = _mongoose.resume(coro)
+        return _mongoose.resume(coro)
     finally:
         _core.cur_task = outer
-    return None if finished else task
 
 
 def follow(ret, heading, on_fail=None):
