@@ -15,6 +15,7 @@
 //   poll(ms)                   run the network for up to ms milliseconds
 //   wait(ms)                   the asyncio loop's poll (c/mod/poll.c)
 //   resume(coro)               run it to its next await: its result, or coro if it waits
+//   loop_ended()               asyncio.run() returned (c/mod/poll.c)
 //   entry(fn)                  fn, wrapped to calibrate the GC rule (c/vm/gc.h)
 //   reply(conn, status, headers, body)               a whole response
 //   start(conn, status, headers, chunked)            open a response
@@ -80,6 +81,7 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_poll), MP_ROM_PTR(&mongoose_poll_obj) },
     { MP_ROM_QSTR(MP_QSTR_wait), MP_ROM_PTR(&mongoose_wait_obj) },
     { MP_ROM_QSTR(MP_QSTR_resume), MP_ROM_PTR(&mongoose_resume_obj) },
+    { MP_ROM_QSTR(MP_QSTR_loop_ended), MP_ROM_PTR(&mongoose_loop_ended_obj) },
     { MP_ROM_QSTR(MP_QSTR_entry), MP_ROM_PTR(&mongoose_entry_obj) },
     { MP_ROM_QSTR(MP_QSTR_reply), MP_ROM_PTR(&mongoose_reply_obj) },
     { MP_ROM_QSTR(MP_QSTR_start), MP_ROM_PTR(&mongoose_start_obj) },

@@ -57,6 +57,15 @@ static mp_obj_t mongoose_wait(mp_obj_t ms_in) {
 }
 MP_DEFINE_CONST_FUN_OBJ_1(mongoose_wait_obj, mongoose_wait);
 
+// loop_ended(): asyncio.run() returned: no budget for what follows, and the
+// next run calibrates the GC rule afresh.
+static mp_obj_t mongoose_loop_ended(void) {
+    pg_budget_task_wait();
+    pg_gc_loop_ended();
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_0(mongoose_loop_ended_obj, mongoose_loop_ended);
+
 // resume(coro): run a coroutine to its next yield; its return value if it
 // finished instead, else coro itself. What it raises propagates. (A
 // StopIteration caught in Python costs an exception object and a longjmp.)

@@ -45,6 +45,10 @@ bool pg_gc_enter_loop(void) {
     return enter(&shallowest_loop_sp);
 }
 
+void pg_gc_loop_ended(void) {
+    shallowest_loop_sp = 0;
+}
+
 void pg_gc_leave(void) {
     gc_allowed = false;
 }

@@ -18,8 +18,13 @@ bool pg_gc_enter(void);
 // The same for the asyncio loop's wait (mongoose.wait), with a calibration of
 // its own: the loop waits under asyncio.run() (or app.run()), a few frames of
 // frozen bytecode deeper than a module-level poll or init() calibrates.
-// Only bytecode lies between, whose values are on the scanned Python stack.
+// Only bytecode lies between, whose values are on the scanned Python stack;
+// like the first poll, the first wait of a run calibrates (a run started
+// under a C builtin would be trusted: asyncio.run inside map() is not supported).
 bool pg_gc_enter_loop(void);
+// The loop returned (asyncio.run ended): the next one calibrates afresh (an
+// app may run setup() with asyncio.run, then app.run(), a frame deeper).
+void pg_gc_loop_ended(void);
 void pg_gc_leave(void);
 
 // The wasm guest's heap: heap_initial bytes now, collections deferred to safe

@@ -153,6 +153,35 @@ def cancel_unstarted(req):
     return "cancelled\n"
 
 
+shared = {}
+
+
+@app.get("/shared")
+async def await_shared(req):
+    if "task" not in shared or shared["task"].done():
+        async def long_job():
+            await asyncio.sleep(30)
+        shared["task"] = asyncio.create_task(long_job())
+    await shared["task"]
+    return "shared task done\n"
+
+
+@app.get("/cancel-shared")
+def cancel_shared(req):
+    shared["task"].cancel()
+    return "cancelled\n"
+
+
+async def _inner(req):
+    await asyncio.sleep(0)
+    return "never"
+
+
+@app.get("/wrapped")
+def wrapped(req):
+    return _inner(req)  # an async handler behind a sync wrapper: its coroutine is taken as a body
+
+
 @app.sse("/events")
 async def events(stream, req):
     await asyncio.sleep(0.01)

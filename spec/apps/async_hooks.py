@@ -30,6 +30,24 @@ async def not_found(req, e):
     return "no such page (async)\n", 404
 
 
+@app.errorhandler(405)
+async def not_allowed(req, e):
+    await asyncio.sleep(0)
+    return "not allowed (async)\n", 405
+
+
+@app.errorhandler(LookupError)
+async def spin_on_lookup(req, e):
+    await asyncio.sleep(0)
+    while True:
+        pass
+
+
+@app.get("/spin-in-error-handler")
+def lookup_fails(req):
+    raise KeyError("no such key")
+
+
 @app.get("/")
 def index(req):
     return "sync handler, async hooks\n"

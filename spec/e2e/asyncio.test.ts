@@ -205,6 +205,21 @@ app('an async WebSocket method echoes', async ({ srv }) => {
   ws.close();
 });
 
+app('handlers awaiting a task that is cancelled (not by their client) get 503', async ({ srv }) => {
+  const waiting = [request(srv.port, '/shared'), request(srv.port, '/shared')];
+  await sleep(200);
+  assert.is((await request(srv.port, '/cancel-shared')).status, 200);
+  const codes = (await Promise.all(waiting)).map((r) => r.status);
+  assert.equal(codes, [503, 503]);
+});
+
+app('a coroutine driven outside any task (an async function behind a sync wrapper) fails with a reason, and the server goes on', async ({ srv }) => {
+  await request(srv.port, '/wrapped').catch(() => undefined);
+  await waitFor('the reason', () => stderrText(srv).includes('an await ran outside any asyncio task'));
+  assert.is((await request(srv.port, '/')).body.toString(), 'sync\n');
+  assert.is((await request(srv.port, '/fast')).status, 200);
+});
+
 app('an async SSE handler sends its event', async ({ srv }) => {
   const s = await rawConnect(srv.port);
   s.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -218,7 +233,7 @@ app('an async SSE handler sends its event', async ({ srv }) => {
 
 app.run();
 
-const hooks = serverSuite('asyncio: async hooks, asyncio.run(main())', { app: appPath('async_hooks.py'), accessLog: false });
+const hooks = serverSuite('asyncio: async hooks, asyncio.run(main())', { app: appPath('async_hooks.py'), accessLog: false, limits: { cpuBudgetMs: 300 } });
 const UPGRADE = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' };
 
 hooks('async before/after hooks run around a sync handler', async ({ srv }) => {
@@ -261,6 +276,19 @@ hooks('a hook that waits during a handshake fails it with 500 and says why', asy
   const r = await request(srv.port, '/ws-wait', { headers: UPGRADE });
   assert.is(r.status, 500);
   await waitFor('the reason', () => stderrText(srv).includes('an async hook waited during a WebSocket or SSE handshake'));
+});
+
+hooks('an async 405 handler answers, with Allow', async ({ srv }) => {
+  const r = await request(srv.port, '/', { method: 'DELETE' });
+  assert.is(r.status, 405);
+  assert.is(r.body.toString(), 'not allowed (async)\n');
+  assert.match(String(r.headers.allow), /GET/);
+});
+
+hooks('an async error handler that runs over its budget answers 503; the server goes on', async ({ srv }) => {
+  const r = await request(srv.port, '/spin-in-error-handler');
+  assert.is(r.status, 503);
+  assert.is((await request(srv.port, '/')).status, 200);
 });
 
 hooks.run();

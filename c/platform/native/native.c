@@ -110,6 +110,9 @@ bool pg_gc_enter_loop(void) {
     return true;
 }
 
+void pg_gc_loop_ended(void) {
+}
+
 void pg_gc_leave(void) {
 }
 

@@ -35,7 +35,10 @@ setjmp_entry_t *saveSetjmp(uintptr_t *env, uint32_t label, setjmp_entry_t *table
     if (table[i].id == 0) {
         table[i + 1].id = 0;  // a new last entry (else: set again, its entry reused)
     }
-    *env = ++last_id;
+    if (++last_id == 0) {
+        last_id = 1;  // 0 ends a table
+    }
+    *env = last_id;
     table[i].id = last_id;
     table[i].label = label;
     setTempRet0(size);

@@ -303,38 +303,50 @@ class App:
     async def _answer(self, req, route, params, allowed):
         # _respond's second half, in a task: what returns a coroutine is awaited.
         try:
-            resp = None
-            for fn in self._before:
-                ret = fn(req)
-                if is_coroutine(ret):
-                    ret = await ret
-                if ret is not None:
-                    resp = _to_response(ret)
-                    break
-            if resp is None and (route is None or isinstance(route, _SocketRoute)):
-                resp = self._unrouted(req, route, params, allowed, False)  # static: tried in _respond
-            else:
-                if resp is None:
-                    ret = route.handler(req, **params) if params else route.handler(req)
-                    if is_coroutine(ret):
-                        ret = await ret
-                    resp = ret if isinstance(ret, Response) else _to_response(ret)
-                for fn in self._after:
-                    ret = fn(req, resp)
+            try:
+                resp = None
+                for fn in self._before:
+                    ret = fn(req)
                     if is_coroutine(ret):
                         ret = await ret
                     if ret is not None:
                         resp = _to_response(ret)
-        except Exception as e:
-            resp = self._error(req, e)
-            if is_coroutine(resp):
-                resp = await self._error_async(req, resp)
+                        break
+                if resp is None and (route is None or isinstance(route, _SocketRoute)):
+                    resp = self._unrouted(req, route, params, allowed, False)  # static: tried in _respond
+                    if is_coroutine(resp):
+                        resp = await resp  # an async 405 handler's
+                else:
+                    if resp is None:
+                        ret = route.handler(req, **params) if params else route.handler(req)
+                        if is_coroutine(ret):
+                            ret = await ret
+                        resp = ret if isinstance(ret, Response) else _to_response(ret)
+                    for fn in self._after:
+                        ret = fn(req, resp)
+                        if is_coroutine(ret):
+                            ret = await ret
+                        if ret is not None:
+                            resp = _to_response(ret)
+            except Exception as e:
+                resp = self._error(req, e)
+                if is_coroutine(resp):
+                    resp = await self._error_async(req, resp)
         except BudgetExceeded as e:
             resp = _over_budget(req, e)
+        except asyncio.CancelledError:
+            if type(_watched.get(req.conn)) is not _Task:
+                raise  # the client left: nothing to answer
+            # Cancelled otherwise (a task it awaited was): the client still waits.
+            resp = Response("Service Unavailable\n", 503, None, "text/plain; charset=utf-8")
         self._finish_task(req, resp)
 
     async def _answer_error(self, req, coro):
-        self._finish_task(req, await self._error_async(req, coro))
+        try:
+            resp = await self._error_async(req, coro)
+        except BudgetExceeded as e:
+            resp = _over_budget(req, e)
+        self._finish_task(req, resp)
 
     def _finish_task(self, req, resp):
         if type(_watched.get(req.conn)) is _Task:
@@ -365,6 +377,11 @@ class App:
             return ret if is_coroutine(ret) else _to_response(ret)  # an async one's, for _answer to await
         except Exception as e2:
             return _error_handler_failed(req, e2)
+
+    async def _allowing(self, req, coro, allowed):
+        resp = await self._error_async(req, coro)
+        resp.headers["Allow"] = _allow(allowed)
+        return resp
 
     async def _error_async(self, req, coro):
         try:
@@ -466,6 +483,8 @@ class App:
                 if method == "OPTIONS":
                     return Response("", 204, {"Allow": _allow(allowed)}, "")
                 resp = self._error(req, HTTPError(405))
+                if is_coroutine(resp):
+                    return self._allowing(req, resp, allowed)
                 resp.headers["Allow"] = _allow(allowed)
                 return resp
             if static and self._static_file(req):

@@ -74,7 +74,8 @@ class MQTTclient:
         self._opts = (self._client_id, user or "", pwd or "", will_topic or "", will_msg or "",
                       int(will_qos), bool(will_retain), self._keepalive, bool(self._clean))
         self._wanted = True
-        self._connecting = Pending()
+        if self._connecting.done:
+            self._connecting = Pending()
         if self._conn is None and self._retry is None:
             self.state = "connecting"
             _when_ready(self._dial)
@@ -128,6 +129,8 @@ class MQTTclient:
 
     def _closed(self):
         was_connected = self.state == "connected"
+        if not was_connected:
+            self._connecting.resolve(error=OSError(self.error or "the broker closed the connection before accepting it"))
         self.state = "disconnected"
         if self._pinger is not None:
             self._pinger.cancel()
@@ -160,6 +163,7 @@ class MQTTclient:
     def disconnect(self):
         """Leave cleanly (the broker does not send the last will) and stop reconnecting."""
         self._wanted = False
+        self._connecting.resolve(error=OSError("disconnect() was called while connecting"))
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None

@@ -22,7 +22,10 @@ class _Link:
     map = True  # there is always something to wait for: keep the loop running
 
     def wait_io_event(self, dt):
-        _core.cur_task = None  # callbacks in the poll run outside any task (and may cancel one)
+        # Callbacks in the poll run outside any task: they may cancel one. A
+        # coroutine awaited there (driven by something other than the loop)
+        # would queue the current task: that is _OUTSIDE, which says so.
+        _core.cur_task = _OUTSIDE
         _mongoose.wait(dt)
         # dt -1 (nothing queued): the loop pops a task next, so one must be
         # queued first (the poll's callbacks queue them to run at once).
@@ -38,6 +41,17 @@ class _Link:
         pass
 
 
+class _Outside:
+    """The coroutine of _OUTSIDE: the loop runs it when an await outside any
+    task queued it, and it fails with the reason."""
+
+    def send(self, value):
+        raise RuntimeError("an await ran outside any asyncio task (a coroutine driven by a sync callback?)")
+
+    def throw(self, exc):
+        self.send(None)
+
+
 class _Guarded:
     """The coroutine of an app's task, stepped by the loop: counted until it
     ends (even cancelled before its first step, when a coroutine's own
@@ -46,6 +60,7 @@ class _Guarded:
 
     def __init__(self, coro):
         self.coro = coro
+        self.ended = False
 
     def send(self, value):
         return self._step(self.coro.send, value)
@@ -54,15 +69,21 @@ class _Guarded:
         return self._step(self.coro.throw, exc)
 
     def _step(self, fn, arg):
+        if self.ended:  # the loop throws a detached task's exception in again, to report it
+            return fn(arg)
         try:
             return fn(arg)
         except BudgetExceeded as e:
-            _running[0] -= 1
+            self._end()
             _log_exception("Traceback in asyncio task (cancelled: over its CPU budget):", e)
             raise _core.CancelledError
         except BaseException:  # StopIteration (it returned) included
-            _running[0] -= 1
+            self._end()
             raise
+
+    def _end(self):
+        self.ended = True
+        _running[0] -= 1
 
 
 _create_task = _core.create_task
@@ -82,10 +103,27 @@ def _task_failed(loop, context):
     _log_exception("Traceback in asyncio task:", context["exception"])
 
 
+def run(coro):
+    """asyncio.run(): as MicroPython's, and a step that ran over the CPU
+    budget in the loop's own code (past the task's end) does not end the
+    loop. When it returns, the next run calibrates the GC rule afresh."""
+    main = create_task(coro)
+    try:
+        while True:
+            try:
+                return _core.run_until_complete(main)
+            except BudgetExceeded as e:
+                _log_exception("Traceback in the asyncio loop (a step ran over its CPU budget):", e)
+    finally:
+        _mongoose.loop_ended()
+
+
 _core.IOQueue = _Link  # asyncio.new_event_loop() makes one too
 _core._io_queue = _Link()
 _core.create_task = asyncio.create_task = create_task
+_core.run = asyncio.run = run
 _core.Loop.set_exception_handler(_task_failed)
+_OUTSIDE = _Task(_Outside())
 
 
 def start(coro):
@@ -160,14 +198,14 @@ class Pending:
     connection, say)."""
 
     def __init__(self, on_cancel=None):
-        self._done = False
+        self.done = False
         self._value = self._error = self._task = None
         self._on_cancel = on_cancel
 
     def resolve(self, value=None, error=None):
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         self._value = value
         self._error = error
         if self._task is not None:
@@ -177,11 +215,11 @@ class Pending:
     def remove(self, task):
         # Task.cancel() of the task awaiting this.
         self._task = None
-        if not self._done and self._on_cancel is not None:
+        if not self.done and self._on_cancel is not None:
             self._on_cancel()
 
     def wait(self):
-        if not self._done:
+        if not self.done:
             task = _core.cur_task
             if task is None:
                 raise RuntimeError("await this in an asyncio task (under app.run() or asyncio.run())")
