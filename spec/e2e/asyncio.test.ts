@@ -201,8 +201,20 @@ app('an async WebSocket method echoes', async ({ srv }) => {
   });
   for (const m of ['one', 'two', 'three']) ws.send(m);
   await waitFor('three echoes', () => got.length === 3);
-  assert.equal(got.sort(), ['echo one', 'echo three', 'echo two']);
+  assert.equal(got, ['echo one', 'echo two', 'echo three'], 'in order: one message at a time');
   ws.close();
+});
+
+app('a WebSocket flooding an async handler is closed with 1008 past 64 waiting messages', async ({ srv }) => {
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws`);
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  for (let i = 0; i < 200; i++) ws.send(`m${i}`);
+  assert.is(await closed, 1008);
+  assert.is((await request(srv.port, '/fast')).status, 200);
 });
 
 app('handlers awaiting a task that is cancelled (not by their client) get 503', async ({ srv }) => {

@@ -3,8 +3,11 @@ import json
 
 import _mongoose
 
-from .core import _FAILURES, _log_exception, _watched
-from .loop import follow
+from .core import _FAILURES, BudgetExceeded, _log_exception, _watched
+from .loop import create_task, follow, is_coroutine
+
+# Messages that wait for a WebSocket's async message handler, per socket.
+WS_WAITING_MAX = 64
 
 
 class WebSocket:
@@ -16,6 +19,7 @@ class WebSocket:
         self.route = route
         self.closed = False
         self.handler = None
+        self._waiting = None  # while an async message handler runs: the messages after it
 
     def send(self, data):
         """Queue a message. True if queued; False if the client was not taking
@@ -39,12 +43,34 @@ class WebSocket:
         fn = getattr(self.handler, "message", None) if self.route.cls else self.route.message
         if fn is None:
             return
-        heading = "Traceback in WebSocket handler for %s:" % self.request.path
+        if self._waiting is not None:
+            # An async handler runs: messages are handled in order, one at a time.
+            if len(self._waiting) >= WS_WAITING_MAX:
+                self.close(1008, "too many messages waiting")
+            else:
+                self._waiting.append(data)
+            return
         try:
-            follow(fn(self, data), heading, self._failed)
+            ret = fn(self, data)
+            if is_coroutine(ret):
+                create_task(self._handle_in_order(fn, ret))
+                self._waiting = []
         except _FAILURES as e:
-            _log_exception(heading, e)
+            _log_exception("Traceback in WebSocket handler for %s:" % self.request.path, e)
             self._failed()
+
+    async def _handle_in_order(self, fn, ret):
+        try:
+            while True:
+                if is_coroutine(ret):
+                    await ret
+                if not self._waiting or self.closed:
+                    break
+                ret = fn(self, self._waiting.pop(0))
+        except (Exception, BudgetExceeded) as e:
+            _log_exception("Traceback in WebSocket handler for %s:" % self.request.path, e)
+            self._failed()
+        self._waiting = None
 
     def _failed(self):
         self.close(1011, "internal error")
