@@ -46,13 +46,14 @@ static mp_obj_t mongoose_wait(mp_obj_t ms_in) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("the asyncio loop cannot run in a callback"));
     }
     pg_budget_task_wait();
-    if (ms != 0 || mg_millis() - last_poll_ms >= 1) {
+    uint64_t now = mg_millis();  // one clock read per turn (a host call), two if it polls
+    if (ms != 0 || now - last_poll_ms >= 1) {
         pg_net_init();
         pg_gc_enter_loop();
         poll_network(ms < 0 || ms > 1000 ? 1000 : ms);
-        last_poll_ms = mg_millis();
+        last_poll_ms = now = mg_millis();
     }
-    pg_budget_task_step();
+    pg_budget_task_step((double)now);
     return mp_const_none;
 }
 MP_DEFINE_CONST_FUN_OBJ_1(mongoose_wait_obj, mongoose_wait);

@@ -69,9 +69,9 @@ void pg_budget_task_wait(void) {
     }
 }
 
-void pg_budget_task_step(void) {
+void pg_budget_task_step(double now_ms) {
     if (pg_callback_depth == 0 && pg_limits.cpu_budget_ms > 0) {
-        callback_deadline = pg_millis() + pg_limits.cpu_budget_ms;
+        callback_deadline = now_ms + pg_limits.cpu_budget_ms;
     }
 }
 

@@ -14,7 +14,7 @@ extern int pg_callback_depth;
 
 // The asyncio loop's wait (no budget) and the task step after it (a budget of its own).
 void pg_budget_task_wait(void);
-void pg_budget_task_step(void);
+void pg_budget_task_step(double now_ms);  // now_ms: the clock as the step starts
 
 // Events for the host's metrics, on fd 3 with the access records (if
 // pg_access_log): an exception that is a BudgetExceeded or a MemoryError, and

@@ -49,6 +49,17 @@ class SlowUpstream {
   }
 }
 
+/** Runs fn with a SlowUpstream listening, closed afterwards whatever happens. */
+async function withUpstream(fn: (up: SlowUpstream, port: number) => Promise<void>): Promise<void> {
+  const up = new SlowUpstream();
+  const port = await up.listen();
+  try {
+    await fn(up, port);
+  } finally {
+    await up.close();
+  }
+}
+
 const app = serverSuite('asyncio: async handlers', {
   app: appPath('async_app.py'),
   accessLog: false,
@@ -77,9 +88,7 @@ app('20 handlers awaiting a 0.5 s sleep are all in flight at once; a fast route 
 });
 
 app('an awaited fetch to a slow upstream holds back no other route', async ({ srv }) => {
-  const up = new SlowUpstream();
-  const port = await up.listen();
-  try {
+  await withUpstream(async (up, port) => {
     const pending = request(srv.port, `/upstream?port=${port}`);
     await waitFor('the upstream to get the request', () => up.held.length === 1);
     assert.is((await request(srv.port, '/')).body.toString(), 'sync\n');
@@ -87,15 +96,11 @@ app('an awaited fetch to a slow upstream holds back no other route', async ({ sr
     up.release('hello');
     const r = await pending;
     assert.is(r.body.toString(), 'upstream 200 hello\n');
-  } finally {
-    await up.close();
-  }
+  });
 });
 
 app('a client that leaves cancels its handler, and the upstream sees its connection closed', async ({ srv }) => {
-  const up = new SlowUpstream();
-  const port = await up.listen();
-  try {
+  await withUpstream(async (up, port) => {
     const before = (await state(srv.port)).cancelled;
     const s = await rawConnect(srv.port);
     s.write(`GET /upstream?port=${port} HTTP/1.1\r\nHost: x\r\n\r\n`);
@@ -103,21 +108,15 @@ app('a client that leaves cancels its handler, and the upstream sees its connect
     s.destroy();
     await waitFor('the handler to be cancelled', async () => (await state(srv.port)).cancelled === before + 1);
     await waitFor('the upstream connection to close', () => up.closedEarly === 1);
-  } finally {
-    await up.close();
-  }
+  });
 });
 
 app('asyncio.wait_for on a fetch times out and closes the upstream connection', async ({ srv }) => {
-  const up = new SlowUpstream();
-  const port = await up.listen();
-  try {
+  await withUpstream(async (up, port) => {
     const r = await request(srv.port, `/wait_for?port=${port}`);
     assert.is(r.body.toString(), 'timed out\n');
     await waitFor('the upstream connection to close', () => up.closedEarly === 1);
-  } finally {
-    await up.close();
-  }
+  });
 });
 
 app('gather, Event and Lock', async ({ srv }) => {

@@ -227,10 +227,6 @@ def fetch(url, callback=None, method="GET", headers=None, body=None, timeout=10,
         head.append("Content-Length: %d\r\n" % len(body or b""))
     request = "".join(head).encode() + b"\r\n" + (body or b"")
     state = {"conn": None, "done": False}
-    pending = None
-    if callback is None:
-        pending = Pending(lambda: cancel())
-        callback = pending.resolve
 
     def finish(resp):
         if state["done"]:
@@ -244,6 +240,11 @@ def fetch(url, callback=None, method="GET", headers=None, body=None, timeout=10,
         deadline.cancel()
         if state["conn"] is not None:
             _mongoose.abort(state["conn"])
+
+    pending = None
+    if callback is None:
+        pending = Pending(cancel)
+        callback = pending.resolve
 
     def on_event(ev, conn, a=None, b=None, c=None):
         if ev == _RESPONSE:
