@@ -15,11 +15,15 @@
 #ifdef PG_NATIVE
 #define MG_ENABLE_TCPIP 0           // BSD sockets; Mongoose's own clock and random source
 #define MG_DATA_SIZE 48             // c->data: pg_conn_t (c/mod/conn.h) has 64-bit pointers here
+#define MG_TLS MG_TLS_NONE
+#define PG_TLS 0
 #else
 #define MG_ENABLE_TCPIP 1           // built-in TCP/IP stack over our virtual NIC
 #define MG_ENABLE_CUSTOM_MILLIS 1   // mg_millis() from the host clock
 #define MG_ENABLE_CUSTOM_RANDOM 1   // mg_random() from the host CSPRNG
 #define MG_ENABLE_TCPIP_DRIVER_INIT 0
+#define MG_TLS MG_TLS_CUSTOM        // Mbed TLS under Mongoose's TLS hooks: c/platform/wasm/tls.c
+#define PG_TLS 1
 #endif
 #define MG_IO_SIZE 16384            // iobuf growth step: fewer reallocs on big bodies
 #define MG_MAX_HTTP_HEADERS 64

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the wasm guest from pinned registry sources:
 #   - emscripten: Debian's package (installed here if missing, as root on Debian/Ubuntu)
-#   - MicroPython: Debian's source package, sha256-pinned, and Mongoose: npm
-#     mongoose.c; both checked (MicroPython fetched) by scripts/sources.sh
+#   - MicroPython and Mbed TLS: Debian's source packages, sha256-pinned, and
+#     Mongoose: npm mongoose.c; all checked (the Debian ones fetched) by
+#     scripts/sources.sh
 # Outputs go to wasm/build/ and wasm/cache/ (both git-ignored). A second run
 # with nothing changed only re-checks and runs an up-to-date make.
 set -euo pipefail
@@ -24,6 +25,7 @@ fi
 
 # --- MicroPython and Mongoose ---------------------------------------------
 . scripts/sources.sh
+fetch_mbedtls
 
 # --- build ------------------------------------------------------------------
 # Relink when the MicroPython pin changed since the last build.
@@ -35,12 +37,12 @@ fi
 # MicroPython's generated module and qstr tables are collected per source file
 # and keep a module that the port's config since turned off (the link then
 # fails): a changed c/mpconfigport.h or wasm/Makefile means a clean build.
-config=$(cat c/mpconfigport.h wasm/Makefile | sha256sum | cut -d' ' -f1)
+config=$(cat c/mpconfigport.h wasm/Makefile c/platform/wasm/mbedtls_config.h | sha256sum | cut -d' ' -f1)
 if [ "$(cat wasm/build/.config 2>/dev/null)" != "$config" ]; then
   rm -rf wasm/build/obj-*
   echo "$config" >wasm/build/.config
 fi
 jobs=$(nproc 2>/dev/null || echo 2)
 build_mpy_cross
-make -s -f wasm/Makefile -j"$jobs" MICROPYTHON_TOP="$src" MONGOOSE_DIR="$mg"
+make -s -f wasm/Makefile -j"$jobs" MICROPYTHON_TOP="$src" MONGOOSE_DIR="$mg" MBEDTLS_DIR="$mbedtls"
 echo "build-guest: wasm/build/pythongoose.wasm ($(stat -c %s wasm/build/pythongoose.wasm) bytes)"

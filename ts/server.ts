@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { AppError, DEFAULT_APP, DEFAULT_LIMITS, EnvironmentError, flushOutput, parseEnvFile, runVolumeCommand, serve, VOLUME_COMMANDS, VolumeToolError, type ServeOptions } from './index.js';
 import { formatMessageJson } from './serve/access-log.js';
 import { watchApp } from './serve/watch.js';
+import { SYSTEM_CA_BUNDLE } from './serve/tls.js';
 
 const HELP = `Usage: node dist/server.js [APP.py | DIR] [options]
        node dist/server.js data FILE COMMAND [ARGS]   (npx pythongoose data ...)
@@ -72,6 +73,14 @@ Clients' limits:
                   the socket (1013) and an SSE send ends the stream, both
                   returning False; streamed bodies wait for the client
 
+TLS, inside the sandbox (the key is parsed and kept in guest memory only):
+  --tls-cert FILE serve HTTPS only, with this PEM certificate (and any
+                  intermediates after it, sent whole); needs --tls-key
+  --tls-key FILE  its private key, PEM, unencrypted: RSA 2048+ or ECDSA
+                  P-256/P-384
+  --ca FILE       the CAs outbound https:// and mqtts:// trust (PEM),
+                  instead of the system's (/etc/ssl/certs/ca-certificates.crt)
+
 Outbound connections from Python (MQTTclient, fetch), denied by default:
   --allow HOST[:PORT]  let the app reach HOST (repeatable): a name
                   (example.com), a wildcard (*.example.com), an address or a
@@ -111,7 +120,7 @@ function fail(message: string): never {
 }
 
 /** What the server runs with, in one short block under the "serving" line. */
-function startBlock(o: ServeOptions, metricsUrl: string | null, watching: boolean): [string, string][] {
+function startBlock(o: ServeOptions, metricsUrl: string | null, watching: boolean, tls: string): [string, string][] {
   const limits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(o.limits ?? {}).filter(([, v]) => v !== undefined)) };
   const mib = (n: number): string => `${+(n / 2 ** 20).toFixed(1)} MiB`;
   const sec = (ms: number): string => (ms === 0 ? 'off' : `${ms / 1000} s`);
@@ -132,6 +141,7 @@ function startBlock(o: ServeOptions, metricsUrl: string | null, watching: boolea
         `send buffer ${limits.maxSendBuffer === 0 ? 'unbounded' : mib(limits.maxSendBuffer)}`,
     ],
     ['outbound', allow.length === 0 ? 'denied (no --allow)' : `allowed to ${allow.join(', ')}`],
+    ['tls', tls],
     ...(metricsUrl === null ? [] : [['metrics', metricsUrl] as [string, string]]),
     ...(watching ? [['reload', 'on changes to the app (--watch) and on SIGHUP'] as [string, string]] : []),
   ];
@@ -247,6 +257,9 @@ function main(): void {
         env: { type: 'string', multiple: true },
         'env-file': { type: 'string' },
         secret: { type: 'string', multiple: true },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        ca: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -300,6 +313,20 @@ function main(): void {
   const metrics = values.metrics !== undefined || metricsPort !== undefined ? { path: values.metrics, port: metricsPort } : undefined;
   if (values.watch && values.data !== undefined) fail('--watch cannot be used with --data: littlefs has one writer, and a reload runs the old and new versions side by side');
   const outboundIdleS = number('outbound-idle-timeout', 1, 86400);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) fail(values['tls-cert'] === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key');
+  if (values['tls-cert'] !== undefined && metrics !== undefined && metricsPort === undefined) {
+    fail('--metrics cannot be on the HTTPS port (the host cannot read its requests): add --metrics-port N');
+  }
+  const pem = (flag: 'tls-cert' | 'tls-key' | 'ca'): Buffer | undefined => {
+    const file = values[flag];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      fail(`cannot read --${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const tls = { cert: pem('tls-cert'), key: pem('tls-key'), ca: pem('ca') };
 
   // The host's own lines once the options are read, in the format asked for (usage errors above stay text).
   const say = (message: string): void => {
@@ -323,6 +350,7 @@ function main(): void {
     accessLog: values.quiet ? false : undefined,
     logFormat,
     metrics,
+    tls: tls.cert === undefined && tls.ca === undefined ? undefined : tls,
     healthPath: values.health === 'off' ? false : values.health,
     drainTimeoutMs: drainS * 1000,
     workers,
@@ -345,7 +373,12 @@ function main(): void {
       exit(code === 0 ? 0 : code || 1);
     },
   };
-  serve(options).then(
+  const served = serve(options);
+  // serve() holds its own copy now (in shared memory, for the guests): this one is wiped.
+  void served.finally(() => {
+    for (const bytes of [tls.cert, tls.key, tls.ca]) bytes?.fill(0);
+  });
+  served.then(
     (handle) => {
       const stop = (): void => {
         void handle.close().then(() => exit(0));
@@ -357,7 +390,9 @@ function main(): void {
       if (values.data === undefined) process.on('SIGHUP', reload);
       if (values.watch) watchApp(positionals[0] ?? DEFAULT_APP, reload);
       // Last: once this line is out, a supervisor may send any of those signals.
-      const block = startBlock(options, handle.metricsUrl ?? (metrics ? `${handle.url}${metrics.path ?? '/metrics'}` : null), values.watch ?? false);
+      const trust = values.ca ?? (existsSync(SYSTEM_CA_BUNDLE) ? SYSTEM_CA_BUNDLE : 'nothing (no system CA bundle: give --ca)');
+      const tlsLine = `${values['tls-cert'] === undefined ? 'none inbound' : `HTTPS only, certificate ${values['tls-cert']}`}; outbound trusts ${trust}`;
+      const block = startBlock(options, handle.metricsUrl ?? (metrics ? `${handle.url}${metrics.path ?? '/metrics'}` : null), values.watch ?? false, tlsLine);
       const serving = `serving ${positionals[0] ?? 'the seed app'} on ${handle.url}`;
       process.stderr.write(
         logFormat === 'json'

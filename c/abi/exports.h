@@ -46,3 +46,11 @@ PG_EXPORT int pg_mount_data(uint32_t block_count, int format);
 // (pg_net_park_when in c/platform/platform.h): the host reads it as the guest
 // waits. c/platform/wasm/mongoose_tcpip.c.
 PG_EXPORT uint32_t pg_parked(void);
+// TLS (the wasm guest only, c/platform/wasm/tls.c). The server's certificate chain and
+// key, as PEM text the host malloc'd, each NUL-terminated after len bytes: the
+// guest parses them, wipes and frees both. Returns 1, or 0 with the reason
+// in err (a NUL-terminated line of at most cap bytes).
+PG_EXPORT int pg_tls_server(char *cert, size_t cert_len, char *key, size_t key_len, char *err, size_t cap);
+// The CA bundle outbound TLS trusts (PEM, NUL-terminated after len bytes; the
+// guest keeps it, malloc'd by the host, and parses it on the first use).
+PG_EXPORT void pg_tls_set_ca(const char *pem, size_t len);

@@ -38,7 +38,7 @@ static const char too_large[] = "response body too large";
 
 // Errors raised while Python is inside a connect call are kept for it here.
 static bool connecting_now;
-static char connect_error[64];
+static char connect_error[200];
 
 static mp_obj_t clients(void) {
     if (MP_STATE_PORT(pg_clients) == MP_OBJ_NULL) {
@@ -68,7 +68,7 @@ static void error_text(struct mg_connection *c, const char *mg_text, char *out, 
 static void client_fn(struct mg_connection *c, int ev, void *ev_data) {
     pg_client_t *st = client_state(c);
     if (ev == MG_EV_ERROR) {
-        char text[64];
+        char text[200];
         error_text(c, (const char *)ev_data, text, sizeof(text));
         if (connecting_now) {
             memcpy(connect_error, text, sizeof(text));
@@ -181,6 +181,14 @@ static struct mg_str str_arg(mp_obj_t o) {
     return mg_str_n(s, len);
 }
 
+// https:// and mqtts:// (Mongoose marks them is_tls): TLS starts once the
+// TCP connection is up, verifying the server's certificate for the URL's host.
+static void start_tls(struct mg_connection *c, const char *url) {
+    if (c->is_tls && !c->is_closing) {
+        pg_tls_connect(c, mg_url_host(url));
+    }
+}
+
 // mqtt_connect(url, handler, (client_id, user, pwd, will_topic, will_msg,
 //              will_qos, will_retain, keepalive, clean)) -> conn
 static mp_obj_t client_mqtt_connect(mp_obj_t url, mp_obj_t handler, mp_obj_t opts_in) {
@@ -207,6 +215,7 @@ static mp_obj_t client_mqtt_connect(mp_obj_t url, mp_obj_t handler, mp_obj_t opt
     struct mg_connection *c = mg_mqtt_connect(&pg_mgr, u, &opts, client_fn, NULL);
     if (c != NULL) {
         client_state(c)->flags = CF_MQTT;
+        start_tls(c, u);
     }
     return registered(c, handler);
 }
@@ -291,6 +300,9 @@ static mp_obj_t client_http_request(size_t n_args, const mp_obj_t *args) {
     mp_int_t max_body = mp_obj_get_int(args[3]);
     begin_connect(args[1]);
     struct mg_connection *c = mg_http_connect(&pg_mgr, u, client_fn, NULL);
+    if (c != NULL) {
+        start_tls(c, u);
+    }
     if (c != NULL && !c->is_closing) {
         client_state(c)->max_body = max_body > 0 ? (size_t)max_body : 0;
         if (req.len >= 5 && memcmp(req.buf, "HEAD ", 5) == 0) {

@@ -176,4 +176,15 @@ static mp_obj_t mongoose_peer(mp_obj_t conn) {
 }
 MP_DEFINE_CONST_FUN_OBJ_1(mongoose_peer_obj, mongoose_peer);
 
+// tls_name(conn) -> the name a TLS client asked for (SNI; "" if it sent none), or None over plain TCP.
+static mp_obj_t mongoose_tls_name(mp_obj_t conn) {
+    struct mg_connection *c = pg_conn_arg(conn);
+    if (!c->is_tls) {
+        return mp_const_none;
+    }
+    const char *name = pg_tls_server_name(c);
+    return mp_obj_new_str(name, strlen(name));
+}
+MP_DEFINE_CONST_FUN_OBJ_1(mongoose_tls_name_obj, mongoose_tls_name);
+
 MP_REGISTER_ROOT_POINTER(mp_obj_t pg_handler);

@@ -94,3 +94,4 @@ bool pg_over_send_cap(struct mg_connection *c);
 void pg_mark_over_cap(struct mg_connection *c);
 
 MP_DECLARE_CONST_FUN_OBJ_1(mongoose_peer_obj);
+MP_DECLARE_CONST_FUN_OBJ_1(mongoose_tls_name_obj);

@@ -36,6 +36,9 @@ static void http_fn(struct mg_connection *c, int ev, void *ev_data) {
     switch (ev) {
         case MG_EV_ACCEPT:
             st->since_ms = (uint32_t)mg_millis();
+            if (pg_tls_serving()) {
+                pg_tls_accept(c);
+            }
             break;
         case MG_EV_READ:
             if (c->is_websocket) {

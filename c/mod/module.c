@@ -96,6 +96,8 @@ static const mp_rom_map_elem_t mongoose_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_cancel), MP_ROM_PTR(&mongoose_cancel_obj) },
     { MP_ROM_QSTR(MP_QSTR_basic_credentials), MP_ROM_PTR(&mongoose_basic_credentials_obj) },
     { MP_ROM_QSTR(MP_QSTR_peer), MP_ROM_PTR(&mongoose_peer_obj) },
+    { MP_ROM_QSTR(MP_QSTR_tls_name), MP_ROM_PTR(&mongoose_tls_name_obj) },
+    { MP_ROM_QSTR(MP_QSTR_TLS), MP_ROM_INT(PG_TLS) },
     { MP_ROM_QSTR(MP_QSTR_log_exception), MP_ROM_PTR(&mongoose_log_exception_obj) },
     { MP_ROM_QSTR(MP_QSTR_environ), MP_ROM_PTR(&mongoose_environ_obj) },
     { MP_ROM_QSTR(MP_QSTR_mqtt_connect), MP_ROM_PTR(&pg_client_mqtt_connect_obj) },

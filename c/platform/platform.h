@@ -48,6 +48,18 @@ void pg_net_unpark_all(void);
 // The set-aside connection with this id, put back; NULL if there is none.
 struct mg_connection *pg_net_unpark_id(unsigned long id);
 
+// TLS, where the platform has it (PG_TLS: the wasm guest, c/platform/wasm/tls.c). Whether
+// the host gave the server a certificate and key: accepted connections then
+// speak TLS only, started by pg_tls_accept.
+bool pg_tls_serving(void);
+void pg_tls_accept(struct mg_connection *c);
+// Start TLS on an outbound connection to host (sent as SNI; the server's
+// certificate must be valid for it and chain to the host's CA bundle). A
+// failure is an MG_EV_ERROR naming the reason.
+void pg_tls_connect(struct mg_connection *c, struct mg_str host);
+// The name a TLS client asked for (SNI); "" if none or not TLS.
+const char *pg_tls_server_name(struct mg_connection *c);
+
 // Called on every idle poll once the host is shutting down (the module
 // finishes responses and closes the rest; handover: for a reload). One hook;
 // NULL for none.

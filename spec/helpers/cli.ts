@@ -35,7 +35,7 @@ export function startCli(args: string[], { accessLog = false, stdout = 'read' }:
     const timer = setTimeout(() => reject(new Error(`no start: ${err}`)), 20000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d;
-      const m = /serving .* on (http:\/\/[^:]+:(\d+))/.exec(err);
+      const m = /serving .* on (https?:\/\/[^:]+:(\d+))/.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve({ child, url: m[1], port: Number(m[2]), stdout: () => out, stderr: () => err });

@@ -15,6 +15,8 @@ import { NetInterface, type LinkConfig } from '../../ts/net/interface.js';
 import { PROTO_TCP, PROTO_UDP, formatIpv4, parseIpv4 } from '../../ts/net/wire/ipv4.js';
 import { ACK, FIN, PSH, RST, SYN, flagNames, parseTcp, seqAdd, type TcpRepr } from '../../ts/net/wire/tcp.js';
 import { parseUdp, type UdpRepr } from '../../ts/net/wire/udp.js';
+import { parseClientHello } from '../../ts/net/wire/tls.js';
+import { connect as tlsConnect } from 'node:tls';
 
 const require = createRequire(import.meta.url);
 const CONFIG: LinkConfig = GUEST_LINK;
@@ -487,6 +489,45 @@ Tcp('closeAll resets every connection and closes their sockets', async () => {
   ]);
   assert.is(h.gateway.stats().active, 0);
   await waitFor('the servers see both connections end', () => ts.ended >= 2);
+});
+
+/** The first flight node:tls sends for this server name: a real ClientHello. */
+async function clientHello(servername: string): Promise<Buffer> {
+  const ts = await listen();
+  const socket = tlsConnect({ host: '127.0.0.1', port: ts.port, servername, rejectUnauthorized: false });
+  socket.on('error', () => {});
+  await waitFor('the ClientHello', () => ts.received.length > 0);
+  socket.destroy();
+  return Buffer.concat(ts.received);
+}
+
+Tcp('a ClientHello reads as TLS with its server name; other first bytes do not', async () => {
+  const hello = await clientHello('api.example.com');
+  assert.equal(parseClientHello(hello), { kind: 'hello', serverName: 'api.example.com' });
+  assert.equal(parseClientHello(hello.subarray(0, 40)), { kind: 'incomplete' });
+  assert.equal(parseClientHello(Buffer.from('GET / HTTP/1.1\r\n')), { kind: 'not-tls' });
+  assert.equal(parseClientHello(Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00, 0x00, 0x10])), { kind: 'not-tls' }, 'longer than a record');
+});
+
+Tcp('the egress policy holds a TLS server name to the rules: a name no rule allows is reset, with the reason', async () => {
+  const ts = await listen();
+  const h = setup({ allow: [`localhost:${ts.port}`] });
+  const evil = await clientHello('evil.example');
+  const good = await clientHello('localhost');
+  const sent = ts.received.length; // clientHello()'s own servers are others: this one has seen nothing
+  const a = await establish(h, ts, 40110, 100);
+  h.take();
+  h.iface.receive(guestTcp({ srcPort: 40110, dstPort: ts.port, seq: a.guestSeq, ack: a.hostSeq, flags: ACK | PSH, payload: evil.subarray(0, 30) }));
+  h.iface.receive(guestTcp({ srcPort: 40110, dstPort: ts.port, seq: a.guestSeq + 30, ack: a.hostSeq, flags: ACK | PSH, payload: evil.subarray(30) }));
+  await waitFor('the reset', () => h.tcpOut().some((o) => o.tcp.flags & RST));
+  assert.ok(h.refusals.some(([port, why]) => port === 40110 && why === 'egress denied: TLS name evil.example'), JSON.stringify(h.refusals));
+  assert.ok(h.logs.some((l) => l.includes('TLS name evil.example')), h.logs.join('\n'));
+  await sleep(20);
+  assert.is(ts.received.length, sent, 'nothing of it reached the server');
+  const b = await establish(h, ts, 40111, 500);
+  h.iface.receive(guestTcp({ srcPort: 40111, dstPort: ts.port, seq: b.guestSeq, ack: b.hostSeq, flags: ACK | PSH, payload: good }));
+  await waitFor('the allowed hello at the server', () => Buffer.concat(ts.received).length >= good.length);
+  assert.ok(Buffer.concat(ts.received).equals(good));
 });
 
 Tcp.run();

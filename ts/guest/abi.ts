@@ -19,7 +19,7 @@ export const GUEST_IMPORTS = [
 ] as const;
 
 /** The guest's exports the host calls (c/abi/exports.h, plus libc's allocator and emscripten's initializer). */
-export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_host_paths', 'pg_set_env', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_parked', 'pg_run'] as const;
+export const GUEST_EXPORTS = ['_initialize', 'malloc', 'free', 'pg_init', 'pg_set_limits', 'pg_set_host_paths', 'pg_set_env', 'pg_fs_add', 'pg_mount_app', 'pg_mount_data', 'pg_parked', 'pg_tls_server', 'pg_tls_set_ca', 'pg_run'] as const;
 /** Exports emscripten's runtime adds that the host never calls. */
 export const RUNTIME_EXPORTS = ['__indirect_function_table', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc'] as const;
 
@@ -87,6 +87,13 @@ export interface GuestOptions {
   volume: VolumeInit | null;
   /** The app's environment (os.environ): --env, --env-file and --secret variables. */
   env: Record<string, string>;
+  /**
+   * TLS material as PEM text in shared memory (one copy for every instance):
+   * the server's chain and key (the port then serves HTTPS only), and the CAs
+   * outbound TLS trusts (null: none found, so it verifies nothing and fails).
+   */
+  tls: { cert: Uint8Array; key: Uint8Array } | null;
+  ca: Uint8Array | null;
 }
 
 /** The --data file: littlefs on blockCount blocks of VOLUME_BLOCK bytes (volume-file.ts). */

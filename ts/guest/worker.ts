@@ -25,6 +25,8 @@ interface GuestExports {
   pg_set_env(entries: number, len: number): void;
   pg_set_limits(cpuBudgetMs: number, maxBody: number, headerTimeoutMs: number, idleTimeoutMs: number, maxSendBuffer: number): void;
   pg_parked(): number;
+  pg_tls_server(cert: number, certLen: number, key: number, keyLen: number, err: number, cap: number): number;
+  pg_tls_set_ca(pem: number, len: number): void;
   pg_run(src: number, len: number, filename: number): number;
 }
 
@@ -420,6 +422,15 @@ function run(init: WorkerInit): void {
     return p;
   }
 
+  /** PEM text copied into guest memory with the NUL Mbed TLS needs after it. */
+  function copyPem(pem: Uint8Array, what: string): number {
+    const p = exports.malloc(pem.length + 1);
+    if (p === 0) throw new Error(`no guest memory for ${what}`);
+    memory().set(pem, p);
+    memory()[p + pem.length] = 0;
+    return p;
+  }
+
   function cString(text: string): number {
     const bytes = new TextEncoder().encode(text);
     const p = exports.malloc(bytes.length + 1);
@@ -447,6 +458,16 @@ function run(init: WorkerInit): void {
     exports.pg_set_host_paths(health, metrics);
     exports.free(health);
     exports.free(metrics);
+    if (init.tls !== null) {
+      // The guest parses both, then wipes and frees its copies: the key stays only in its parsed form.
+      const cap = 256;
+      const err = exports.malloc(cap);
+      const ok = exports.pg_tls_server(copyPem(init.tls.cert, 'the TLS certificate'), init.tls.cert.length, copyPem(init.tls.key, 'the TLS key'), init.tls.key.length, err, cap);
+      const reason = decoder.decode(memory().subarray(err, memory().indexOf(0, err)));
+      exports.free(err);
+      if (!ok) throw new MountError(`TLS: ${reason}`);
+    }
+    if (init.ca !== null) exports.pg_tls_set_ca(copyPem(init.ca, 'the CA bundle'), init.ca.length); // the guest keeps it
     const env = new TextEncoder().encode(Object.entries(init.env).map(([name, value]) => `${name}=${value}\0`).join(''));
     exports.pg_set_env(copyIn(env, "the app's environment"), env.length); // the guest keeps it
     for (const file of init.staticFiles) {

@@ -129,12 +129,14 @@ export class EgressPolicy {
 
   /**
    * Whether the guest may connect to ip:port, given the names the guest
-   * resolved to that address. Returns null if allowed, else why not.
+   * resolved to that address (and "localhost" for 127.0.0.1, which Mongoose
+   * resolves itself, unless `exactNames`: the names are all there is, as a
+   * TLS server name is). Returns null if allowed, else why not.
    */
-  check(ip: Ipv4, port: number, names: Iterable<string>): string | null {
+  check(ip: Ipv4, port: number, names: Iterable<string>, exactNames = false): string | null {
     const special = isSpecialAddress(ip);
     const known = [...names];
-    if (ip === LOCALHOST) known.push('localhost');
+    if (ip === LOCALHOST && !exactNames) known.push('localhost');
     for (const r of this.rules) {
       if (r.port !== null && r.port !== port) continue;
       const p = r.pattern;

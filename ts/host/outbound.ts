@@ -6,12 +6,13 @@
 import { connect, type Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { DnsServer, DNS_TTL_S } from './dns.js';
-import { EgressPolicy } from './egress.js';
+import { EgressPolicy, normalizeName } from './egress.js';
 import type { NetInterface } from '../net/interface.js';
 import { type Ipv4, formatIpv4 } from '../net/wire/ipv4.js';
 import { TcpConnection, TcpState, type TcpSegmentOut } from '../net/tcp.js';
 import { ACK, FIN, RST, SYN, seqAdd, type TcpRepr } from '../net/wire/tcp.js';
 import type { UdpRepr } from '../net/wire/udp.js';
+import { parseClientHello } from '../net/wire/tls.js';
 import { Relay, type RelayFlow } from './relay.js';
 
 export interface EgressOptions {
@@ -41,6 +42,10 @@ interface OutFlow extends RelayFlow {
   dstPort: number;
   synSeq: number;
   lastActive: number;
+  /** The guest's first bytes were read for a TLS server name (see deliver). */
+  helloRead: boolean;
+  /** Its first bytes so far, while they are the start of a ClientHello. */
+  head: Uint8Array | null;
 }
 
 const DNS_PORT = 53;
@@ -152,7 +157,7 @@ export class Outbound extends Relay<OutFlow> {
     }
     const socket = connect({ host: formatIpv4(dstIp), port: seg.dstPort, allowHalfOpen: true, noDelay: true });
     const conn = new TcpConnection(this, seg.dstPort, guestPort, this.counters, randomInt(0, 2 ** 32));
-    const flow: OutFlow = { conn, socket, guestPaused: false, dstIp, dstPort: seg.dstPort, synSeq: seg.seq, lastActive: Date.now() };
+    const flow: OutFlow = { conn, socket, guestPaused: false, dstIp, dstPort: seg.dstPort, synSeq: seg.seq, lastActive: Date.now(), helloRead: false, head: null };
     this.flows.set(guestPort, flow);
     this.armIdle();
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.connectTimeoutMs);
@@ -249,6 +254,45 @@ export class Outbound extends Relay<OutFlow> {
   }
 
   // --- TcpHost ---------------------------------------------------------------
+
+  /**
+   * The guest's data toward the far end. Its first bytes, when they are a TLS
+   * ClientHello, name the server the guest means to reach (SNI): that name must
+   * pass the policy for this address and port as the names that allowed the
+   * connection did, or a guest allowed to one name could reach another behind
+   * the same address (a shared CDN front).
+   */
+  override deliver(conn: TcpConnection, data: Uint8Array): void {
+    const flow = this.flowOf(conn);
+    if (flow === undefined || flow.helloRead) return super.deliver(conn, data);
+    let head = data;
+    if (flow.head !== null) {
+      head = new Uint8Array(flow.head.length + data.length);
+      head.set(flow.head);
+      head.set(data, flow.head.length);
+    }
+    const hello = parseClientHello(head);
+    if (hello.kind === 'incomplete') {
+      flow.head = head === data ? data.slice() : head; // data is a view of the guest's frame
+      return;
+    }
+    flow.helloRead = true;
+    flow.head = null;
+    if (hello.kind === 'hello') {
+      const name = hello.serverName === null ? null : normalizeName(hello.serverName);
+      const why = this.policy.check(flow.dstIp, flow.dstPort, name === null ? [] : [name], true);
+      if (why !== null) {
+        const what = name === null ? 'TLS without a server name' : `TLS name ${name}`;
+        this.totals.denied++;
+        this.deniedBy.policy++;
+        this.logDenial(`${what} to ${formatIpv4(flow.dstIp)}:${flow.dstPort}`, why);
+        this.refuse(conn.remotePort, `egress denied: ${what}`.slice(0, REASON_MAX));
+        queueMicrotask(() => conn.abort('egress denied: TLS name')); // not from inside the segment's processing
+        return;
+      }
+    }
+    super.deliver(conn, head);
+  }
 
   emit(conn: TcpConnection, seg: TcpSegmentOut): boolean {
     const flow = this.flowOf(conn);

@@ -16,6 +16,7 @@ import { callbackSink, HostLog, stdOut, streamSink } from './output.js';
 import { BundleError, bundleFromFiles, DEFAULT_APP_MAX, readBundleDir, type AppBundle } from './bundle.js';
 import { readTree, TreeError } from './tree.js';
 import { prepareVolume, VolumeError, VolumeLock } from './volume.js';
+import type { GuestTls, TlsOptions } from './tls.js';
 
 /** Refuse --static directories that would not fit comfortably in a guest. */
 export const MAX_STATIC_BYTES = 512 * 1024 * 1024;
@@ -90,6 +91,12 @@ export interface ServeOptions {
   workers?: number;
   /** Outbound connections from Python (MQTT, HTTP client): denied unless `allow` names them. */
   egress?: EgressOptions;
+  /**
+   * TLS inside the guest: with `cert` and `key` the port serves HTTPS only (the key is
+   * parsed and kept in guest memory); `ca` replaces the system CA bundle that
+   * outbound https:// and mqtts:// verify against. Read once: a reload keeps them.
+   */
+  tls?: TlsOptions;
   /**
    * Prometheus metrics, answered by the host (never by Python): at `path`
    * (default '/metrics') on the server's own port, or on a port of their own
@@ -186,8 +193,8 @@ function readApp(options: ServeOptions, appPath: string): { source: string; file
   }
 }
 
-/** Check the options, read the app and the static files; throws AppError. */
-export function resolveOptions(options: ServeOptions): Resolved {
+/** Check the options, read the app and the static files; throws AppError. `tls`: options.tls, resolved once by serve(). */
+export function resolveOptions(options: ServeOptions, tls: GuestTls = { server: null, ca: null }): Resolved {
   const appPath = options.app ?? DEFAULT_APP;
   const { source, filename, bundle } = readApp(options, appPath);
   let env: Record<string, string>;
@@ -234,6 +241,7 @@ export function resolveOptions(options: ServeOptions): Resolved {
     const port = options.metrics?.port;
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new AppError(`metrics.port must be 0-65535 (got ${port})`);
     if (port === undefined && metricsPath === healthPath) throw new AppError(`the metrics and the health check cannot share ${metricsPath}`);
+    if (port === undefined && tls.server !== null) throw new AppError('the metrics cannot be on the HTTPS port (the host cannot read its requests): give them a port of their own (metrics.port, --metrics-port)');
   }
   const egress = options.egress ?? {};
   try {
@@ -300,6 +308,8 @@ export function resolveOptions(options: ServeOptions): Resolved {
       appImage: bundle?.image ?? null,
       volume,
       env,
+      tls: tls.server,
+      ca: tls.ca,
     },
     link: LINK,
     egress,

@@ -8,6 +8,7 @@ import { HealthProbes, healthAnswer, interceptHealth, type HostAnswer } from './
 import { ServerMetrics } from './metrics.js';
 import { AppError, resolveOptions, type Resolved, type ServeOptions } from './options.js';
 import { WorkerPool, type PoolStats } from './pool.js';
+import { resolveTls, TlsError, type GuestTls } from './tls.js';
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
@@ -51,14 +52,20 @@ const listen = (server: Server, port: number, host: string): Promise<void> =>
     });
   });
 
-const urlOf = (server: Server): string => {
+const urlOf = (server: Server, scheme = 'http'): string => {
   const a = server.address() as AddressInfo;
-  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  return `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 };
 
 /** Start serving; resolves once the port is bound and the app has started. */
 export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
-  const first = resolveOptions(options);
+  let tls: GuestTls;
+  try {
+    tls = resolveTls(options.tls);
+  } catch (err) {
+    throw new AppError(err instanceof TlsError ? err.message : String(err));
+  }
+  const first = resolveOptions(options, tls);
   const { limits, workers, healthPath, hostLog, volumeLock, metricsPath } = first;
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
   const drainMs = options.drainTimeoutMs ?? 10000;
@@ -99,7 +106,8 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   const undecided = new Set<Socket>(); // connections still being checked for a host path
   const dispatch = (socket: Socket, head?: Buffer): void => pool.dispatch(socket, head);
   const answers = new Map<string, () => HostAnswer | Promise<HostAnswer>>();
-  if (healthPath !== false) answers.set(healthPath, () => healthAnswer(pool.healthy));
+  // Over TLS the host cannot read requests: the guest answers the health check itself.
+  if (healthPath !== false && tls.server === null) answers.set(healthPath, () => healthAnswer(pool.healthy));
   const scrape = async (): Promise<HostAnswer> => {
     const { body, contentType } = await metrics.scrape();
     return { status: '200 OK', contentType, body };
@@ -196,7 +204,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     if (volumeLock !== null) return refuse('a server with a data volume cannot reload (littlefs has one writer, and the old and new instances would overlap): restart it');
     let next: Resolved;
     try {
-      next = resolveOptions(options);
+      next = resolveOptions(options, tls);
     } catch (err) {
       return refuse(err instanceof AppError ? err.message : String(err));
     }
@@ -231,7 +239,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   const address = server.address() as AddressInfo;
   return {
     address,
-    url: urlOf(server),
+    url: urlOf(server, tls.server === null ? 'http' : 'https'),
     metricsUrl: metricsServer === null ? null : `${urlOf(metricsServer)}${metricsPath}`,
     exited,
     stats: () => pool.stats(),

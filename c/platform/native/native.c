@@ -164,3 +164,22 @@ void pg_net_poll(int32_t ms) {
         }
     }
 }
+
+// This build has no TLS (PG_TLS 0): https:// and mqtts:// are refused in Python first.
+bool pg_tls_serving(void) {
+    return false;
+}
+
+void pg_tls_accept(struct mg_connection *c) {
+    (void)c;
+}
+
+void pg_tls_connect(struct mg_connection *c, struct mg_str host) {
+    (void)host;
+    mg_error(c, "this build has no TLS");
+}
+
+const char *pg_tls_server_name(struct mg_connection *c) {
+    (void)c;
+    return "";
+}

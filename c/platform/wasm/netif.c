@@ -6,6 +6,7 @@
 #include "c/abi/link.h"
 #include "c/platform/platform.h"
 #include "c/platform/wasm/mongoose_tcpip.h"
+#include "c/platform/wasm/tls.h"
 #include "c/vm/gc.h"
 
 struct mg_mgr pg_mgr;
@@ -112,6 +113,7 @@ void pg_net_poll(int32_t ms) {
     for (unsigned rounds = 0; rounds < 100000; rounds++) {
         uint32_t rx0 = rx_frames, tx0 = tx_frames;
         pg_gc_safe_point();
+        pg_tls_round();
         // Everything queued (up to a bound, so timers and output still get
         // their turn), then one poll round sends what it produced.
         for (unsigned n = 0; n < PG_RX_BATCH && ifp.state == MG_TCPIP_STATE_READY; n++) {

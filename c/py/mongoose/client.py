@@ -30,7 +30,7 @@ def _net_error(msg):
 
 def _check_url(url, schemes):
     scheme = url.split("://", 1)[0] if "://" in url else ""
-    if scheme in ("https", "mqtts", "wss"):
+    if scheme in ("https", "mqtts") and not _mongoose.TLS:
         raise ValueError("%s:// needs TLS, which this build does not have" % scheme)
     if scheme not in schemes:
         raise ValueError("expected a %s:// URL, got %r" % ("://, ".join(schemes), url))
@@ -69,7 +69,7 @@ class MQTTclient:
         return self.state == "connected"
 
     def connect(self, url, user="", pwd="", will_topic="", will_msg="", will_qos=0, will_retain=False):
-        _check_url(url, ("mqtt", "tcp"))
+        _check_url(url, ("mqtt", "mqtts", "tcp"))
         self._url = url
         self._opts = (self._client_id, user or "", pwd or "", will_topic or "", will_msg or "",
                       int(will_qos), bool(will_retain), self._keepalive, bool(self._clean))
@@ -201,12 +201,12 @@ class ClientResponse:
 
 
 def fetch(url, callback=None, method="GET", headers=None, body=None, timeout=10, max_body=16 * 1024 * 1024):
-    """Request url (http://) and call callback(ClientResponse) exactly once:
+    """Request url (http:// or https://, whose server's certificate is verified) and call callback(ClientResponse) exactly once:
     with the response, or with .error set (refused, unreachable, timeout).
     Without a callback, `resp = await fetch(url)`; cancelling the task that
     awaits it closes the connection."""
-    _check_url(url, ("http",))
-    rest = url[7:].split("#", 1)[0]
+    _check_url(url, ("http", "https"))
+    rest = url.split("://", 1)[1].split("#", 1)[0]
     slash = rest.find("/")
     host, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
     if not host:

@@ -216,6 +216,16 @@ class Request:
         return _mongoose.peer(self.conn)
 
     @property
+    def scheme(self):
+        """'https' when the server speaks TLS (--tls-cert), else 'http'."""
+        return "http" if _mongoose.tls_name(self.conn) is None else "https"
+
+    @property
+    def server_name(self):
+        """The host name a TLS client asked for (SNI), "" if none; None over plain HTTP."""
+        return _mongoose.tls_name(self.conn)
+
+    @property
     def content_type(self):
         return self.headers.get("Content-Type")
 
