@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { alive, contenders, start, stop, type Contender, type Running } from './contenders.js';
 import { benchFiles, type FilesResult } from './files.js';
 import { benchOperations, type OperationsResult } from './operations.js';
+import { benchTls, type TlsCase } from './tls.js';
 import { BASELINE, chart, fmtMiB, fmtRatio, markdown, ratio, type Cell, type Report, type ScenarioResult } from './report.js';
 import { HOST, allowedCpus, die, freePort, median, request, rssOf, sleep, track, which } from './procs.js';
 import { runWrk, type WrkResult } from './wrk.js';
@@ -380,6 +381,11 @@ async function main(): Promise<void> {
     console.log('\nFiles: a 4 KiB template read from /app per request, and durable 100-byte writes to /data');
     files = await benchFiles({ pythongoose: byId.get('pythongoose')!.contender, dir: tmp, serverCpu, wrkCpu, seconds: duration, runs, warmup });
   }
+  let tls: TlsCase[] | undefined;
+  if (byId.has('pythongoose')) {
+    console.log('\nHTTPS: GET / with TLS in the guest against node:https, same certificate, RSA-2048 and P-256');
+    tls = await benchTls({ pythongoose: byId.get('pythongoose')!.contender, root: ROOT, app: PATHS.app, dir: tmp, serverCpu, wrkCpu, seconds: duration, runs, warmup });
+  }
   let operations: OperationsResult | undefined;
   if (byId.has('pythongoose')) {
     console.log('\nOperations: GET / with --metrics and a JSON access log, against --quiet');
@@ -410,6 +416,10 @@ async function main(): Promise<void> {
       : [
           `Operations: GET / with --metrics and a JSON access log line per response ${operations.observed.toFixed(0)} req/s = ${fmtRatio(operations.observed / operations.quiet)} the same server with --quiet (${operations.quiet.toFixed(0)}); the metrics' count ${operations.countsMatched ? 'matched' : 'did NOT match'} wrk's.`,
         ]),
+    ...(tls ?? []).map(
+      (c) =>
+        `HTTPS (${c.key}), GET / ${c.kind === 'keep-alive' ? 'keep-alive' : 'a new TLS connection per request'}, 50 connections: pythongoose ${c.pythongoose.toFixed(0)} req/s = ${fmtRatio(c.pythongoose / c.nodeHttps)} node:https (${c.nodeHttps.toFixed(0)}).`,
+    ),
     `Memory: ${fmtMiB(memory.perInstance)} RSS per added guest instance (${fmtMiB(memory.rss1)} with 1, ${fmtMiB(memory.rss10)} with 10); guest memory ${fmtMiB(memory.guestMemory)}; .wasm ${(memory.wasmBytes / 1024).toFixed(0)} KiB.`,
   );
 
@@ -452,6 +462,12 @@ async function main(): Promise<void> {
       const vsConst = files.templateFile / files.templateConst;
       target(vsConst >= 0.8, `a 4 KiB template read from /app per request ≥ 0.8× the same in a constant: ${fmtRatio(vsConst)}${short(vsConst, 0.8)}`);
     }
+    // Issue 15's: HTTPS against node:https on the same certificate.
+    for (const c of tls ?? []) {
+      const want = c.kind === 'keep-alive' ? 0.6 : 0.3;
+      const vs = c.pythongoose / c.nodeHttps;
+      target(vs >= want, `HTTPS (${c.key}) GET / ${c.kind === 'keep-alive' ? 'keep-alive' : 'new TLS connection per request'} ≥ ${want}× node:https: ${fmtRatio(vs)}${short(vs, want)}`);
+    }
     const cold = startMs.get('pythongoose')! / startMs.get(BASELINE)!;
     if (Number.isFinite(cold)) target(cold <= 1.5, `process start to first 200 ≤ 1.5× node:http's: ${cold.toFixed(2)}×`);
   }
@@ -469,6 +485,7 @@ async function main(): Promise<void> {
     memory,
     files,
     operations,
+    tls,
     instanceStartMs,
     summaries,
     targets,

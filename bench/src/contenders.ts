@@ -9,6 +9,8 @@ export interface Contender {
   label: string;
   /** Answers only GET / (the raw node:net ceiling). */
   getOnly: boolean;
+  /** Serves HTTPS only (readiness is checked over TLS). */
+  tls?: boolean;
   /** Command line for a server of `app` (a Python file) on `port`. */
   command(port: number, app: string): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
 }
@@ -79,7 +81,7 @@ export async function start(c: Contender, port: number, cpu: number | null, app:
       die(`${c.label} exited during start-up (${child.exitCode ?? child.signalCode}):\n${stderr.text}`);
     }
     try {
-      const r = await request(port, 'GET', '/', '', 2000);
+      const r = await request(port, 'GET', '/', '', 2000, [], c.tls);
       if (r.status === 200) return { contender: c, port, child, stderr, startMs: performance.now() - t0 };
       last = `status ${r.status}`;
     } catch (err) {

@@ -2,6 +2,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { cpus } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -98,9 +99,10 @@ export interface RawResponse {
 }
 
 /** One request on a fresh connection; the whole response (by Content-Length). */
-export function request(port: number, method: string, path: string, body = '', timeoutMs = 5000, headers: string[] = []): Promise<RawResponse> {
+export function request(port: number, method: string, path: string, body = '', timeoutMs = 5000, headers: string[] = [], tls = false): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const sock = connect(port, HOST);
+    // Over TLS the bench's own self-signed certificates are not verified.
+    const sock = tls ? tlsConnect({ port, host: HOST, rejectUnauthorized: false }) : connect(port, HOST);
     const chunks: Buffer[] = [];
     let size = 0;
     const finish = (err: Error | null, out?: RawResponse): void => {

@@ -38,6 +38,8 @@ export interface Report {
   files?: { templateFile: number; templateConst: number; durableWrites: number; nodeFsWrites: number };
   /** pythongoose with --metrics and a JSON access log against --quiet (bench/src/operations.ts). */
   operations?: { observed: number; quiet: number; countsMatched: boolean };
+  /** HTTPS against node:https on the same certificate (bench/src/tls.ts). */
+  tls?: { key: string; kind: string; pythongoose: number; nodeHttps: number; errors: number }[];
   instanceStartMs: number[];
   summaries: string[];
   targets: { text: string; met: boolean }[];
@@ -104,6 +106,13 @@ export function markdown(r: Report): string {
       'Operations',
       [`| GET / with \`--metrics\` and \`--log-format json\` (a line per response), 50 connections | ${fmtNum(o.observed)} req/s | \`--quiet\`: ${fmtNum(o.quiet)} req/s | ${fmtRatio(o.observed / o.quiet)} |`],
       [`The metrics' request count ${o.countsMatched ? 'matched' : 'did not match'} the responses wrk counted.`, ''],
+    );
+  }
+  if (r.tls) {
+    section(
+      'HTTPS',
+      r.tls.map((c) => `| GET / ${c.kind === 'keep-alive' ? 'keep-alive' : 'a new TLS connection per request'}, ${c.key}, 50 connections | ${fmtNum(c.pythongoose)} req/s | node:https: ${fmtNum(c.nodeHttps)} req/s | ${fmtRatio(c.pythongoose / c.nodeHttps)} |`),
+      [`TLS terminated inside the guest (Mbed TLS), against node:https with the same certificate and key; socket errors and non-2xx: ${r.tls.reduce((n, c) => n + c.errors, 0)}.`, ''],
     );
   }
   out.push('![ratio to node:http](chart.svg)', '');

@@ -29,7 +29,9 @@ time_t pg_tls_time(time_t *t);           // c/platform/wasm/tls.c
 #define MBEDTLS_SSL_TLS1_3_COMPATIBILITY_MODE
 #define MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED
 #define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE
-#define MBEDTLS_SSL_SESSION_TICKETS        // a TLS 1.3 server sends them after the handshake: read, not used
+#define MBEDTLS_SSL_SESSION_TICKETS        // the server issues them (resumption: no signature); a client reads them
+#define MBEDTLS_SSL_TICKET_C
+#define MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL_ENABLED  // TLS 1.3 resumption, still with (EC)DHE
 #define MBEDTLS_SSL_ALPN
 #define MBEDTLS_SSL_SERVER_NAME_INDICATION
 #define MBEDTLS_SSL_ENCRYPT_THEN_MAC
