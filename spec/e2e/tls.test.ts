@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, createServer as createHttpsServer, request as httpsRequest, type RequestOptions, type Server as HttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,6 +198,26 @@ inbound('bodies of MiB both ways, and keep-alive over one TLS session', async ({
     assert.is(sockets.size, 1, 'one connection for 20 requests');
   } finally {
     agent.destroy();
+  }
+});
+
+inbound('a returning client resumes its session with the ticket it was given (TLS 1.3 and 1.2)', async ({ ec }) => {
+  for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+    let session: Buffer | undefined;
+    const reused: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port: ec.port, ca: certs.ca, servername: 'localhost', session, maxVersion: version, minVersion: version }, () =>
+          s.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+        );
+        s.on('session', (t: Buffer) => (session = t));
+        s.once('data', () => reused.push(s.isSessionReused()));
+        s.on('data', () => {});
+        s.on('close', () => resolve());
+        s.on('error', reject);
+      });
+    }
+    assert.equal(reused, [false, true, true], version);
   }
 });
 
