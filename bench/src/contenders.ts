@@ -15,6 +15,16 @@ export interface Contender {
   command(port: number, app: string): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
 }
 
+/** How a pythongoose-only section of the bench runs (files, operations, HTTPS). */
+export interface SectionRun {
+  pythongoose: Contender;
+  serverCpu: number | null;
+  wrkCpu: number | null;
+  seconds: number;
+  runs: number;
+  warmup: boolean;
+}
+
 export interface Paths {
   root: string;
   serverJs: string;

@@ -4,7 +4,7 @@
 // node:fs open+write+fsync+close loop on the same disk in the same run.
 import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, stop, type Contender } from './contenders.js';
+import { start, stop, type Contender, type SectionRun } from './contenders.js';
 import { HOST, freePort, median, sleep } from './procs.js';
 import { runWrk } from './wrk.js';
 
@@ -55,15 +55,9 @@ app.run()
 
 const BODY = 'd'.repeat(100);
 
-export interface FilesRun {
-  pythongoose: Contender;
+export interface FilesRun extends SectionRun {
   /** A scratch directory: the bundle, the volume and node:fs's file go there (one disk). */
   dir: string;
-  serverCpu: number | null;
-  wrkCpu: number | null;
-  seconds: number;
-  runs: number;
-  warmup: boolean;
 }
 
 /** node:fs doing what a durable small write takes: open, write, fsync, close, for `seconds`. */

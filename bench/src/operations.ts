@@ -1,7 +1,7 @@
 // The operations scenario: GET / on bench/app.py with the metrics on and a
 // JSON access log line per response, against the same server with neither
 // (--quiet), alternating in the same run: what observability costs.
-import { start, stop, type Contender } from './contenders.js';
+import { start, stop, type Contender, type SectionRun } from './contenders.js';
 import { HOST, freePort, median, request, sleep } from './procs.js';
 import { runWrk } from './wrk.js';
 
@@ -14,14 +14,8 @@ export interface OperationsResult {
   runs: { observed: number[]; quiet: number[] };
 }
 
-export interface OperationsRun {
-  pythongoose: Contender;
+export interface OperationsRun extends SectionRun {
   app: string;
-  serverCpu: number | null;
-  wrkCpu: number | null;
-  seconds: number;
-  runs: number;
-  warmup: boolean;
 }
 
 /** The number after a sample's name in Prometheus text. */

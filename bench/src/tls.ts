@@ -4,7 +4,7 @@
 // over kept-alive connections and a new TLS connection per request.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { start, stop, type Contender } from './contenders.js';
+import { start, stop, type Contender, type SectionRun } from './contenders.js';
 import { HOST, die, freePort, median, sleep } from './procs.js';
 import { runWrk } from './wrk.js';
 
@@ -18,16 +18,11 @@ export interface TlsCase {
   errors: number;
 }
 
-export interface TlsRun {
-  pythongoose: Contender;
+export interface TlsRun extends SectionRun {
   root: string;
   app: string;
+  /** Where the bench's certificates are written. */
   dir: string;
-  serverCpu: number | null;
-  wrkCpu: number | null;
-  seconds: number;
-  runs: number;
-  warmup: boolean;
 }
 
 /** A self-signed certificate for 127.0.0.1 with a key of this kind, written to dir. */
