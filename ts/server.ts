@@ -373,13 +373,13 @@ function main(): void {
       exit(code === 0 ? 0 : code || 1);
     },
   };
-  const served = serve(options);
-  // serve() holds its own copy now (in shared memory, for the guests): this one is wiped.
-  void served.finally(() => {
+  // Once serve() holds its own copy (in shared memory, for the guests), or failed: this one is wiped.
+  const wipe = (): void => {
     for (const bytes of [tls.cert, tls.key, tls.ca]) bytes?.fill(0);
-  });
-  served.then(
+  };
+  serve(options).then(
     (handle) => {
+      wipe();
       const stop = (): void => {
         void handle.close().then(() => exit(0));
       };
@@ -401,6 +401,7 @@ function main(): void {
       );
     },
     (err) => {
+      wipe();
       say(err instanceof AppError ? err.message : String(err));
       exit(1); // after the app's traceback, which may still be on its way to stderr
     },
