@@ -262,7 +262,26 @@ static void fail(struct mg_connection *c, const char *why) {
     mg_call(c, MG_EV_ERROR, text);
 }
 
+// A connection refused for want of guest memory is said on stderr, at most
+// once a minute: the operator's remedy (--heap-max) is not the client's.
+static void out_of_memory(struct mg_connection *c) {
+    static uint64_t said_ms;
+    uint64_t now = mg_millis();
+    if (said_ms == 0 || now - said_ms >= 60000) {
+        said_ms = now;
+        static const char line[] =
+            "TLS: no guest memory for a new connection (a kept-alive TLS connection holds about 87 KiB); "
+            "resetting such connections: raise --heap-max to hold more\n";
+        pg_write(2, line, sizeof(line) - 1);
+    }
+    fail(c, "handshake failed: no memory");
+}
+
 static void fail_rc(struct mg_connection *c, const char *what, int rc) {
+    if (rc == MBEDTLS_ERR_SSL_ALLOC_FAILED || rc == MBEDTLS_ERR_MPI_ALLOC_FAILED || rc == MBEDTLS_ERR_PK_ALLOC_FAILED) {
+        out_of_memory(c);
+        return;
+    }
     char text[160];
     say(text, sizeof(text), what, rc);
     fail(c, text);
@@ -292,7 +311,7 @@ static int net_recv(void *ctx, unsigned char *buf, size_t len) {
 static struct mg_tls *start(struct mg_connection *c, mbedtls_ssl_config *conf) {
     struct mg_tls *tls = (struct mg_tls *)calloc(1, sizeof(*tls));
     if (tls == NULL) {
-        fail(c, "handshake failed: no memory");
+        out_of_memory(c);
         return NULL;
     }
     mbedtls_ssl_init(&tls->ssl);
