@@ -308,6 +308,8 @@ static int net_recv(void *ctx, unsigned char *buf, size_t len) {
     return n == MG_IO_WAIT ? MBEDTLS_ERR_SSL_WANT_READ : (int)n;
 }
 
+// A connection's TLS state on conf; with no conf (a client that cannot
+// verify anything), one that fails its handshake with client.why.
 static struct mg_tls *start(struct mg_connection *c, mbedtls_ssl_config *conf) {
     struct mg_tls *tls = (struct mg_tls *)calloc(1, sizeof(*tls));
     if (tls == NULL) {
@@ -315,13 +317,14 @@ static struct mg_tls *start(struct mg_connection *c, mbedtls_ssl_config *conf) {
         return NULL;
     }
     mbedtls_ssl_init(&tls->ssl);
-    int rc = mbedtls_ssl_setup(&tls->ssl, conf);
+    int rc = conf == NULL ? 0 : mbedtls_ssl_setup(&tls->ssl, conf);
     if (rc != 0) {
         mbedtls_ssl_free(&tls->ssl);
         free(tls);
         fail_rc(c, "handshake failed", rc);
         return NULL;
     }
+    tls->refused = conf == NULL ? client.why : NULL;
     mbedtls_ssl_set_bio(&tls->ssl, c, net_send, net_recv, NULL);
     c->tls = tls;
     c->is_tls = 1;
@@ -338,16 +341,7 @@ void pg_tls_accept(struct mg_connection *c) {
 void pg_tls_connect(struct mg_connection *c, struct mg_str host) {
     if (!setup_client()) {
         // Failed once connected, as any handshake fails: an error event, not a raise at connect().
-        struct mg_tls *tls = (struct mg_tls *)calloc(1, sizeof(*tls));
-        if (tls == NULL) {
-            fail(c, client.why);
-            return;
-        }
-        mbedtls_ssl_init(&tls->ssl);
-        tls->refused = client.why;
-        c->tls = tls;
-        c->is_tls = 1;
-        c->is_tls_hs = 1;
+        start(c, NULL);
         return;
     }
     char name[256];
@@ -392,23 +386,22 @@ void mg_tls_free(struct mg_connection *c) {
 }
 
 static void verify_failed(struct mg_connection *c, uint32_t flags) {
-    char text[200];
-    const char *what = (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)   ? "unknown issuer (not signed by a trusted CA)"
-                       : (flags & MBEDTLS_X509_BADCERT_EXPIRED)     ? "certificate has expired"
-                       : (flags & MBEDTLS_X509_BADCERT_FUTURE)      ? "certificate is not yet valid"
-                       : (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) ? "name mismatch (the certificate is not for %s)"
-                       : (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
-                           ? "signed with an algorithm or key size not accepted"
-                           : "flags %#x";
     char reason[160];
-    if (flags & (MBEDTLS_X509_BADCERT_NOT_TRUSTED | MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE)) {
-        snprintf(reason, sizeof(reason), "%s", what);
+    if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
+        snprintf(reason, sizeof(reason), "unknown issuer (not signed by a trusted CA)");
+    } else if (flags & MBEDTLS_X509_BADCERT_EXPIRED) {
+        snprintf(reason, sizeof(reason), "certificate has expired");
+    } else if (flags & MBEDTLS_X509_BADCERT_FUTURE) {
+        snprintf(reason, sizeof(reason), "certificate is not yet valid");
     } else if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
         struct mg_tls *tls = (struct mg_tls *)c->tls;
-        snprintf(reason, sizeof(reason), what, tls->ssl.MBEDTLS_PRIVATE(hostname));
+        snprintf(reason, sizeof(reason), "name mismatch (the certificate is not for %s)", tls->ssl.MBEDTLS_PRIVATE(hostname));
+    } else if (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY)) {
+        snprintf(reason, sizeof(reason), "signed with an algorithm or key size not accepted");
     } else {
-        snprintf(reason, sizeof(reason), what, (unsigned)flags);
+        snprintf(reason, sizeof(reason), "flags %#x", (unsigned)flags);
     }
+    char text[200];
     snprintf(text, sizeof(text), "certificate verify failed: %s", reason);
     fail(c, text);
 }
