@@ -422,22 +422,16 @@ function run(init: WorkerInit): void {
     return p;
   }
 
-  /** PEM text copied into guest memory with the NUL Mbed TLS needs after it. */
-  function copyPem(pem: Uint8Array, what: string): number {
-    const p = exports.malloc(pem.length + 1);
-    if (p === 0) throw new Error(`no guest memory for ${what}`);
-    memory().set(pem, p);
-    memory()[p + pem.length] = 0;
-    return p;
-  }
-
-  function cString(text: string): number {
-    const bytes = new TextEncoder().encode(text);
+  /** Bytes copied into guest memory with a NUL after them (C strings; PEM text, as Mbed TLS needs it). */
+  function copyInTerminated(bytes: Uint8Array, what: string): number {
     const p = exports.malloc(bytes.length + 1);
+    if (p === 0) throw new Error(`no guest memory for ${what}`);
     memory().set(bytes, p);
     memory()[p + bytes.length] = 0;
     return p;
   }
+
+  const cString = (text: string): number => copyInTerminated(new TextEncoder().encode(text), JSON.stringify(text));
 
   try {
     if (init.volume !== null) {
@@ -462,12 +456,12 @@ function run(init: WorkerInit): void {
       // The guest parses both, then wipes and frees its copies: the key stays only in its parsed form.
       const cap = 256;
       const err = exports.malloc(cap);
-      const ok = exports.pg_tls_server(copyPem(init.tls.cert, 'the TLS certificate'), init.tls.cert.length, copyPem(init.tls.key, 'the TLS key'), init.tls.key.length, err, cap);
+      const ok = exports.pg_tls_server(copyInTerminated(init.tls.cert, 'the TLS certificate'), init.tls.cert.length, copyInTerminated(init.tls.key, 'the TLS key'), init.tls.key.length, err, cap);
       const reason = decoder.decode(memory().subarray(err, memory().indexOf(0, err)));
       exports.free(err);
       if (!ok) throw new MountError(`TLS: ${reason}`);
     }
-    if (init.ca !== null) exports.pg_tls_set_ca(copyPem(init.ca, 'the CA bundle'), init.ca.length); // the guest keeps it
+    if (init.ca !== null) exports.pg_tls_set_ca(copyInTerminated(init.ca, 'the CA bundle'), init.ca.length); // the guest keeps it
     const env = new TextEncoder().encode(Object.entries(init.env).map(([name, value]) => `${name}=${value}\0`).join(''));
     exports.pg_set_env(copyIn(env, "the app's environment"), env.length); // the guest keeps it
     for (const file of init.staticFiles) {
