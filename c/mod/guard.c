@@ -458,7 +458,7 @@ static void check_timeouts(struct mg_connection *c, uint32_t now) {
     } else if (c->is_tls_hs) {
         // A TLS handshake is a request head's start: bounded as one (no 408: no TLS to say it in).
         if (pg_limits.header_timeout_ms != 0 && elapsed >= pg_limits.header_timeout_ms) {
-            pg_net_abort(c);
+            pg_tls_abort(c);
         }
     } else if (c->recv.len == 0) {
         if (c->send.len > 0) {

@@ -59,6 +59,8 @@ void pg_tls_accept(struct mg_connection *c);
 void pg_tls_connect(struct mg_connection *c, struct mg_str host);
 // The name a TLS client asked for (SNI); "" if none or not TLS.
 const char *pg_tls_server_name(struct mg_connection *c);
+// Reset a client whose TLS handshake took too long (counted as failed).
+void pg_tls_abort(struct mg_connection *c);
 
 // Called on every idle poll once the host is shutting down (the module
 // finishes responses and closes the rest; handover: for a reload). One hook;

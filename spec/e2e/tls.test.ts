@@ -295,6 +295,29 @@ inbound('a flood of new TLS clients: every handshake completes, and a kept-alive
   }
 });
 
+inbound('stats() and the metrics count clients\' handshakes: done, failed (plain HTTP, garbage, a stall past the header timeout)', async () => {
+  const metricsPort = await freePort();
+  const srv = await serveTls(certs.ec, { metrics: { port: metricsPort }, limits: { headerTimeoutMs: 1000 } });
+  try {
+    for (let i = 0; i < 3; i++) assert.is((await httpsGet(srv.port, '/')).status, 200);
+    assert.is((await request(srv.port, '/')).status, 400);
+    const garbage = await rawConnect(srv.port);
+    garbage.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x03, 0x00, 0x40]), Buffer.alloc(64, 0xa5)]));
+    assert.ok(await closedWithin(garbage, 5000), 'the garbage connection ended');
+    const stalled = await rawConnect(srv.port);
+    stalled.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]));
+    assert.ok(await closedWithin(stalled, 8000), 'the stalled handshake ended');
+    await waitFor('the handshakes counted', () => srv.handle.stats().tls.failed === 3 || undefined).catch(() => undefined);
+    assert.equal(srv.handle.stats().tls, { ok: 3, failed: 3, nomem: 0 });
+    const scraped = (await request(metricsPort, '/metrics')).body.toString();
+    assert.match(scraped, /^pythongoose_tls_handshakes_total\{result="ok"\} 3$/m);
+    assert.match(scraped, /^pythongoose_tls_handshakes_total\{result="failed"\} 3$/m);
+    assert.match(scraped, /^pythongoose_tls_handshakes_total\{result="no_memory"\} 0$/m);
+  } finally {
+    await srv.handle.close();
+  }
+});
+
 inbound('the key is not in stats() nor in the server output', async ({ ec }) => {
   const stats = JSON.stringify(ec.handle.stats());
   const keyBody = certs.ec.key.split('\n')[1];

@@ -8,7 +8,7 @@ import type { LinkConfig, LinkCounters } from '../net/interface.js';
 import type { InboundStats } from './inbound.js';
 import type { EgressOptions, OutboundStats } from './outbound.js';
 import { RateLimitedLog } from './log.js';
-import { parseGuestRecords, type AccessRecord } from './records.js';
+import { parseGuestRecords, type AccessRecord, type TlsHandshakeResult } from './records.js';
 import { LinkRouter } from './router.js';
 import type { PcapWriter } from './pcap.js';
 
@@ -49,6 +49,8 @@ export interface InstanceStats extends InboundStats {
   connectionsWaiting: number;
   /** What Python ran into; the heap as of its last collection (reported with the access log's records: zeros without). */
   python: { budgetInterruptions: number; memoryErrors: number; heapUsed: number; heapTotal: number };
+  /** Clients' TLS handshakes, by how they ended (HTTPS serving; counted from the access records, as `python`'s). */
+  tls: Record<TlsHandshakeResult, number>;
 }
 
 export type ExitReport = { code: number; error?: string };
@@ -64,6 +66,7 @@ export class Instance {
   private readonly outputDropped = { stdout: 0, stderr: 0, access: 0 };
   private readonly log: RateLimitedLog;
   private readonly python = { budgetInterruptions: 0, memoryErrors: 0, heapUsed: 0, heapTotal: 0 };
+  private readonly tls: Record<TlsHandshakeResult, number> = { ok: 0, failed: 0, nomem: 0 };
 
   /** slot: the worker's number, in its access records. */
   constructor(config: InstanceConfig, slot = 0) {
@@ -91,6 +94,7 @@ export class Instance {
           const records = parseGuestRecords(text, (port) => this.guest.peer(port), slot, (e) => {
             if (e.type === 'budget') this.python.budgetInterruptions++;
             else if (e.type === 'memory') this.python.memoryErrors++;
+            else if (e.type === 'tls') this.tls[e.result]++;
             else {
               this.python.heapUsed = e.used;
               this.python.heapTotal = e.total;
@@ -161,6 +165,7 @@ export class Instance {
       outputDropped: { ...this.outputDropped },
       logSuppressed: this.log.suppressedTotal,
       python: { ...this.python },
+      tls: { ...this.tls },
     };
   }
 

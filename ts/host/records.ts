@@ -20,8 +20,12 @@ export interface AccessRecord {
   instance: number;
 }
 
-/** What the guest reports besides responses: a callback over its CPU budget, a MemoryError, the heap after a collection. */
-export type GuestEvent = { type: 'budget' } | { type: 'memory' } | { type: 'heap'; used: number; total: number };
+/** What the guest reports besides responses: a callback over its CPU budget, a MemoryError, the heap after a collection, a client's TLS handshake. */
+export type GuestEvent = { type: 'budget' } | { type: 'memory' } | { type: 'heap'; used: number; total: number } | { type: 'tls'; result: TlsHandshakeResult };
+
+/** How a client's TLS handshake ended: done, failed (bad or slow client, plain HTTP), or refused for want of guest memory. */
+export type TlsHandshakeResult = 'ok' | 'failed' | 'nomem';
+const TLS_RESULTS: Record<string, TlsHandshakeResult> = { '#tls ok': 'ok', '#tls failed': 'failed', '#tls nomem': 'nomem' };
 
 const KINDS: Record<string, RequestKind> = { a: 'app', s: 'static', w: 'websocket', e: 'refused' };
 
@@ -40,6 +44,7 @@ export function parseGuestRecords(
     if (line.startsWith('#')) {
       if (line === '#b') onEvent({ type: 'budget' });
       else if (line === '#m') onEvent({ type: 'memory' });
+      else if (line in TLS_RESULTS) onEvent({ type: 'tls', result: TLS_RESULTS[line] });
       else if (line.startsWith('#h ')) {
         const [used, total] = line.slice(3).split(' ').map(Number);
         if (Number.isFinite(used) && Number.isFinite(total)) onEvent({ type: 'heap', used, total });

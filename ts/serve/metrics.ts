@@ -21,7 +21,7 @@ export interface MetricsSource {
 export type ConnectionCount = () => number;
 
 /** The counters of instances that were replaced (crash, reload): counters must not go back. */
-type Retired = Pick<InstanceStats, 'bytesIn' | 'bytesOut' | 'python' | 'outputDropped'> & {
+type Retired = Pick<InstanceStats, 'bytesIn' | 'bytesOut' | 'python' | 'outputDropped' | 'tls'> & {
   outbound: Pick<InstanceStats['outbound'], 'opened' | 'failed' | 'deniedBy' | 'dns'>;
 };
 
@@ -30,6 +30,7 @@ const ZERO: Retired = {
   bytesOut: 0,
   python: { budgetInterruptions: 0, memoryErrors: 0, heapUsed: 0, heapTotal: 0 },
   outputDropped: { stdout: 0, stderr: 0, access: 0 },
+  tls: { ok: 0, failed: 0, nomem: 0 },
   outbound: { opened: 0, failed: 0, deniedBy: { link: 0, policy: 0, limit: 0 }, dns: { queries: 0, answered: 0, nxdomain: 0, servfail: 0, malformed: 0 } },
 };
 
@@ -98,6 +99,15 @@ export class ServerMetrics {
       },
     });
     new Counter({
+      name: 'pythongoose_tls_handshakes_total', help: "Clients' TLS handshakes, by result (ok; failed: a bad or slow client, or plain HTTP; no_memory: refused for want of guest memory).", labelNames: ['result'], registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'ok' }, total((s) => s.tls.ok, add));
+        this.inc({ result: 'failed' }, total((s) => s.tls.failed, add));
+        this.inc({ result: 'no_memory' }, total((s) => s.tls.nomem, add));
+      },
+    });
+    new Counter({
       name: 'pythongoose_output_dropped_bytes_total', help: "Bytes of the app's output dropped while its stream was not being read, by stream.", labelNames: ['stream'], registers,
       collect() {
         this.reset();
@@ -147,6 +157,7 @@ export class ServerMetrics {
     r.python.budgetInterruptions += s.python.budgetInterruptions;
     r.python.memoryErrors += s.python.memoryErrors;
     for (const k of ['stdout', 'stderr', 'access'] as const) r.outputDropped[k] += s.outputDropped[k];
+    for (const k of ['ok', 'failed', 'nomem'] as const) r.tls[k] += s.tls[k];
     r.outbound.opened += s.outbound.opened;
     r.outbound.failed += s.outbound.failed;
     for (const k of ['link', 'policy', 'limit'] as const) r.outbound.deniedBy[k] += s.outbound.deniedBy[k];

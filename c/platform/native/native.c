@@ -183,3 +183,7 @@ const char *pg_tls_server_name(struct mg_connection *c) {
     (void)c;
     return "";
 }
+
+void pg_tls_abort(struct mg_connection *c) {
+    pg_net_abort(c);
+}

@@ -19,6 +19,7 @@
 #include "c/abi/imports.h"
 #include "c/platform/platform.h"
 #include "c/platform/wasm/tls.h"
+#include "c/vm/options.h"
 
 struct mg_tls {
     mbedtls_ssl_context ssl;  // first: the SNI callback gets the context and finds this
@@ -252,14 +253,30 @@ static bool setup_client(void) {
 
 // --- connections ---------------------------------------------------------------
 
+// How a client's handshake ended, among the access records as "#tls ok",
+// "#tls failed" or "#tls nomem" (like c/vm/budget.c's events): the host
+// counts them in stats() and the metrics. Only while it has not ended: under
+// way, or refused before its TLS state existed.
+static void note_inbound(struct mg_connection *c, const char *line) {
+    if (pg_access_log && !c->is_client && (c->is_tls_hs || c->tls == NULL)) {
+        pg_write(3, line, strlen(line));
+    }
+}
+
 // Ends the connection with the reason as its error (Mongoose's mg_error cuts
 // text at 64 bytes), and a reset so the peer knows at once (after any alert
 // Mbed TLS sent).
-static void fail(struct mg_connection *c, const char *why) {
+static void end_with(struct mg_connection *c, const char *why, const char *note) {
+    note_inbound(c, note);
+    c->is_tls_hs = 0;
     char text[200];
     snprintf(text, sizeof(text), "%s", why);
     pg_net_abort(c);
     mg_call(c, MG_EV_ERROR, text);
+}
+
+static void fail(struct mg_connection *c, const char *why) {
+    end_with(c, why, "#tls failed\n");
 }
 
 // A connection refused for want of guest memory is said on stderr, at most
@@ -274,7 +291,7 @@ static void out_of_memory(struct mg_connection *c) {
             "resetting such connections: raise --heap-max to hold more\n";
         pg_write(2, line, sizeof(line) - 1);
     }
-    fail(c, "handshake failed: no memory");
+    end_with(c, "handshake failed: no memory", "#tls nomem\n");
 }
 
 static void fail_rc(struct mg_connection *c, const char *what, int rc) {
@@ -363,6 +380,11 @@ const char *pg_tls_server_name(struct mg_connection *c) {
     return tls != NULL && tls->server_name != NULL ? tls->server_name : "";
 }
 
+void pg_tls_abort(struct mg_connection *c) {
+    note_inbound(c, "#tls failed\n");
+    pg_net_abort(c);
+}
+
 void pg_tls_round(void) {
     round_steps = 0;
 }
@@ -416,6 +438,7 @@ static bool plain_http(struct mg_connection *c) {
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 43\r\n\r\n"
         "This port speaks HTTPS: use an https:// URL";
     mg_io_send(c, answer, sizeof(answer) - 1);
+    note_inbound(c, "#tls failed\n");
     c->is_draining = 1;
     c->is_tls_hs = 0;  // nothing more goes through TLS
     c->is_tls = 0;
@@ -450,6 +473,7 @@ void mg_tls_handshake(struct mg_connection *c) {
     int rc = mbedtls_ssl_handshake(&tls->ssl);
     tls->hs_blocked = rc == MBEDTLS_ERR_SSL_WANT_WRITE;
     if (rc == 0) {
+        note_inbound(c, "#tls ok\n");
         c->is_tls_hs = 0;
         mg_call(c, MG_EV_TLS_HS, NULL);
     } else if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
