@@ -73,46 +73,40 @@ export class ServerMetrics {
     counter('pythongoose_client_received_bytes_total', 'Bytes read from clients.', () => total((s) => s.bytesIn, add));
     counter('pythongoose_client_sent_bytes_total', 'Bytes written to clients.', () => total((s) => s.bytesOut, add));
     new Gauge({ name: 'pythongoose_connections_open', help: "Client connections being served (a reload's old version's too).", registers, collect() { this.set(connections()); } });
-    new Counter({
-      name: 'pythongoose_egress_connections_total', help: 'Outbound connections from Python, by result (opened, failed, denied).', labelNames: ['result'], registers,
-      collect() {
-        this.reset();
-        this.inc({ result: 'opened' }, total((s) => s.outbound.opened, add));
-        this.inc({ result: 'failed' }, total((s) => s.outbound.failed, add));
-        this.inc({ result: 'denied' }, total((s) => s.outbound.deniedBy.link + s.outbound.deniedBy.policy + s.outbound.deniedBy.limit, add));
-      },
+    /** A counter with one label, a value per label value, each summed over the instances and the retired ones. */
+    const labelled = (name: string, help: string, label: string, values: Record<string, (s: Retired) => number>): void => {
+      new Counter({
+        name, help, labelNames: [label], registers,
+        collect() {
+          this.reset();
+          for (const [value, get] of Object.entries(values)) this.inc({ [label]: value }, total(get, add));
+        },
+      });
+    };
+    labelled('pythongoose_egress_connections_total', 'Outbound connections from Python, by result (opened, failed, denied).', 'result', {
+      opened: (s) => s.outbound.opened,
+      failed: (s) => s.outbound.failed,
+      denied: (s) => s.outbound.deniedBy.link + s.outbound.deniedBy.policy + s.outbound.deniedBy.limit,
     });
-    new Counter({
-      name: 'pythongoose_egress_denied_total', help: 'Outbound connections denied, by reason (policy: no --allow rule; limit: --max-outbound; link: the virtual link itself).', labelNames: ['reason'], registers,
-      collect() {
-        this.reset();
-        for (const reason of ['policy', 'limit', 'link'] as const) this.inc({ reason }, total((s) => s.outbound.deniedBy[reason], add));
-      },
+    labelled('pythongoose_egress_denied_total', 'Outbound connections denied, by reason (policy: no --allow rule; limit: --max-outbound; link: the virtual link itself).', 'reason', {
+      policy: (s) => s.outbound.deniedBy.policy,
+      limit: (s) => s.outbound.deniedBy.limit,
+      link: (s) => s.outbound.deniedBy.link,
     });
-    new Counter({
-      name: 'pythongoose_dns_answers_total', help: "DNS answers the host gave the guest, by result (ok, nxdomain, servfail).", labelNames: ['result'], registers,
-      collect() {
-        this.reset();
-        this.inc({ result: 'ok' }, total((s) => s.outbound.dns.answered, add));
-        this.inc({ result: 'nxdomain' }, total((s) => s.outbound.dns.nxdomain, add));
-        this.inc({ result: 'servfail' }, total((s) => s.outbound.dns.servfail, add));
-      },
+    labelled('pythongoose_dns_answers_total', 'DNS answers the host gave the guest, by result (ok, nxdomain, servfail).', 'result', {
+      ok: (s) => s.outbound.dns.answered,
+      nxdomain: (s) => s.outbound.dns.nxdomain,
+      servfail: (s) => s.outbound.dns.servfail,
     });
-    new Counter({
-      name: 'pythongoose_tls_handshakes_total', help: "Clients' TLS handshakes, by result (ok; failed: a bad or slow client, or plain HTTP; no_memory: refused for want of guest memory).", labelNames: ['result'], registers,
-      collect() {
-        this.reset();
-        this.inc({ result: 'ok' }, total((s) => s.tls.ok, add));
-        this.inc({ result: 'failed' }, total((s) => s.tls.failed, add));
-        this.inc({ result: 'no_memory' }, total((s) => s.tls.nomem, add));
-      },
+    labelled('pythongoose_tls_handshakes_total', "Clients' TLS handshakes, by result (ok; failed: a bad or slow client, or plain HTTP; no_memory: refused for want of guest memory).", 'result', {
+      ok: (s) => s.tls.ok,
+      failed: (s) => s.tls.failed,
+      no_memory: (s) => s.tls.nomem,
     });
-    new Counter({
-      name: 'pythongoose_output_dropped_bytes_total', help: "Bytes of the app's output dropped while its stream was not being read, by stream.", labelNames: ['stream'], registers,
-      collect() {
-        this.reset();
-        for (const stream of ['stdout', 'stderr', 'access'] as const) this.inc({ stream }, total((s) => s.outputDropped[stream], add));
-      },
+    labelled('pythongoose_output_dropped_bytes_total', "Bytes of the app's output dropped while its stream was not being read, by stream.", 'stream', {
+      stdout: (s) => s.outputDropped.stdout,
+      stderr: (s) => s.outputDropped.stderr,
+      access: (s) => s.outputDropped.access,
     });
     const perInstance = (name: string, help: string, value: (w: InstanceStats) => number): void => {
       new Gauge({
