@@ -3,6 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,26 +93,36 @@ cli('serves the seed app; print() to stdout, logs to stderr; SIGTERM exits 0', a
   assert.is(await stopCli(run), 0);
 });
 
-cli('--pcap writes the virtual link in a format tshark reads', async () => {
+cli('--pcap writes the virtual link in a format tshark reads, every checksum valid', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pg-pcap-'));
   const file = join(dir, 'link.pcap');
+  const run = await start([appPath('echo.py'), '--pcap', file]);
   try {
-    const run = await start(['--pcap', file]);
     const port = Number(new URL(run.url).port);
-    await request(port, '/api/epname', { auth: SEED_LOGIN, body: 'captured' });
-    await stopCli(run);
+    // Random bytes, an odd length: the echo comes back in full 64 KiB segments and a last odd one.
+    const body = randomBytes(200_001);
+    body[0] = 0xff; // not UTF-8, so echo.py gets (and returns) bytes
+    const echoed = await request(port, '/api/epname', { body, auth: SEED_LOGIN });
+    assert.is(echoed.status, 200);
+    assert.ok(echoed.body.equals(Buffer.concat([Buffer.from('bytes:'), body])), 'echoed whole');
+    assert.is(await stopCli(run), 0);
     assert.ok(existsSync(file) && statSync(file).size > 24, 'pcap written');
-    const t = spawnSync('tshark', ['-r', file, '-Y', 'http'], { encoding: 'utf8' });
+    const t = spawnSync('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-e', 'ip.checksum.status', '-e', 'tcp.checksum.status', '-e', 'tcp.len', '-Y', 'tcp'], { encoding: 'utf8' });
     if (t.error) {
       // Without tshark, check the libpcap magic and link type ourselves.
       const head = spawnSync('od', ['-A', 'n', '-t', 'x4', '-N', '24', file], { encoding: 'utf8' }).stdout;
       assert.match(head, /a1b2c3d4/);
     } else {
       assert.is(t.status, 0, t.stderr);
-      assert.match(t.stdout, /POST \/api\/epname/);
-      assert.match(t.stdout, /HTTP\/1\.1 200 OK/);
+      const segments = t.stdout.trim().split('\n').map((line) => line.split('\t'));
+      // Status 1 is "Good" (0 would be "unverified", 2 "Bad").
+      const bad = segments.filter(([ip, tcp]) => ip !== '1' || tcp !== '1');
+      assert.equal(bad, [], 'every IPv4 and TCP checksum valid');
+      assert.ok(segments.filter(([, , len]) => Number(len) > 60000).length >= 3, 'large segments both ways');
+      assert.ok(segments.some(([, , len]) => Number(len) % 2 === 1), 'a segment of odd length');
     }
   } finally {
+    await stopCli(run);
     rmSync(dir, { recursive: true, force: true });
   }
 });
