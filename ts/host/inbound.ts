@@ -11,6 +11,27 @@ import { GUEST_HTTP_LISTENERS, GUEST_HTTP_PORT, isGuestHttpPort, isInbound } fro
 import { PortPool } from '../net/ports.js';
 import { Relay, type RelayFlow } from './relay.js';
 
+/** A request for one of the host's own paths: which, and whether by HEAD. */
+export interface HostPathRequest {
+  path: string;
+  head: boolean;
+}
+
+/**
+ * The host's own paths (health check, metrics), looked for in a client's
+ * first bytes while its connection to the guest opens: those bytes wait
+ * until they are known not to ask for one.
+ */
+export interface HostPaths {
+  /** The path `head` asks for, `undecided` while more bytes could make it ask for one, or null. */
+  match(head: Buffer): HostPathRequest | 'undecided' | null;
+  /** Answer it on the socket, which is the host's from here (its guest connection ends when it closes). */
+  answer(socket: Socket, request: HostPathRequest): void;
+  /** A first line that could still ask for one stopped coming for headerMs: answer 408. */
+  timedOut(socket: Socket): void;
+  readonly headerMs: number;
+}
+
 /** Mongoose keeps 5 half-open connections per listener and drops further SYNs (the guest has GUEST_HTTP_LISTENERS). */
 export const MAX_HALF_OPEN = 5;
 /** Mongoose frees an unanswered backlog slot within 1-2 s. */
@@ -42,6 +63,10 @@ interface Flow extends RelayFlow {
   probing: boolean;
   /** When a probe last released a request it pipelined (0: never). */
   releasedAt: number;
+  /** The client's first bytes, held while they may ask for a host path (null: passed on, or none to look for). */
+  sniffed: Buffer | null;
+  hostPaths: HostPaths | null;
+  sniffTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -132,8 +157,8 @@ export class Inbound extends Relay<Flow> {
     };
   }
 
-  /** Hand a client socket to the guest (a paused one is resumed); `head`: its bytes read already. */
-  accept(socket: Socket, head?: Buffer): void {
+  /** Hand a client socket to the guest (a paused one is resumed), its first bytes checked for `hostPaths`. */
+  accept(socket: Socket, hostPaths: HostPaths | null = null): void {
     const port = this.ports.take();
     if (port === null) {
       socket.destroy(); // every port is in use or cooling down
@@ -141,14 +166,14 @@ export class Inbound extends Relay<Flow> {
     }
     this.onAccept(port, socket);
     const conn = new TcpConnection(this, port, GUEST_HTTP_PORT, this.counters, randomInt(0, 2 ** 32));
-    const flow: Flow = { conn, socket, done: false, halfOpen: false, listener: 0, guestPaused: false, abandonedSyn: false, ended: false, probing: false, releasedAt: 0 };
+    const flow: Flow = {
+      conn, socket, done: false, halfOpen: false, listener: 0, guestPaused: false, abandonedSyn: false, ended: false, probing: false, releasedAt: 0,
+      sniffed: hostPaths === null ? null : EMPTY, hostPaths, sniffTimer: undefined,
+    };
     this.flows.set(port, flow);
     this.relaySocket(flow);
-    if (head !== undefined) {
-      this.bytes.fromSockets += head.length;
-      conn.write(head);
-    }
     socket.on('close', () => {
+      clearTimeout(flow.sniffTimer);
       conn.abort('client closed');
       this.release(flow);
     });
@@ -171,6 +196,8 @@ export class Inbound extends Relay<Flow> {
       flow.socket.removeAllListeners('end');
       flow.socket.removeAllListeners('close');
       flow.socket.removeAllListeners('error');
+      clearTimeout(flow.sniffTimer);
+      if (flow.sniffed !== null && flow.sniffed.length > 0) flow.socket.unshift(flow.sniffed); // held, after what was sent
       for (let i = unsent.length - 1; i >= 0; i--) flow.socket.unshift(Buffer.from(unsent[i]));
       this.flows.delete(flow.conn.localPort); // first: the abort below must not touch the socket
       flow.done = true;
@@ -279,6 +306,38 @@ export class Inbound extends Relay<Flow> {
     // Usually ended already, when the guest's FIN came (a second end() builds an Error to report).
     else if (!flow.socket.destroyed && !flow.socket.writableEnded) flow.socket.end();
     this.release(flow);
+  }
+
+  protected override received(flow: Flow, data: Buffer): Buffer | null {
+    if (flow.sniffed === null || flow.hostPaths === null) return data;
+    const paths = flow.hostPaths;
+    const first = flow.sniffed.length === 0;
+    const head = first ? data : Buffer.concat([flow.sniffed, data]);
+    const request = paths.match(head);
+    if (request === 'undecided') {
+      flow.sniffed = head;
+      if (first && paths.headerMs > 0) {
+        flow.sniffTimer = setTimeout(() => {
+          if (flow.sniffed === null || flow.done) return;
+          this.takeForHost(flow);
+          paths.timedOut(flow.socket);
+        }, paths.headerMs);
+      }
+      return null;
+    }
+    clearTimeout(flow.sniffTimer);
+    flow.sniffed = null;
+    if (request === null) return head;
+    this.takeForHost(flow);
+    paths.answer(flow.socket, request);
+    return null;
+  }
+
+  /** The host answers this client: nothing more of it goes to the guest, whose connection ends as the socket closes. */
+  private takeForHost(flow: Flow): void {
+    flow.sniffed = null;
+    flow.socket.removeAllListeners('data');
+    flow.socket.removeAllListeners('end');
   }
 
   protected override clientEnded(flow: Flow): void {

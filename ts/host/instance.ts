@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { Guest } from '../guest/guest.js';
 import type { GuestOptions } from '../guest/abi.js';
 import type { LinkConfig, LinkCounters } from '../net/interface.js';
-import type { InboundStats } from './inbound.js';
+import type { HostPaths, InboundStats } from './inbound.js';
 import type { EgressOptions, OutboundStats } from './outbound.js';
 import { RateLimitedLog } from './log.js';
 import { parseGuestRecords, type AccessRecord, type TlsHandshakeResult } from './records.js';
@@ -151,8 +151,8 @@ export class Instance {
     return this.running && this.guest.silentFor() < 1000;
   }
 
-  accept(socket: Socket, head?: Buffer): void {
-    this.router.inbound.accept(socket, head);
+  accept(socket: Socket, hostPaths: HostPaths | null = null): void {
+    this.router.inbound.accept(socket, hostPaths);
   }
 
   stats(): InstanceStats {

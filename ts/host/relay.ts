@@ -77,8 +77,10 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
   protected relaySocket(flow: F): void {
     const { conn, socket } = flow;
     socket.setNoDelay(true);
-    socket.on('data', (data: Buffer) => {
-      this.bytes.fromSockets += data.length;
+    socket.on('data', (chunk: Buffer) => {
+      this.bytes.fromSockets += chunk.length;
+      const data = this.received(flow, chunk);
+      if (data === null) return;
       conn.write(data);
       if (conn.stalled) this.stall(conn);
       if (conn.overBudget) socket.pause();
@@ -89,6 +91,11 @@ export abstract class Relay<F extends RelayFlow> implements TcpHost {
       this.clientEnded(flow);
     });
     socket.on('error', () => {}); // 'close' follows
+  }
+
+  /** A socket's bytes, before its connection takes them: the bytes to pass on, or null for none yet. */
+  protected received(_flow: F, data: Buffer): Buffer | null {
+    return data;
   }
 
   /** The client half-closed (its FIN came). */

@@ -2,6 +2,9 @@
 // health check (load balancers and Kubernetes probes get an answer even while
 // the app is busy) and the metrics. Python never sees them.
 import type { Socket } from 'node:net';
+import type { HostPaths } from '../host/inbound.js';
+
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 16\r\n\r\nRequest Timeout\n';
 
 /** First bytes a client may send before we must decide; more is not a probe. */
 const MAX_PEEK = 512;
@@ -101,9 +104,7 @@ export function interceptHealth(
   const onTimeout = (): void => {
     detach();
     // Silence is closed quietly; a head begun and not finished gets 408, as the guest answers it.
-    const body = 'Request Timeout\n';
-    const reply = `HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-    closeAfterWrite(socket, head.length > 0 ? reply : '');
+    closeAfterWrite(socket, head.length > 0 ? REQUEST_TIMEOUT : '');
   };
   const detach = (): void => {
     clearTimeout(timer);
@@ -123,6 +124,21 @@ export function interceptHealth(
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('error', onError);
+}
+
+/** The host's paths on the app's port, for Inbound to look for while each client's guest connection opens. */
+export function hostPaths(probes: HealthProbes, answer: (path: string) => HostAnswer | Promise<HostAnswer>, headerMs: number): HostPaths {
+  return {
+    headerMs,
+    match: (head) => probes.match(head),
+    answer(socket, request) {
+      const reply = (a: HostAnswer): void => send(socket, request.head, a);
+      void Promise.resolve(answer(request.path)).then(reply, (err) =>
+        reply({ status: '500 Internal Server Error', contentType: 'text/plain', body: `${String(err)}\n` }),
+      );
+    },
+    timedOut: (socket) => closeAfterWrite(socket, REQUEST_TIMEOUT),
+  };
 }
 
 function send(socket: Socket, head: boolean, a: HostAnswer): void {

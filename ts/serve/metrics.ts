@@ -2,7 +2,8 @@
 // answered by the host: responses counted from the guest's access records,
 // everything else read from the pool's stats at scrape time. Labels are
 // bounded: status class, request kind, instance number, fixed reasons.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Counter, Histogram, Registry } from 'prom-client';
 import type { InstanceStats } from '../host/instance.js';
 import type { AccessRecord } from '../host/records.js';
 import type { PoolStats } from './pool.js';
@@ -34,55 +35,99 @@ const ZERO: Retired = {
   outbound: { opened: 0, failed: 0, deniedBy: { link: 0, policy: 0, limit: 0 }, dns: { queries: 0, answered: 0, nxdomain: 0, servfail: 0, malformed: 0 } },
 };
 
+/**
+ * What must count from the start whether or not metrics are read: replaced
+ * instances' counters, restarts, refusals and reloads. Plain numbers: loading
+ * prom-client costs ~35 ms of a process's start.
+ */
+export class MetricsLedger {
+  retired: Retired = structuredClone(ZERO);
+  restartsBefore = 0; // guest restarts counted by pools a reload replaced
+  refused = 0;
+  readonly reloads = { ok: 0, failed: 0 };
+
+  constructor(public source: MetricsSource) {}
+
+  connectionRefused(): void {
+    this.refused++;
+  }
+
+  /** An instance is gone (crashed, or its pool was replaced): its counts stay counted. */
+  retire(s: InstanceStats): void {
+    const r = this.retired;
+    r.bytesIn += s.bytesIn;
+    r.bytesOut += s.bytesOut;
+    r.python.budgetInterruptions += s.python.budgetInterruptions;
+    r.python.memoryErrors += s.python.memoryErrors;
+    for (const k of ['stdout', 'stderr', 'access'] as const) r.outputDropped[k] += s.outputDropped[k];
+    for (const k of ['ok', 'failed', 'nomem'] as const) r.tls[k] += s.tls[k];
+    r.outbound.opened += s.outbound.opened;
+    r.outbound.failed += s.outbound.failed;
+    for (const k of ['link', 'policy', 'limit'] as const) r.outbound.deniedBy[k] += s.outbound.deniedBy[k];
+    for (const k of ['queries', 'answered', 'nxdomain', 'servfail', 'malformed'] as const) r.outbound.dns[k] += s.outbound.dns[k];
+  }
+
+  /** A reload: the new pool is the source from now on; the old one's restarts stay counted. */
+  reloaded(ok: boolean, next?: MetricsSource): void {
+    this.reloads[ok ? 'ok' : 'failed']++;
+    if (ok && next !== undefined) {
+      this.restartsBefore += this.source.stats().restarts.count;
+      this.source = next;
+    }
+  }
+}
+
+/** The registry over a ledger; responses count from when it is made. */
 export class ServerMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly requests: Counter<'code' | 'kind'>;
   private readonly duration: Histogram<'kind'>;
   private readonly responseBytes: Counter<'kind'>;
   private readonly cutShort: Counter<'kind'>;
-  private readonly refused: Counter;
-  private readonly reloads: Counter<'result'>;
   /** The label-bound series per status class and kind: prom-client hashes a label object on every call otherwise. */
   private readonly series = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<'kind'>; bytes: Counter.Internal; cut: Counter.Internal }>();
-  private retired: Retired = structuredClone(ZERO);
-  private restartsBefore = 0; // guest restarts counted by pools a reload replaced
 
   constructor(
-    private source: MetricsSource,
+    ledger: MetricsLedger,
     connections: ConnectionCount,
   ) {
+    // Loaded here, not imported: a server whose metrics nobody reads never loads it.
+    const { Counter, Gauge, Histogram, Registry } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+    this.registry = new Registry();
     const registers = [this.registry];
     this.requests = new Counter({ name: 'pythongoose_http_requests_total', help: 'Responses, by status class and what answered (app, static, websocket, refused by the guest).', labelNames: ['code', 'kind'], registers });
     this.duration = new Histogram({ name: 'pythongoose_http_request_duration_seconds', help: 'From the complete request to the queued response.', labelNames: ['kind'], buckets: DURATION_BUCKETS, registers });
     this.responseBytes = new Counter({ name: 'pythongoose_http_response_body_bytes_total', help: 'Response body bytes.', labelNames: ['kind'], registers });
     this.cutShort = new Counter({ name: 'pythongoose_http_responses_cut_short_total', help: 'Responses whose connection closed before they were complete.', labelNames: ['kind'], registers });
-    this.refused = new Counter({ name: 'pythongoose_connections_refused_total', help: 'Client connections refused over --max-connections.', registers });
-    this.reloads = new Counter({ name: 'pythongoose_reloads_total', help: 'Reloads of the app (--watch, SIGHUP, reload()), by result.', labelNames: ['result'], registers });
-    const metrics = this;
     const total = <T>(get: (s: Retired) => T, sum: (a: T, b: T) => T): T => {
-      const { workers } = metrics.source.stats();
-      return workers.reduce((acc, w) => sum(acc, get(w)), get(metrics.retired));
+      const { workers } = ledger.source.stats();
+      return workers.reduce((acc, w) => sum(acc, get(w)), get(ledger.retired));
     };
     const add = (a: number, b: number): number => a + b;
     const counter = (name: string, help: string, value: () => number): void => {
       new Counter({ name, help, registers, collect() { this.reset(); this.inc(value()); } });
     };
+    counter('pythongoose_connections_refused_total', 'Client connections refused over --max-connections.', () => ledger.refused);
     counter('pythongoose_python_budget_interruptions_total', 'Python callbacks interrupted for running over --cpu-budget.', () => total((s) => s.python.budgetInterruptions, add));
     counter('pythongoose_python_memory_errors_total', 'MemoryErrors raised in Python (heap over --heap-max).', () => total((s) => s.python.memoryErrors, add));
-    counter('pythongoose_guest_restarts_total', 'Crashed or stuck guest instances replaced.', () => metrics.restartsBefore + metrics.source.stats().restarts.count);
+    counter('pythongoose_guest_restarts_total', 'Crashed or stuck guest instances replaced.', () => ledger.restartsBefore + ledger.source.stats().restarts.count);
     counter('pythongoose_client_received_bytes_total', 'Bytes read from clients.', () => total((s) => s.bytesIn, add));
     counter('pythongoose_client_sent_bytes_total', 'Bytes written to clients.', () => total((s) => s.bytesOut, add));
     new Gauge({ name: 'pythongoose_connections_open', help: "Client connections being served (a reload's old version's too).", registers, collect() { this.set(connections()); } });
-    /** A counter with one label, a value per label value, each summed over the instances and the retired ones. */
-    const labelled = (name: string, help: string, label: string, values: Record<string, (s: Retired) => number>): void => {
+    /** A counter with one label, a value per label value. */
+    const labelledBy = (name: string, help: string, label: string, values: Record<string, () => number>): void => {
       new Counter({
         name, help, labelNames: [label], registers,
         collect() {
           this.reset();
-          for (const [value, get] of Object.entries(values)) this.inc({ [label]: value }, total(get, add));
+          for (const [value, get] of Object.entries(values)) this.inc({ [label]: value }, get());
         },
       });
     };
+    labelledBy('pythongoose_reloads_total', 'Reloads of the app (--watch, SIGHUP, reload()), by result.', 'result', { ok: () => ledger.reloads.ok, failed: () => ledger.reloads.failed });
+    /** Each value summed over the instances and the retired ones. */
+    const labelled = (name: string, help: string, label: string, values: Record<string, (s: Retired) => number>): void =>
+      labelledBy(name, help, label, Object.fromEntries(Object.entries(values).map(([value, get]) => [value, () => total(get, add)])));
     labelled('pythongoose_egress_connections_total', 'Outbound connections from Python, by result (opened, failed, denied).', 'result', {
       opened: (s) => s.outbound.opened,
       failed: (s) => s.outbound.failed,
@@ -113,14 +158,14 @@ export class ServerMetrics {
         name, help, labelNames: ['instance'], registers,
         collect() {
           this.reset();
-          metrics.source.stats().workers.forEach((w, i) => this.set({ instance: String(i) }, value(w)));
+          ledger.source.stats().workers.forEach((w, i) => this.set({ instance: String(i) }, value(w)));
         },
       });
     };
     perInstance('pythongoose_guest_memory_bytes', "The guest's wasm memory (the Python heap lives in it).", (w) => w.guestMemory);
     perInstance('pythongoose_connections_waiting', 'Connections the guest has set aside until their client sends more (idle, or a request still arriving).', (w) => w.connectionsWaiting);
     perInstance('pythongoose_python_heap_used_bytes', 'Python heap in use, as of its last collection.', (w) => w.python.heapUsed);
-    perInstance('pythongoose_python_heap_max_bytes', 'The most the Python heap may grow to (--heap-max).', () => metrics.source.heapMax);
+    perInstance('pythongoose_python_heap_max_bytes', 'The most the Python heap may grow to (--heap-max).', () => ledger.source.heapMax);
   }
 
   /** One response, from the guest's access record. */
@@ -137,34 +182,6 @@ export class ServerMetrics {
     s.duration.observe(r.ms / 1000);
     s.bytes.inc(r.bytes);
     if (r.cutShort) s.cut.inc();
-  }
-
-  connectionRefused(): void {
-    this.refused.inc();
-  }
-
-  /** An instance is gone (crashed, or its pool was replaced): its counts stay counted. */
-  retire(s: InstanceStats): void {
-    const r = this.retired;
-    r.bytesIn += s.bytesIn;
-    r.bytesOut += s.bytesOut;
-    r.python.budgetInterruptions += s.python.budgetInterruptions;
-    r.python.memoryErrors += s.python.memoryErrors;
-    for (const k of ['stdout', 'stderr', 'access'] as const) r.outputDropped[k] += s.outputDropped[k];
-    for (const k of ['ok', 'failed', 'nomem'] as const) r.tls[k] += s.tls[k];
-    r.outbound.opened += s.outbound.opened;
-    r.outbound.failed += s.outbound.failed;
-    for (const k of ['link', 'policy', 'limit'] as const) r.outbound.deniedBy[k] += s.outbound.deniedBy[k];
-    for (const k of ['queries', 'answered', 'nxdomain', 'servfail', 'malformed'] as const) r.outbound.dns[k] += s.outbound.dns[k];
-  }
-
-  /** A reload: the new pool is the source from now on; the old one's restarts stay counted. */
-  reloaded(ok: boolean, next?: MetricsSource): void {
-    this.reloads.inc({ result: ok ? 'ok' : 'failed' });
-    if (ok && next !== undefined) {
-      this.restartsBefore += this.source.stats().restarts.count;
-      this.source = next;
-    }
   }
 
   /** The exposition text and its content type. */

@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { EXIT_GUEST_FAILED } from '../guest/abi.js';
 import { Instance, type ExitReport, type InstanceConfig, type InstanceStats } from '../host/instance.js';
+import type { HostPaths } from '../host/inbound.js';
 import { RateLimitedLog } from '../host/log.js';
 
 export type PoolStats = InstanceStats & {
@@ -21,6 +22,8 @@ export class WorkerPool {
   readonly exited: Promise<ExitReport>;
   private onAppExit!: (r: ExitReport) => void;
   private readonly restarts = { count: 0, lastMs: 0, failedInARow: 0 };
+  /** The paths the host answers itself, looked for in each client's first bytes. */
+  hostPaths: HostPaths | null = null;
   private readonly waiting: Socket[] = []; // clients held while no instance is running (a restart backs off)
   private closing = false;
   private readonly log: RateLimitedLog;
@@ -54,14 +57,12 @@ export class WorkerPool {
     return this.instances.some((inst) => inst.healthy);
   }
 
-  /** `head`: bytes already read from the socket, to go ahead of the rest. */
-  dispatch(socket: Socket, head?: Buffer): void {
+  dispatch(socket: Socket): void {
     if (this.closing || socket.destroyed) socket.destroy();
     else if (!this.instances.some((inst) => inst.running)) {
       socket.pause(); // until an instance takes it (Inbound.accept resumes it)
-      if (head !== undefined && head.length > 0) socket.unshift(head);
       this.waiting.push(socket);
-    } else this.pick().accept(socket, head);
+    } else this.pick().accept(socket, this.hostPaths);
   }
 
   stats(): PoolStats {

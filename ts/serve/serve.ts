@@ -4,8 +4,9 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Registry } from 'prom-client';
 import type { ExitReport } from '../host/instance.js';
 import { PcapWriter } from '../host/pcap.js';
-import { HealthProbes, healthAnswer, interceptHealth, type HostAnswer } from './health.js';
-import { ServerMetrics } from './metrics.js';
+import { HealthProbes, healthAnswer, hostPaths, interceptHealth, type HostAnswer } from './health.js';
+import type { HostPaths } from '../host/inbound.js';
+import { MetricsLedger, ServerMetrics } from './metrics.js';
 import { AppError, resolveOptions, type Resolved, type ServeOptions } from './options.js';
 import { WorkerPool, type PoolStats } from './pool.js';
 import { resolveTls, TlsError, type GuestTls } from './tls.js';
@@ -24,7 +25,8 @@ export interface ServerHandle {
   /**
    * The server's Prometheus registry (what the metrics endpoint serves).
    * Responses are counted from the guest's access records: not with
-   * `accessLog: false` unless `metrics` is given.
+   * `accessLog: false` unless `metrics` is given. Made at start when
+   * `metrics` is given, else when first read: responses count from then.
    */
   readonly metrics: Registry;
   /**
@@ -70,7 +72,9 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
   const drainMs = options.drainTimeoutMs ?? 10000;
 
-  let metrics!: ServerMetrics; // made once the first pool exists: it reads the pool's stats
+  let ledger!: MetricsLedger; // made once the first pool exists: it reads the pool's stats
+  let metrics: ServerMetrics | null = null; // made at start with options.metrics, else when first read
+  let paths: HostPaths | null = null; // the host's own paths on the app's port (set once the answers are known)
   const startPool = (r: Resolved): WorkerPool => {
     const { access } = r.config;
     const pool = new WorkerPool(
@@ -78,14 +82,15 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
         ...r.config,
         pcap,
         access: (records) => {
-          for (const rec of records) metrics.record(rec);
+          if (metrics !== null) for (const rec of records) metrics.record(rec);
           access?.(records);
         },
       },
       r.workers,
       () => hostLog.droppedBytes,
     );
-    pool.onRetire = (s) => metrics.retire(s);
+    pool.onRetire = (s) => ledger.retire(s);
+    pool.hostPaths = paths;
     return pool;
   };
 
@@ -93,7 +98,9 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   let pool = startPool(first);
   const heapMax = first.config.guest.heapMax;
   const draining = new Set<WorkerPool>(); // pools a reload replaced, finishing their responses
-  metrics = new ServerMetrics({ stats: () => pool.stats(), heapMax }, () => [...draining].reduce((n, p) => n + p.load, pool.load));
+  ledger = new MetricsLedger({ stats: () => pool.stats(), heapMax });
+  const registry = (): ServerMetrics => (metrics ??= new ServerMetrics(ledger, () => [...draining].reduce((n, p) => n + p.load, pool.load)));
+  if (metricsPath !== null) registry();
   const failed = await pool.started();
   if (failed) {
     await pool.terminate();
@@ -103,33 +110,28 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   }
 
   let closing: Promise<void> | null = null;
-  const undecided = new Set<Socket>(); // connections still being checked for a host path
-  const dispatch = (socket: Socket, head?: Buffer): void => pool.dispatch(socket, head);
   const answers = new Map<string, () => HostAnswer | Promise<HostAnswer>>();
   // Over TLS the host cannot read requests: the guest answers the health check itself.
   if (healthPath !== false && tls.server === null) answers.set(healthPath, () => healthAnswer(pool.healthy));
   const scrape = async (): Promise<HostAnswer> => {
-    const { body, contentType } = await metrics.scrape();
+    const { body, contentType } = await registry().scrape();
     return { status: '200 OK', contentType, body };
   };
   if (metricsPath !== null && options.metrics?.port === undefined) answers.set(metricsPath, scrape);
-  const probes = answers.size === 0 ? null : new HealthProbes([...answers.keys()]);
   const answer = (path: string): HostAnswer | Promise<HostAnswer> => (answers.get(path) ?? (() => healthAnswer(false)))();
-  const load = (): number => [...draining].reduce((n, p) => n + p.load, pool.load) + undecided.size;
+  // Looked for while each client's guest connection opens: a client that sends nothing meets the guest's idle timeout.
+  paths = answers.size === 0 ? null : hostPaths(new HealthProbes([...answers.keys()]), answer, limits.headerTimeoutMs);
+  pool.hostPaths = paths;
+  const load = (): number => [...draining].reduce((n, p) => n + p.load, pool.load);
   const onConnection = (socket: Socket): void => {
     if (load() >= limits.maxConnections) {
-      metrics.connectionRefused();
+      ledger.connectionRefused();
       socket.destroy(); // over --max-connections: refused at once, the others unaffected
       return;
     }
     socket.allowHalfOpen = true; // a client's FIN is relayed, not answered with ours
     socket.setNoDelay(true);
-    if (probes === null) dispatch(socket);
-    else
-      interceptHealth(socket, probes, answer, dispatch, undecided, {
-        idleMs: limits.idleTimeoutMs, // a client that sends nothing: as the guest treats an idle connection
-        headerMs: limits.headerTimeoutMs,
-      });
+    pool.dispatch(socket);
   };
   const server: Server = options.listener ?? createServer({ allowHalfOpen: true, noDelay: true });
   const ownServer = options.listener === undefined || !options.listener.listening;
@@ -172,7 +174,6 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       const closed = ownServer ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       const metricsClosed = metricsServer === null ? Promise.resolve() : new Promise<void>((resolve) => metricsServer?.close(() => resolve()));
       await pool.drain(how?.drainTimeoutMs ?? drainMs);
-      for (const socket of undecided) socket.destroy();
       const terminated = Promise.all([pool, ...draining].map((p) => p.terminate()));
       await closed;
       await metricsClosed;
@@ -196,7 +197,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
   let reloads: Promise<void> = Promise.resolve();
   const reloadOnce = async (): Promise<ReloadResult> => {
     const refuse = (error: string): ReloadResult => {
-      metrics.reloaded(false);
+      ledger.reloaded(false);
       hostLog.write(`pythongoose: reload failed: ${error}; still serving the previous version\n`);
       return { ok: false, error };
     };
@@ -217,13 +218,13 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     const old = pool;
     pool = fresh;
     watchExit(fresh);
-    metrics.reloaded(true, { stats: () => fresh.stats(), heapMax: next.config.guest.heapMax });
+    ledger.reloaded(true, { stats: () => fresh.stats(), heapMax: next.config.guest.heapMax });
     hostLog.write(`pythongoose: reloaded ${options.app ?? 'the app'}; the previous version is finishing its responses\n`);
     draining.add(old);
     old.stopSupervising();
     void (async () => {
       await old.drain(drainMs, true);
-      for (const inst of old.instances) metrics.retire(inst.stats());
+      for (const inst of old.instances) ledger.retire(inst.stats());
       await old.terminate();
       draining.delete(old);
     })();
@@ -243,7 +244,9 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
     metricsUrl: metricsServer === null ? null : `${urlOf(metricsServer)}${metricsPath}`,
     exited,
     stats: () => pool.stats(),
-    metrics: metrics.registry,
+    get metrics() {
+      return registry().registry;
+    },
     reload,
     close,
   };
