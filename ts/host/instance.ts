@@ -12,6 +12,9 @@ import { parseGuestRecords, type AccessRecord, type TlsHandshakeResult } from '.
 import { LinkRouter } from './router.js';
 import type { PcapWriter } from './pcap.js';
 
+/** A guest that has not called the host for this long while busy is not answering soon (Python calls it every 1000 branches). */
+const STALLED_MS = 50;
+
 export interface InstanceConfig {
   guest: GuestOptions;
   link: LinkConfig;
@@ -144,6 +147,16 @@ export class Instance {
   /** Connections this instance is serving (for least-loaded dispatch). */
   get load(): number {
     return this.router.inbound.load;
+  }
+
+  /** Whether the guest is running Python or C rather than waiting for frames. */
+  get busy(): boolean {
+    return this.guest.isBusy;
+  }
+
+  /** Busy and silent for STALLED_MS: in one C call (stuck, or slow), so a new client would wait for it. */
+  get stalled(): boolean {
+    return this.guest.isBusy && this.guest.silentFor() > STALLED_MS;
   }
 
   /** Whether the guest is alive and answering (for health checks). */

@@ -14,6 +14,14 @@ export type PoolStats = InstanceStats & {
   hostLog: { droppedBytes: number; suppressedLines: number };
 };
 
+/** Negative when `a` should take the next client before `b`. */
+function rank(a: Instance, b: Instance): number {
+  if (a.running !== b.running) return a.running ? -1 : 1;
+  if (a.stalled !== b.stalled) return a.stalled ? 1 : -1;
+  if (a.load !== b.load) return a.load - b.load;
+  return Number(a.busy) - Number(b.busy);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class WorkerPool {
@@ -99,9 +107,10 @@ export class WorkerPool {
   }
 
   // Least-loaded among the instances that are running.
+  /** A running instance before one restarting, one answering before a stalled one, then the least loaded, then an idle one. */
   private pick(): Instance {
     let best = this.instances[0];
-    for (const inst of this.instances) if ((inst.running && !best.running) || (inst.running === best.running && inst.load < best.load)) best = inst;
+    for (const inst of this.instances) if (rank(inst, best) < 0) best = inst;
     return best;
   }
 
