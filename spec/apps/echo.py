@@ -10,6 +10,16 @@ def api_cb(body):
     if body.startswith("big:"):
         n = int(body[4:])
         return "x" * n
+    if body.startswith("strings:"):
+        # Long strs (not looked up among the interned ones) and short ones
+        # (which may be interned) must compare, hash and key dicts alike.
+        n = int(body[8:])
+        a = "k" * n + "!"
+        b = "".join(["k"] * n) + "!"
+        d = {a: 1}
+        short = "ap" + "i_cb"
+        ok = a == b and hash(a) == hash(b) and d[b] == 1 and b in d and short == "api_cb" and {short: 2}["api_cb"] == 2
+        return "ok %d" % len(b) if ok else "mismatch %d" % n
     if body == "raise":
         raise ValueError("handler failed on purpose")
     if body.startswith("slow:"):

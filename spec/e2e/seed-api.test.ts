@@ -104,6 +104,13 @@ echo('a body that is not UTF-8 reaches api_cb as bytes, intact', async ({ srv })
   assert.equal(r.body, Buffer.concat([Buffer.from('bytes:'), body]));
 });
 
+echo('strings built at run time compare and key dicts alike, short or long', async ({ srv }) => {
+  for (const n of [3, 254, 255, 256, 4000]) {
+    const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: `strings:${n}` });
+    assert.is(r.body.toString(), `ok ${n + 1}`, `length ${n + 1}`);
+  }
+});
+
 echo('an exception in api_cb is a 500, the traceback goes to stderr, serving goes on', async ({ srv }) => {
   const r = await request(srv.port, '/api/epname', { auth: SEED_LOGIN, body: 'raise' });
   assert.is(r.status, 500);
