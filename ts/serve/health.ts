@@ -2,7 +2,7 @@
 // health check (load balancers and Kubernetes probes get an answer even while
 // the app is busy) and the metrics. Python never sees them.
 import type { Socket } from 'node:net';
-import type { HostPaths } from '../host/inbound.js';
+import type { HostPathRequest, HostPaths } from '../host/inbound.js';
 
 const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 16\r\n\r\nRequest Timeout\n';
 
@@ -37,7 +37,7 @@ export class HealthProbes {
   }
 
   /** Which path `first` asks for, and whether with HEAD; `undecided` or null as classify. */
-  match(first: Buffer): { path: string; head: boolean } | 'undecided' | null {
+  match(first: Buffer): HostPathRequest | 'undecided' | null {
     const c = first[0];
     if (c !== 0x47 && c !== 0x48) return null; // neither G nor H: most requests end here
     let undecided = false;
@@ -69,10 +69,8 @@ export function interceptHealth(
   probes: HealthProbes,
   answer: (path: string) => HostAnswer | Promise<HostAnswer>,
   pass: (socket: Socket, head: Buffer) => void,
-  undecided: Set<Socket>,
   timeouts: { idleMs: number; headerMs: number } = { idleMs: 0, headerMs: 0 },
 ): void {
-  undecided.add(socket); // close() destroys these: they are not the inbound relay's yet
   let head: Buffer = EMPTY;
   let timer: NodeJS.Timeout | undefined;
   const arm = (ms: number): void => {
@@ -90,12 +88,7 @@ export function interceptHealth(
     }
     detach();
     if (kind === null) pass(socket, head);
-    else {
-      const reply = (a: HostAnswer): void => send(socket, kind.head, a);
-      void Promise.resolve(answer(kind.path)).then(reply, (err) =>
-        reply({ status: '500 Internal Server Error', contentType: 'text/plain', body: `${String(err)}\n` }),
-      );
-    }
+    else answerProbe(socket, kind, answer);
   };
   const onEnd = (): void => {
     detach();
@@ -108,7 +101,6 @@ export function interceptHealth(
   };
   const detach = (): void => {
     clearTimeout(timer);
-    undecided.delete(socket);
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('error', onError);
@@ -119,7 +111,6 @@ export function interceptHealth(
   };
   socket.once('close', () => {
     clearTimeout(timer);
-    undecided.delete(socket);
   });
   socket.on('data', onData);
   socket.on('end', onEnd);
@@ -131,14 +122,17 @@ export function hostPaths(probes: HealthProbes, answer: (path: string) => HostAn
   return {
     headerMs,
     match: (head) => probes.match(head),
-    answer(socket, request) {
-      const reply = (a: HostAnswer): void => send(socket, request.head, a);
-      void Promise.resolve(answer(request.path)).then(reply, (err) =>
-        reply({ status: '500 Internal Server Error', contentType: 'text/plain', body: `${String(err)}\n` }),
-      );
-    },
+    answer: (socket, request) => answerProbe(socket, request, answer),
     timedOut: (socket) => closeAfterWrite(socket, REQUEST_TIMEOUT),
   };
+}
+
+/** Answer a request for a host path, then close; a failing answer is a 500. */
+function answerProbe(socket: Socket, request: HostPathRequest, answer: (path: string) => HostAnswer | Promise<HostAnswer>): void {
+  const reply = (a: HostAnswer): void => send(socket, request.head, a);
+  void Promise.resolve(answer(request.path)).then(reply, (err) =>
+    reply({ status: '500 Internal Server Error', contentType: 'text/plain', body: `${String(err)}\n` }),
+  );
 }
 
 function send(socket: Socket, head: boolean, a: HostAnswer): void {

@@ -106,7 +106,6 @@ export class WorkerPool {
     await Promise.all(this.instances.map((inst) => inst.terminate()));
   }
 
-  // Least-loaded among the instances that are running.
   /** A running instance before one restarting, one answering before a stalled one, then the least loaded, then an idle one. */
   private pick(): Instance {
     let best = this.instances[0];

@@ -144,7 +144,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServerHandle> {
       const only = new HealthProbes(metricsPath);
       const notFound = { status: '404 Not Found', contentType: 'text/plain', body: `the metrics are at ${metricsPath}\n` };
       metricsServer = createServer({ allowHalfOpen: true }, (socket) =>
-        interceptHealth(socket, only, scrape, (s) => s.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(notFound.body)}\r\n\r\n${notFound.body}`), new Set(), { idleMs: 10000, headerMs: 10000 }),
+        interceptHealth(socket, only, scrape, (s) => s.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(notFound.body)}\r\n\r\n${notFound.body}`), { idleMs: 10000, headerMs: 10000 }),
       );
       try {
         await listen(metricsServer, options.metrics.port, options.metrics.host ?? host);
